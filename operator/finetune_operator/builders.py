@@ -1,0 +1,301 @@
+"""Pure builders of a FineTuneJob's children: plain dicts, ready to send to the apiserver.
+
+Each builder takes the parsed job (defaults resolved) and returns one manifest with a
+deterministic name, our own labels and a controlling ownerReference, so deleting the FineTuneJob
+garbage-collects it. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from finetune_operator import names
+from finetune_trainer.jobspec import API_GROUP, API_VERSION, KIND, FineTuneJob
+
+Manifest = dict[str, Any]
+
+VALIDATE_DEADLINE_SECONDS = 3600
+"""Validation reads the dataset once on a CPU; an hour means something is stuck."""
+VALIDATE_BACKOFF_LIMIT = 1
+"""One retry covers a transient S3 or node failure; permanent errors (exit 3) fail at once."""
+
+
+@dataclass(frozen=True)
+class TrainerRuntime:
+    """What the operator adds to every trainer pod besides the job itself."""
+
+    image: str
+    s3_endpoint: str
+    """AWS_ENDPOINT_URL: the job's spec.storage.endpoint, else the operator's default."""
+
+
+def owner_reference(job: FineTuneJob) -> dict[str, Any]:
+    if not job.metadata.uid:
+        raise ValueError(f"FineTuneJob {job.metadata.name} has no uid; cannot own children")
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": KIND,
+        "name": job.metadata.name,
+        "uid": job.metadata.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _metadata(job: FineTuneJob, name: str, role: names.Role) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": job.metadata.namespace,
+        "labels": names.child_labels(job.metadata.name, role),
+        "ownerReferences": [owner_reference(job)],
+    }
+
+
+def build_config_map(job: FineTuneJob) -> Manifest:
+    """``<job>-config``: the rendered job document both the validator and the trainer read."""
+    document = yaml.safe_dump(job.rendered(), sort_keys=False)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": _metadata(job, names.config_map_name(job.metadata.name), "config"),
+        "data": {names.CONFIG_KEY: document},
+    }
+
+
+def build_service(job: FineTuneJob) -> Manifest:
+    """Headless Service giving training pods stable DNS names for the rendezvous."""
+    name = job.metadata.name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(job, names.service_name(name), "train"),
+        "spec": {
+            "clusterIP": "None",
+            # Pods must resolve each other before they are ready: the rendezvous is what
+            # makes them ready.
+            "publishNotReadyAddresses": True,
+            "selector": {names.LABEL_JOB: name, names.LABEL_ROLE: "train"},
+            "ports": [
+                {"name": "rendezvous", "port": names.RENDEZVOUS_PORT, "protocol": "TCP"},
+                {"name": "progress", "port": names.PROGRESS_PORT, "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def _env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
+    """Environment common to validation and training (docs/architecture.md)."""
+    storage = job.spec.storage
+    env: list[dict[str, Any]] = [
+        {"name": "FINETUNE_JOB_NAME", "value": job.metadata.name},
+        {"name": "FINETUNE_NAMESPACE", "value": job.metadata.namespace},
+        {"name": "FINETUNE_PROGRESS_PORT", "value": str(names.PROGRESS_PORT)},
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "HOME", "value": names.SCRATCH_DIR},
+        {"name": "TMPDIR", "value": names.SCRATCH_DIR},
+    ]
+    if storage.secret_ref is not None:
+        # Credentials reach the pod straight from the Secret; the operator never reads them.
+        env += [
+            {
+                "name": key,
+                "valueFrom": {"secretKeyRef": {"name": storage.secret_ref.name, "key": key}},
+            }
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        ]
+    endpoint = storage.endpoint or runtime.s3_endpoint
+    if endpoint:
+        env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
+    if storage.region:
+        env.append({"name": "AWS_REGION", "value": storage.region})
+    return env
+
+
+def _rendezvous_env(job: FineTuneJob) -> list[dict[str, Any]]:
+    name = job.metadata.name
+    resources = job.spec.resources
+    return [
+        {"name": "MASTER_ADDR", "value": names.master_addr(name)},
+        {"name": "MASTER_PORT", "value": str(names.RENDEZVOUS_PORT)},
+        {"name": "NNODES", "value": str(resources.num_nodes)},
+        {
+            "name": "NODE_RANK",
+            "valueFrom": {
+                "fieldRef": {
+                    "fieldPath": f"metadata.annotations['{names.COMPLETION_INDEX_ANNOTATION}']"
+                }
+            },
+        },
+        {"name": "NPROC_PER_NODE", "value": str(max(resources.gpus_per_node, 1))},
+    ]
+
+
+_CONTAINER_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+_POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 1000,
+    "fsGroup": 1000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _pod_spec(
+    job: FineTuneJob,
+    runtime: TrainerRuntime,
+    args: list[str],
+    env: list[dict[str, Any]],
+    resources: dict[str, Any],
+) -> dict[str, Any]:
+    """A restricted-profile pod running the trainer image's entry point with ``args``."""
+    container: dict[str, Any] = {
+        "name": names.CONTAINER_NAME,
+        "image": runtime.image,
+        "args": args,
+        "env": env,
+        "resources": resources,
+        "securityContext": dict(_CONTAINER_SECURITY),
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "volumeMounts": [
+            {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
+            {"name": "scratch", "mountPath": names.SCRATCH_DIR},
+            {"name": "dshm", "mountPath": "/dev/shm"},
+        ],
+    }
+    return {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": dict(_POD_SECURITY),
+        "containers": [container],
+        "volumes": [
+            {
+                "name": "config",
+                "configMap": {
+                    "name": names.config_map_name(job.metadata.name),
+                    "items": [{"key": names.CONFIG_KEY, "path": names.CONFIG_KEY}],
+                },
+            },
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+        ],
+    }
+
+
+def _permanent_error_rule() -> dict[str, Any]:
+    """Exit code 3 is a permanent user error: fail the Job at once, no retry."""
+    return {
+        "action": "FailJob",
+        "onExitCodes": {
+            "containerName": names.CONTAINER_NAME,
+            "operator": "In",
+            "values": [names.EXIT_PERMANENT],
+        },
+    }
+
+
+def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
+    """``<job>-validate``: CPU-only check of dataset and model before any GPU is requested."""
+    name = names.validate_job_name(job.metadata.name)
+    labels = names.child_labels(job.metadata.name, "validate")
+    resources = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
+    pod_spec = _pod_spec(
+        job, runtime, ["validate", "--job", names.JOB_FILE], _env(job, runtime), resources
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _metadata(job, name, "validate"),
+        "spec": {
+            "backoffLimit": VALIDATE_BACKOFF_LIMIT,
+            "activeDeadlineSeconds": VALIDATE_DEADLINE_SECONDS,
+            "podFailurePolicy": {"rules": [_permanent_error_rule()]},
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }
+
+
+def _train_resources(job: FineTuneJob) -> dict[str, Any]:
+    spec = job.spec.resources
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    if spec.gpus_per_node > 0:
+        requests[spec.gpu_resource] = str(spec.gpus_per_node)
+        limits[spec.gpu_resource] = str(spec.gpus_per_node)
+    if spec.cpu:
+        requests["cpu"] = spec.cpu
+    if spec.memory:
+        requests["memory"] = spec.memory
+        limits["memory"] = spec.memory
+    resources: dict[str, Any] = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool) -> Manifest:
+    """``<job>-train``: an Indexed Job, one pod per node, ranks from the completion index.
+
+    ``suspend`` is the initial value only: with a queueName Kueue owns it afterwards.
+    """
+    name = job.metadata.name
+    spec = job.spec
+    labels = names.child_labels(name, "train")
+    metadata = _metadata(job, names.train_job_name(name), "train")
+    if spec.queue_name:
+        metadata["labels"][names.LABEL_KUEUE_QUEUE] = spec.queue_name
+    pod_spec = _pod_spec(
+        job,
+        runtime,
+        ["train", "--job", names.JOB_FILE],
+        _env(job, runtime) + _rendezvous_env(job),
+        _train_resources(job),
+    )
+    pod_spec["subdomain"] = names.service_name(name)
+    pod_spec["containers"][0]["ports"] = [
+        {"name": "rendezvous", "containerPort": names.RENDEZVOUS_PORT, "protocol": "TCP"},
+        {"name": "progress", "containerPort": names.PROGRESS_PORT, "protocol": "TCP"},
+    ]
+    if spec.resources.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.resources.node_selector)
+    if spec.resources.tolerations:
+        pod_spec["tolerations"] = [
+            t.model_dump(exclude_none=True) for t in spec.resources.tolerations
+        ]
+    if spec.resources.priority_class_name:
+        pod_spec["priorityClassName"] = spec.resources.priority_class_name
+    nodes = spec.resources.num_nodes
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "completionMode": "Indexed",
+            "completions": nodes,
+            "parallelism": nodes,
+            "backoffLimit": spec.run_policy.backoff_limit,
+            "activeDeadlineSeconds": spec.run_policy.active_deadline_seconds,
+            "suspend": suspend,
+            "podFailurePolicy": {
+                "rules": [
+                    _permanent_error_rule(),
+                    # Preemption and node drains are not the trainer's fault: retry for free.
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                ]
+            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -1,0 +1,338 @@
+"""The phase machine: from the job's spec, its last status and its observed children, decide
+the next status and what to create or change. Pure, so every transition is unit-tested.
+
+Phases: Pending → Validating → (Queued) → Running → Succeeded | Failed | Cancelled, with
+Suspended while runPolicy.suspend holds. Final phases are sticky: nothing is created after them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from finetune_operator import conditions as cond
+from finetune_operator import progress as mirror
+from finetune_operator.observed import JobState, PodState, Terminated
+from finetune_trainer.jobspec import FineTuneJobSpec
+
+FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
+VALIDATION_REASONS = frozenset({"InvalidDataset", "InvalidModel", "InvalidCredentials",
+                                "InvalidConfig"})
+
+
+class Action(enum.Enum):
+    """A change to the job's children; each is idempotent (create-if-absent, or a patch)."""
+
+    CREATE_VALIDATION = "create-validation"
+    """The ConfigMap and the validation Job."""
+    CREATE_TRAINING = "create-training"
+    """The ConfigMap, the headless Service and the training Job."""
+    SUSPEND_TRAINING = "suspend-training"
+    RESUME_TRAINING = "resume-training"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    validation: JobState | None
+    training: JobState | None
+    pods: Sequence[PodState] = ()
+    progress: Mapping[str, Any] | None = None
+    """The latest report from the trainer's progress endpoint, if one was fetched."""
+    running_in_namespace: int = 0
+    """Other jobs' unsuspended, unfinished training Jobs in the same namespace."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    image_allowed: bool
+    max_running_per_namespace: int
+    """0 is unlimited."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: dict[str, Any]
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    create_suspended: bool = False
+    """Initial spec.suspend of a training Job created by CREATE_TRAINING."""
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class _Pass:
+    """Mutable working copy of the status for one decision."""
+
+    generation: int
+    now: str
+    status: dict[str, Any]
+    actions: list[Action] = field(default_factory=list)
+    create_suspended: bool = False
+
+    def condition(self, type_: str, status: bool, reason: str, message: str = "") -> None:
+        self.status["conditions"] = cond.set_condition(
+            self.status.get("conditions") or [], type_, status, reason, message,
+            generation=self.generation, now=self.now,
+        )
+
+    def is_true(self, type_: str) -> bool:
+        return cond.is_true(self.status.get("conditions") or [], type_)
+
+    def phase(self, phase: str) -> None:
+        self.status["phase"] = phase
+        if phase != "Running" and cond.find(self.status.get("conditions") or [], "Running"):
+            self.condition("Running", False, phase)
+        if phase != "Suspended" and self.is_true("Suspended"):
+            self.condition("Suspended", False, "Resumed")
+
+    def fail(self, reason: str, message: str) -> None:
+        self.phase("Failed")
+        self.condition("Failed", True, reason, message)
+        self.condition("Succeeded", False, reason, message)
+        self.status.setdefault("completionTime", self.now)
+
+
+def _newest(pods: Sequence[PodState], role: str, *, succeeded: bool) -> Terminated | None:
+    """The termination of the newest pod of ``role`` that exited with (or without) success."""
+    finished = [
+        p for p in pods
+        if p.role == role and p.terminated is not None
+        and (p.terminated.exit_code == 0) == succeeded
+        and (role != "train" or not succeeded or p.index == 0)
+    ]
+    finished.sort(key=lambda p: p.created)
+    return finished[-1].terminated if finished else None
+
+
+def _validate(work: _Pass, observed: Observed) -> None:
+    """Validation step; leaves Validated True, or the phase Validating or Failed."""
+    job = observed.validation
+    if job is None:
+        work.actions.append(Action.CREATE_VALIDATION)
+        work.phase("Validating")
+        work.condition("Validated", False, "Validating", "validating dataset and model")
+    elif job.finished == "Complete":
+        summary = _newest(observed.pods, "validate", succeeded=True)
+        work.status["dataset"] = mirror.dataset_fields(summary.summary or {}) if summary else {}
+        dataset = work.status["dataset"]
+        work.condition(
+            "Validated", True, "DatasetValid",
+            f"{dataset.get('trainExamples', '?')} training examples, "
+            f"{dataset.get('trainTokens', '?')} tokens",
+        )
+    elif job.finished == "Failed":
+        term = _newest(observed.pods, "validate", succeeded=False)
+        reason = term.reason if term and term.reason in VALIDATION_REASONS else "ValidationFailed"
+        message = (term.message if term else None) or job.finish_message or job.finish_reason
+        work.condition("Validated", False, reason, message)
+        work.fail(reason, message)
+    else:
+        work.phase("Validating")
+
+
+def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
+    if job.finish_reason == "DeadlineExceeded":
+        return "DeadlineExceeded", job.finish_message or "runPolicy.activeDeadlineSeconds passed"
+    term = _newest(pods, "train", succeeded=False)
+    if term is not None and term.reason:
+        return term.reason, term.message or job.finish_message
+    if job.finish_reason == "PodFailurePolicy":
+        return "PermanentError", job.finish_message
+    return job.finish_reason or "Error", job.finish_message
+
+
+def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
+    term = _newest(observed.pods, "train", succeeded=True)
+    summary = (term.summary if term else None) or {}
+    metrics = mirror.final_metrics(summary)
+    if metrics:
+        work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
+    output = mirror.output_fields(summary)
+    if output:
+        work.status["output"] = output
+    progress = dict(work.status.get("progress") or {})
+    if isinstance(summary.get("step"), int):
+        progress["step"] = summary["step"]
+    progress.update(percent=100, stage="done")
+    work.status["progress"] = progress
+    work.phase("Succeeded")
+    work.condition("Succeeded", True, "TrainingComplete",
+                   f"published to {output.get('uri', spec.output.uri)}")
+    work.condition("Failed", False, "TrainingComplete")
+    work.status.setdefault("completionTime", work.now)
+
+
+def _mirror_progress(work: _Pass, report: Mapping[str, Any]) -> None:
+    progress = mirror.progress_fields(report)
+    if progress:
+        work.status["progress"] = progress
+    metrics = mirror.metrics_from_progress(report)
+    if metrics:
+        work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
+    checkpoint = mirror.checkpoint_fields(report)
+    if checkpoint:
+        work.status["lastCheckpoint"] = checkpoint
+
+
+def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy) -> None:
+    """Training step, once validation has passed."""
+    job = observed.training
+    kueue = bool(spec.queue_name)
+    if job is None:
+        if spec.run_policy.suspend and not kueue:
+            work.phase("Suspended")
+            work.condition("Suspended", True, "SuspendedByUser", "runPolicy.suspend is true")
+            return
+        limit = policy.max_running_per_namespace
+        if not kueue and limit and observed.running_in_namespace >= limit:
+            work.phase("Queued")
+            work.condition("Admitted", False, "ConcurrencyLimit",
+                           f"{observed.running_in_namespace} training jobs running in the "
+                           f"namespace (limit {limit})")
+            return
+        work.actions.append(Action.CREATE_TRAINING)
+        work.create_suspended = kueue
+        if kueue:
+            work.phase("Queued")
+            work.condition("Admitted", False, "WaitingForKueue",
+                           f"waiting for admission by LocalQueue {spec.queue_name}")
+            return
+        _running(work, spec)
+        return
+    if job.finished == "Complete":
+        _succeed(work, spec, observed)
+    elif job.finished == "Failed":
+        work.fail(*_train_failure(job, observed.pods))
+    elif kueue and job.suspended:
+        work.phase("Queued")
+        work.condition("Admitted", False, "WaitingForKueue",
+                       f"waiting for admission by LocalQueue {spec.queue_name}")
+    elif not kueue and spec.run_policy.suspend:
+        if not job.suspended:
+            work.actions.append(Action.SUSPEND_TRAINING)
+        work.phase("Suspended")
+        work.condition("Suspended", True, "SuspendedByUser", "runPolicy.suspend is true")
+    else:
+        if job.suspended:  # resumed by the user (Kueue-managed Jobs never get here)
+            work.actions.append(Action.RESUME_TRAINING)
+        _running(work, spec)
+        if observed.progress:
+            _mirror_progress(work, observed.progress)
+
+
+def _running(work: _Pass, spec: FineTuneJobSpec) -> None:
+    resources = spec.resources
+    work.phase("Running")
+    work.condition("Admitted", True, "Admitted", "training Job admitted")
+    work.condition("Running", True, "Training",
+                   f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)")
+    work.status.setdefault("startTime", work.now)
+
+
+def _attempts(previous: int, pods: Sequence[PodState]) -> int:
+    """Rank-0 training pods ever started; never decreases when old pods are collected."""
+    started = {p.name for p in pods if p.role == "train" and p.index == 0}
+    return max(previous, len(started))
+
+
+def _transition_event(before: str | None, after: Mapping[str, Any]) -> Event | None:
+    phase = after.get("phase")
+    if phase is None or phase == before:
+        return None
+    conditions = after.get("conditions") or []
+    detail = {
+        "Failed": cond.find(conditions, "Failed"),
+        "Cancelled": cond.find(conditions, "Failed"),
+        "Succeeded": cond.find(conditions, "Succeeded"),
+        "Queued": cond.find(conditions, "Admitted"),
+        "Suspended": cond.find(conditions, "Suspended"),
+        "Validating": cond.find(conditions, "Validated"),
+        "Running": cond.find(conditions, "Running"),
+    }.get(phase)
+    reason = (detail or {}).get("reason") or phase
+    message = f"{phase}: {(detail or {}).get('message') or reason}"
+    kind = "Warning" if phase in ("Failed", "Cancelled") else "Normal"
+    return Event(kind, reason if phase == "Failed" else phase, message[:1000])
+
+
+def decide(
+    spec: FineTuneJobSpec,
+    *,
+    generation: int,
+    status: Mapping[str, Any],
+    observed: Observed,
+    policy: Policy,
+    now: datetime,
+) -> Decision:
+    """The next status and the child changes for one reconcile pass."""
+    before = status.get("phase")
+    if before in FINAL_PHASES:
+        return Decision(status=dict(status))
+    work = _Pass(generation=generation, now=rfc3339(now), status=dict(status))
+    work.status["observedGeneration"] = generation
+    if not policy.image_allowed:
+        work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
+    else:
+        if not work.is_true("Validated"):
+            _validate(work, observed)
+        if work.is_true("Validated"):
+            _run(work, spec, observed, policy)
+    work.status["attempts"] = _attempts(int(status.get("attempts") or 0), observed.pods)
+    event = _transition_event(before, work.status)
+    return Decision(
+        status=work.status,
+        actions=tuple(work.actions),
+        events=(event,) if event else (),
+        create_suspended=work.create_suspended,
+    )
+
+
+def _stop(
+    status: Mapping[str, Any], generation: int, now: datetime, *, phase: str, reason: str,
+    message: str,
+) -> Decision:
+    if status.get("phase") in FINAL_PHASES:
+        return Decision(status=dict(status))
+    work = _Pass(generation=generation, now=rfc3339(now), status=dict(status))
+    work.status["observedGeneration"] = generation
+    work.fail(reason, message)
+    work.phase(phase)
+    event = _transition_event(status.get("phase"), work.status)
+    return Decision(status=work.status, events=(event,) if event else ())
+
+
+def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Decision:
+    """The FineTuneJob is being deleted before it finished."""
+    return _stop(status, generation, now, phase="Cancelled", reason="Cancelled",
+                 message="the FineTuneJob was deleted before it finished")
+
+
+def invalid_spec(status: Mapping[str, Any], generation: int, message: str,
+                 now: datetime) -> Decision:
+    """The spec does not parse (the CRD schema should have refused it; defence in depth)."""
+    return _stop(status, generation, now, phase="Failed", reason="InvalidSpec", message=message)
+
+
+def seconds_until_deletion(
+    spec: FineTuneJobSpec, status: Mapping[str, Any], now: datetime
+) -> float | None:
+    """For a finished job with runPolicy.ttlSecondsAfterFinished: seconds left (<= 0: now)."""
+    ttl = spec.run_policy.ttl_seconds_after_finished
+    finished = status.get("completionTime")
+    if ttl is None or status.get("phase") not in FINAL_PHASES or not isinstance(finished, str):
+        return None
+    deadline = datetime.fromisoformat(finished.replace("Z", "+00:00")) + timedelta(seconds=ttl)
+    return (deadline - now).total_seconds()

@@ -1,0 +1,155 @@
+"""The operator's Kubernetes API client: a small async JSON client on aiohttp.
+
+Kopf brings aiohttp and its own credential discovery (in-cluster service account, else
+KUBECONFIG), so the operator needs no other Kubernetes library. Only what the reconciler uses is
+here: create-if-absent, merge-patch, delete. Kopf's own watches and events use Kopf's client.
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import kopf
+
+from finetune_operator import names
+
+REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
+"""Fail fast on a hung apiserver call; the reconcile loop retries on its next pass."""
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the apiserver."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+def _materialise(data: str | bytes) -> str:
+    """A file holding base64-decoded ``data`` (ssl.load_cert_chain reads only files)."""
+    with tempfile.NamedTemporaryFile(delete=False, suffix=".pem") as handle:
+        handle.write(base64.b64decode(data))
+        return handle.name
+
+
+def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext:
+    cadata = base64.b64decode(info.ca_data).decode() if info.ca_data else None
+    context = ssl.create_default_context(cafile=info.ca_path, cadata=cadata)
+    if info.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    cert = info.certificate_path or (
+        _materialise(info.certificate_data) if info.certificate_data else None
+    )
+    key = info.private_key_path or (
+        _materialise(info.private_key_data) if info.private_key_data else None
+    )
+    if cert:
+        context.load_cert_chain(cert, key)
+    return context
+
+
+def _login(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
+    info = (kopf.login_with_service_account(settings=settings)
+            or kopf.login_with_kubeconfig(settings=settings))
+    if info is None:
+        raise kopf.LoginError("no in-cluster service account and no KUBECONFIG")
+    return info
+
+
+class KubeClient:
+    """One aiohttp session to the apiserver; re-reads credentials once on a 401."""
+
+    def __init__(self, settings: kopf.OperatorSettings) -> None:
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._server = ""
+
+    async def _connect(self) -> aiohttp.ClientSession:
+        if self._session is not None:
+            await self._session.close()
+        info = _login(self._settings)
+        headers = {"Accept": "application/json"}
+        if info.token:
+            headers["Authorization"] = f"{info.scheme or 'Bearer'} {info.token}"
+        auth = aiohttp.BasicAuth(info.username, info.password or "") if info.username else None
+        self._server = (info.server or "").rstrip("/")
+        self._session = aiohttp.ClientSession(
+            headers=headers,
+            auth=auth,
+            timeout=REQUEST_TIMEOUT,
+            connector=aiohttp.TCPConnector(ssl=_ssl_context(info)),
+        )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _request(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        session = self._session or await self._connect()
+        for attempt in (1, 2):
+            async with session.request(
+                method, self._server + path, json=body, headers={"Content-Type": content_type},
+                params={"fieldManager": names.FIELD_MANAGER} if method != "DELETE" else None,
+            ) as response:
+                if response.status == 401 and attempt == 1:
+                    session = await self._connect()  # rotated service-account token
+                    continue
+                payload = await response.json(content_type=None)
+                if response.status >= 400:
+                    message = payload.get("message", "") if isinstance(payload, dict) else ""
+                    raise ApiError(response.status, message or response.reason or "")
+                return payload if isinstance(payload, dict) else {}
+        raise AssertionError("unreachable")
+
+    async def create(self, manifest: Mapping[str, Any]) -> bool:
+        """Create ``manifest`` unless it exists; True if this call created it."""
+        try:
+            await self._request("POST", collection_path(manifest), manifest)
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
+    async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        return await self._request("PATCH", path, patch, "application/merge-patch+json")
+
+    async def delete(self, path: str) -> None:
+        """Delete the object at ``path``; already gone is fine."""
+        try:
+            await self._request("DELETE", path, {"propagationPolicy": "Background"})
+        except ApiError as error:
+            if error.status != 404:
+                raise
+
+
+_COLLECTIONS = {
+    ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
+    ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
+    ("batch/v1", "Job"): "/apis/batch/v1/namespaces/{ns}/jobs",
+}
+
+
+def collection_path(manifest: Mapping[str, Any]) -> str:
+    template = _COLLECTIONS[(manifest["apiVersion"], manifest["kind"])]
+    return template.format(ns=manifest["metadata"]["namespace"])
+
+
+def job_path(namespace: str, name: str) -> str:
+    return f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
+
+
+def finetunejob_path(namespace: str, name: str, *, status: bool = False) -> str:
+    path = f"/apis/{names.GROUP}/{names.VERSION}/namespaces/{namespace}/{names.PLURAL}/{name}"
+    return path + "/status" if status else path

@@ -1,0 +1,70 @@
+"""Deterministic names, labels and fixed ports of a FineTuneJob's children.
+
+Names are derived from the job's name alone, so a restarted operator finds (and never
+duplicates) what an earlier one created. The CRD limits the job's name to 52 characters so every
+derived name fits its Kubernetes limit (see the CEL rule at the root of the schema).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+GROUP: Final = "finetune.dev"
+VERSION: Final = "v1alpha1"
+PLURAL: Final = "finetunejobs"
+FIELD_MANAGER: Final = "finetune-operator"
+
+LABEL_NAME: Final = "app.kubernetes.io/name"
+LABEL_MANAGED_BY: Final = "app.kubernetes.io/managed-by"
+LABEL_JOB: Final = f"{GROUP}/job"
+LABEL_ROLE: Final = f"{GROUP}/role"
+LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
+MANAGED_BY: Final = "finetune-operator"
+TRAINER_APP: Final = "finetune-trainer"
+
+COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
+
+RENDEZVOUS_PORT: Final = 29500
+PROGRESS_PORT: Final = 8478
+CONTAINER_NAME: Final = "trainer"
+CONFIG_DIR: Final = "/etc/finetune"
+CONFIG_KEY: Final = "job.yaml"
+JOB_FILE: Final = f"{CONFIG_DIR}/{CONFIG_KEY}"
+SCRATCH_DIR: Final = "/scratch"
+EXIT_PERMANENT: Final = 3
+"""Trainer exit code for a permanent user error: failed at once, never retried."""
+
+Role = Literal["validate", "train", "config"]
+"""validate and train label Jobs, their pods and the Service; config labels the shared ConfigMap."""
+
+
+def config_map_name(job: str) -> str:
+    return f"{job}-config"
+
+
+def validate_job_name(job: str) -> str:
+    return f"{job}-validate"
+
+
+def train_job_name(job: str) -> str:
+    return f"{job}-train"
+
+
+def service_name(job: str) -> str:
+    """The headless Service; same name as the training Job so pods resolve as <job>-train-<i>."""
+    return f"{job}-train"
+
+
+def master_addr(job: str) -> str:
+    """DNS name of training pod 0 through the headless Service (Indexed Job hostnames)."""
+    return f"{train_job_name(job)}-0.{service_name(job)}"
+
+
+def child_labels(job: str, role: Role) -> dict[str, str]:
+    """Labels of every child and its pods: our own, never the parent's (GitOps tracking)."""
+    return {
+        LABEL_NAME: TRAINER_APP,
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_JOB: job,
+        LABEL_ROLE: role,
+    }

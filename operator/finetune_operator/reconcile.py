@@ -1,0 +1,236 @@
+"""One FineTuneJob's control loop: observe the children (from Kopf's indexes), decide (pure),
+act (idempotent creates and patches), then write status (only when changed) and post events.
+
+Everything the loop needs to resume lives in the object's status and in the children, so an
+operator restarted at any point picks up where the last one stopped without duplicating anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from finetune_operator import builders, decisions, metrics, names
+from finetune_operator.config import OperatorConfig
+from finetune_operator.kube import KubeClient, finetunejob_path, job_path
+from finetune_operator.observed import JobState, PodState
+from finetune_operator.probe import fetch_progress
+from finetune_trainer.jobspec import FineTuneJob, parse_job
+
+TICK_SECONDS = 2.0
+"""Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
+ERROR_BACKOFF_SECONDS = 10.0
+FINISHED_WAIT_SECONDS = 600.0
+"""A finished job's loop only waits for deletion or its TTL; it wakes rarely."""
+
+JobKey = tuple[str, str]
+
+
+@dataclass
+class Runtime:
+    """Process-wide state shared by every job's loop."""
+
+    config: OperatorConfig
+    kube: KubeClient
+    phases: metrics.PhaseBook = field(default_factory=metrics.PhaseBook)
+    admission_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    claims: set[JobKey] = field(default_factory=set)
+    """Jobs whose training Job this process created but the index has not shown yet; counted
+    against --max-running-per-namespace so two jobs cannot take the last slot together."""
+
+    @contextlib.asynccontextmanager
+    async def admission(self, namespace: str) -> AsyncIterator[None]:
+        """Serialise jobs of a namespace while they may start training under the limit."""
+        if not self.config.max_running_per_namespace:
+            yield
+            return
+        lock = self.admission_locks.setdefault(namespace, asyncio.Lock())
+        async with lock:
+            yield
+
+
+def plain(value: Any) -> Any:
+    """A deep copy of Kopf's body views as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch turning ``current`` into ``desired`` (top-level status fields)."""
+    patch: dict[str, Any] = {k: v for k, v in desired.items() if current.get(k) != v}
+    patch.update({k: None for k in current if k not in desired})
+    return patch
+
+
+def _running_elsewhere(index: kopf.Index[JobKey, JobState], me: JobKey,
+                       claims: Iterable[JobKey]) -> int:
+    busy = {
+        key for key in index
+        if key[0] == me[0] and key != me and any(
+            s.role == "train" and s.finished is None and not s.suspended for s in index[key])
+    }
+    busy.update(c for c in claims if c[0] == me[0] and c != me)
+    return len(busy)
+
+
+def _pod0_ip(pods: Iterable[PodState]) -> str | None:
+    running = sorted((p for p in pods if p.role == "train" and p.index == 0
+                      and p.phase == "Running" and p.ip), key=lambda p: p.created)
+    return running[-1].ip if running else None
+
+
+class JobLoop:
+    """The loop of one FineTuneJob, driven by its Kopf daemon."""
+
+    def __init__(self, runtime: Runtime, body: kopf.Body, logger: kopf.Logger) -> None:
+        self.runtime = runtime
+        self.body = body  # Kopf keeps it live: spec and metadata follow the watch stream
+        self.logger = logger
+        self.key: JobKey = (body.metadata.namespace or "", body.metadata.name or "")
+        # The loop is the only writer of status: after its first write, its own copy is newer
+        # than the watch stream's until the stream catches up.
+        self.status: dict[str, Any] = plain(body.get("status") or {})
+        self.report: Mapping[str, Any] | None = None
+        self.polled_at = 0.0
+        self._parsed: tuple[int, FineTuneJob | ValidationError] | None = None
+
+    def _job(self) -> FineTuneJob | ValidationError:
+        generation = int(self.body.metadata.get("generation") or 0)
+        if self._parsed is None or self._parsed[0] != generation:
+            document = plain({k: self.body.get(k) for k in ("apiVersion", "kind", "spec")})
+            document["metadata"] = {"name": self.key[1], "namespace": self.key[0],
+                                    "uid": self.body.metadata.uid}
+            try:
+                self._parsed = (generation, parse_job(document))
+            except ValidationError as error:
+                self._parsed = (generation, error)
+        return self._parsed[1]
+
+    def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
+        config = self.runtime.config
+        return builders.TrainerRuntime(image=job.spec.image or config.trainer_image,
+                                       s3_endpoint=config.default_s3_endpoint)
+
+    async def step(self, children: kopf.Index[JobKey, JobState],
+                   pods: kopf.Index[JobKey, PodState]) -> float:
+        """One pass; returns the seconds to wait before the next."""
+        job = self._job()
+        generation = int(self.body.metadata.get("generation") or 0)
+        if isinstance(job, ValidationError):
+            message = " ".join(str(job).splitlines()[:3])
+            await self._write(decisions.invalid_spec(self.status, generation, message,
+                                                     datetime.now(UTC)))
+            return FINISHED_WAIT_SECONDS
+        if self.status.get("phase") in decisions.FINAL_PHASES:
+            return await self._finished(job)
+        own_pods = list(pods.get(self.key, []))
+        await self._poll_progress(own_pods)
+        async with self.runtime.admission(self.key[0]):
+            states = list(children.get(self.key, []))
+            training = next((s for s in states if s.role == "train"), None)
+            if training is not None:
+                self.runtime.claims.discard(self.key)
+            observed = decisions.Observed(
+                validation=next((s for s in states if s.role == "validate"), None),
+                training=training,
+                pods=own_pods,
+                progress=self.report,
+                running_in_namespace=_running_elsewhere(children, self.key, self.runtime.claims),
+            )
+            policy = decisions.Policy(
+                image_allowed=self.runtime.config.image_allowed(self.trainer_runtime(job).image),
+                max_running_per_namespace=self.runtime.config.max_running_per_namespace,
+            )
+            decision = decisions.decide(job.spec, generation=generation, status=self.status,
+                                        observed=observed, policy=policy,
+                                        now=datetime.now(UTC))
+            await self._act(job, decision)
+        await self._write(decision)
+        return TICK_SECONDS
+
+    async def _poll_progress(self, pods: list[PodState]) -> None:
+        interval = self.runtime.config.progress_interval
+        if self.status.get("phase") != "Running" or time.monotonic() - self.polled_at < interval:
+            return
+        self.polled_at = time.monotonic()
+        ip = _pod0_ip(pods)
+        report = await fetch_progress(ip) if ip else None
+        if report is not None:
+            self.report = report
+
+    async def _act(self, job: FineTuneJob, decision: decisions.Decision) -> None:
+        kube = self.runtime.kube
+        trainer = self.trainer_runtime(job)
+        namespace, name = self.key
+        for action in decision.actions:
+            if action is decisions.Action.CREATE_VALIDATION:
+                await kube.create(builders.build_config_map(job))
+                await kube.create(builders.build_validate_job(job, trainer))
+            elif action is decisions.Action.CREATE_TRAINING:
+                await kube.create(builders.build_config_map(job))
+                await kube.create(builders.build_service(job))
+                created = await kube.create(builders.build_train_job(
+                    job, trainer, suspend=decision.create_suspended))
+                if created:
+                    self.runtime.claims.add(self.key)
+            else:
+                suspend = action is decisions.Action.SUSPEND_TRAINING
+                await kube.merge_patch(job_path(namespace, names.train_job_name(name)),
+                                       {"spec": {"suspend": suspend}})
+            self.logger.info("%s done", action.value)
+
+    async def _write(self, decision: decisions.Decision) -> None:
+        """Write status if it changed, then (only then) post the transition events."""
+        namespace, name = self.key
+        desired = decision.status
+        patch = status_patch(self.status, desired)
+        if not patch:
+            return
+        await self.runtime.kube.merge_patch(finetunejob_path(namespace, name, status=True),
+                                            {"status": patch})
+        started = "startTime" in desired and "startTime" not in self.status
+        self.status = desired
+        self.runtime.phases.set(namespace, name, desired.get("phase"))
+        if started:
+            self._observe_time_to_running(desired["startTime"])
+        for event in decision.events:
+            kopf.event(self.body, type=event.type, reason=event.reason, message=event.message)
+
+    def _observe_time_to_running(self, start: str) -> None:
+        created = self.body.metadata.creation_timestamp
+        if not created:
+            return
+        begin = datetime.fromisoformat(created.replace("Z", "+00:00"))
+        end = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        metrics.TIME_TO_RUNNING.observe(max(0.0, (end - begin).total_seconds()))
+
+    async def _finished(self, job: FineTuneJob) -> float:
+        self.runtime.phases.set(*self.key, self.status.get("phase"))
+        remaining = decisions.seconds_until_deletion(job.spec, self.status, datetime.now(UTC))
+        if remaining is None:
+            return FINISHED_WAIT_SECONDS
+        if remaining <= 0:
+            self.logger.info("ttlSecondsAfterFinished passed; deleting the FineTuneJob")
+            await self.runtime.kube.delete(finetunejob_path(*self.key))
+            return FINISHED_WAIT_SECONDS
+        return min(remaining, FINISHED_WAIT_SECONDS)
+
+    async def cancel(self) -> None:
+        """The FineTuneJob is being deleted: record Cancelled if it had not finished."""
+        generation = int(self.body.metadata.get("generation") or 0)
+        await self._write(decisions.cancelled(self.status, generation, datetime.now(UTC)))
+
+    def forget(self) -> None:
+        self.runtime.phases.set(*self.key, None)
+        self.runtime.claims.discard(self.key)

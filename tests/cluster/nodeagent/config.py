@@ -1,0 +1,51 @@
+"""What the node agent registers and how it turns images into commands."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.cluster.settings import ENV_PREFIX, Settings
+
+DEFAULT_IMAGE_MAP = {"finetune-trainer": ["python", "-m", "finetune_trainer"]}
+"""Image repository suffix → entry point, used when a container has no ``command``."""
+
+DEFAULT_PASS_ENV = ("LANG", "LC_ALL", "TZ", "HF_HOME", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
+"""Host variables handed to every pod (locale, model caches, the GPU a device machine has)."""
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Settings of one node agent process."""
+
+    settings: Settings
+    node_names: tuple[str, ...]
+    capacity: dict[str, str]
+    image_map: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_IMAGE_MAP))
+    pass_env: tuple[str, ...] = DEFAULT_PASS_ENV
+    poll_interval: float = 0.5
+    """Seconds between pod list calls; polling keeps the agent simple and never misses events."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AgentConfig:
+        image_map = dict(DEFAULT_IMAGE_MAP)
+        image_map.update(json.loads(os.environ.get(ENV_PREFIX + "IMAGE_MAP", "{}")))
+        return cls(
+            settings=settings,
+            node_names=tuple(f"nodeagent-{i}" for i in range(settings.nodes)),
+            capacity={
+                "cpu": "16",
+                "memory": "64Gi",
+                "pods": "110",
+                "ephemeral-storage": "100Gi",
+                "nvidia.com/gpu": str(settings.gpus_per_node),
+            },
+            image_map=image_map,
+        )
+
+    @property
+    def torch_extensions_dir(self) -> Path:
+        """Shared DeepSpeed op cache: stands in for ops prebuilt into the trainer image."""
+        return self.settings.cache / "torch_extensions"

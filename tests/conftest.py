@@ -1,0 +1,66 @@
+"""Session fixtures shared by every test: the local control plane and S3.
+
+Fixtures start what they need lazily, reuse what `make cluster-up` already started, and stop
+only what they started themselves. See tests/cluster/README.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+from tests.cluster import s3 as s3_server
+from tests.cluster import stack
+from tests.cluster.settings import Settings
+from tests.cluster.stack import Cluster
+
+if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
+
+@pytest.fixture(scope="session")
+def testenv_settings() -> Settings:
+    """Ports, paths and credentials of the local control plane (env-overridable)."""
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def s3(testenv_settings: Settings) -> Iterator[s3_server.S3Endpoint]:
+    """The local SeaweedFS S3: ``url``, ``access_key``, ``secret_key``, ``client()``, ``env()``.
+
+    Needs no Kubernetes, so trainer tests can use it alone.
+    """
+    started = s3_server.up(testenv_settings)
+    yield s3_server.endpoint(testenv_settings)
+    if started:
+        s3_server.down(testenv_settings)
+
+
+@pytest.fixture(scope="session")
+def cluster(testenv_settings: Settings, s3: s3_server.S3Endpoint) -> Iterator[Cluster]:
+    """The whole local control plane, ready (node Ready, default ServiceAccount present)."""
+    started = stack.up(testenv_settings)
+    yield stack.Cluster(testenv_settings, s3)
+    stack.down(testenv_settings, only=started)
+
+
+@pytest.fixture(scope="session")
+def kube(cluster: Cluster) -> ApiClient:
+    """A ``kubernetes.client.ApiClient`` authenticated as cluster admin."""
+    return cluster.api_client()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace per test, deleted afterwards.
+
+    Labels come from ``@pytest.mark.namespace_labels({...})``, e.g. PodSecurity enforcement.
+    """
+    marker = request.node.get_closest_marker("namespace_labels")
+    labels: dict[str, str] = dict(marker.args[0]) if marker else {}
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.create_namespace(name, labels)
+    yield name
+    cluster.delete_namespace(name)

@@ -1,0 +1,160 @@
+"""Shared pieces of the operator's e2e tests: the CRD, the stand-in trainer image, the operator
+as a real subprocess (so ``kill -9`` is real), FineTuneJob manifests and polling helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from tests.cluster.kubeapi import KubeError
+from tests.cluster.stack import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD = ROOT / "crds" / "finetunejob.yaml"
+FTJ_API = "/apis/finetune.dev/v1alpha1"
+STANDIN_IMAGE = "localhost/standin-trainer:test"
+BUCKET = "operator-e2e"
+
+# The node agent maps image repositories to entry points and reads the map when it starts,
+# which may be before any fixture of ours runs; so the stand-in's entry is added at import
+# (collection) time, before the session's cluster fixture starts the agent.
+_image_map = json.loads(os.environ.get("FINETUNE_TESTENV_IMAGE_MAP", "{}"))
+_image_map["standin-trainer"] = ["python", str(Path(__file__).with_name("standin_trainer.py"))]
+os.environ["FINETUNE_TESTENV_IMAGE_MAP"] = json.dumps(_image_map)
+
+T = TypeVar("T")
+
+
+def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0,
+             interval: float = 0.5) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@pytest.fixture(scope="session")
+def crd(cluster: Cluster) -> str:
+    """The FineTuneJob CRD, applied from crds/ and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                    "crd/finetunejobs.finetune.dev")
+    return "finetunejobs.finetune.dev"
+
+
+def ftj_path(namespace: str, name: str = "") -> str:
+    path = f"{FTJ_API}/namespaces/{namespace}/finetunejobs"
+    return f"{path}/{name}" if name else path
+
+
+def manifest(name: str, **spec: Any) -> dict[str, Any]:
+    """A valid FineTuneJob; ``spec`` entries replace the defaults here."""
+    body: dict[str, Any] = {
+        "apiVersion": "finetune.dev/v1alpha1",
+        "kind": "FineTuneJob",
+        "metadata": {"name": name},
+        "spec": {
+            "baseModel": {"uri": f"s3://{BUCKET}/models/base/"},
+            "dataset": {"train": f"s3://{BUCKET}/data/train.jsonl"},
+            "output": {"uri": f"s3://{BUCKET}/out/{name}/"},
+        },
+    }
+    body["spec"].update(spec)
+    return body
+
+
+class Operator:
+    """``python -m finetune_operator`` watching one namespace, as a subprocess."""
+
+    def __init__(self, cluster: Cluster, namespace: str, log: Path, *extra: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.log = log
+        self.extra = extra
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer-image")]),
+        }
+        argv = [
+            sys.executable, "-m", "finetune_operator", "--namespace", self.namespace,
+            "--trainer-image", STANDIN_IMAGE, "--allowed-image", STANDIN_IMAGE,
+            "--default-s3-endpoint", self.cluster.s3.url, "--progress-interval", "2",
+            "--metrics-port", "0", "--liveness-port", "0", *self.extra,
+        ]
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def operator(cluster: Cluster, namespace: str, crd: str,
+             tmp_path: Path) -> Iterator[Operator]:
+    """A running operator for this test's namespace; its log is printed if the test fails."""
+    process = Operator(cluster, namespace, tmp_path / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+    # Delete our FineTuneJobs while the operator can still release its finalizer.
+    remove_finalizers(cluster, namespace)
+
+
+def remove_finalizers(cluster: Cluster, namespace: str) -> None:
+    """Strip finalizers of leftover FineTuneJobs so the namespace can be deleted."""
+    for item in cluster.api.get(ftj_path(namespace)).get("items", []):
+        if item["metadata"].get("finalizers"):
+            try:
+                cluster.api.patch(ftj_path(namespace, item["metadata"]["name"]),
+                                  {"metadata": {"finalizers": None}},
+                                  content_type="application/merge-patch+json")
+            except KubeError as error:
+                if error.status != 404:
+                    raise
+
+
+def get_ftj(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    body: dict[str, Any] = cluster.api.get(ftj_path(namespace, name))
+    return body
+
+
+def exists(cluster: Cluster, path: str) -> bool:
+    try:
+        cluster.api.get(path)
+    except KubeError as error:
+        if error.status == 404:
+            return False
+        raise
+    return True

@@ -1,0 +1,228 @@
+"""The Helm chart: lint, render, and have the real apiserver accept what it renders.
+
+Uses the helm and kubectl that tests/cluster/gobuild/build.sh builds (the versions the project
+pins), never whatever happens to be on PATH.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.cluster import controlplane
+from tests.cluster.settings import Settings
+from tests.cluster.stack import Cluster
+
+pytestmark = pytest.mark.e2e
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "finetune-operator"
+DEFAULT_TRAINER = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))["trainer"][
+    "image"
+]
+
+# name -> values; each exercises one branch of the templates.
+CASES: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "namespaces": {"watchNamespaces": ["team-a", "team-b"]},
+    "patterns": {"watchNamespaces": ["team-*", "!team-secret"]},
+    "everything": {
+        "trainer": {"allowedImages": ["registry.example.com/ml/*"]},
+        "defaultS3Endpoint": "http://s3.example.com:8333",
+        "maxRunningPerNamespace": 2,
+        "logLevel": "debug",
+        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+        "networkPolicy": {"enabled": True},
+        "imagePullSecrets": ["regcred"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def bins(testenv_settings: Settings) -> Path:
+    return controlplane.bin_dir(testenv_settings)
+
+
+def run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def render(bins: Path, tmp_path: Path, values: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
+    result = run(
+        [
+            str(bins / "helm"),
+            "template",
+            "ft",
+            str(CHART),
+            "--namespace",
+            "ft-system",
+            "-f",
+            str(values_file),
+            *extra,
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def of_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def flag(args: list[str], name: str) -> list[str]:
+    """Every value given to --name=VALUE, in order."""
+    prefix = f"--{name}="
+    return [arg.removeprefix(prefix) for arg in args if arg.startswith(prefix)]
+
+
+def test_lint(bins: Path, tmp_path: Path) -> None:
+    for name, values in CASES.items():
+        values_file = tmp_path / f"{name}.yaml"
+        values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
+        result = run([str(bins / "helm"), "lint", "--strict", str(CHART), "-f", str(values_file)])
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+
+
+def test_crd_comes_from_the_one_source(bins: Path, tmp_path: Path) -> None:
+    crds = of_kind(render(bins, tmp_path, {}, "--include-crds"), "CustomResourceDefinition")
+    source = yaml.safe_load((CHART.parents[1] / "crds" / "finetunejob.yaml").read_text())
+    assert crds == [source]
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("defaults", {"ClusterRole": 2, "ClusterRoleBinding": 2}),
+        ("namespaces", {"ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 2, "RoleBinding": 2}),
+        ("patterns", {"ClusterRole": 2, "ClusterRoleBinding": 2}),
+        (
+            "everything",
+            {"ClusterRole": 2, "ClusterRoleBinding": 2, "ServiceMonitor": 1, "NetworkPolicy": 1},
+        ),
+    ],
+)
+def test_rendered_kinds(bins: Path, tmp_path: Path, case: str, expected: dict[str, int]) -> None:
+    kinds = Counter(doc["kind"] for doc in render(bins, tmp_path, CASES[case]))
+    assert kinds == Counter({"ServiceAccount": 1, "Deployment": 1, "Service": 1, **expected})
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rbac_is_least_privilege(bins: Path, tmp_path: Path, case: str) -> None:
+    docs = render(bins, tmp_path, CASES[case])
+    roles = of_kind(docs, "ClusterRole") + of_kind(docs, "Role")
+    resources = set()
+    for role in roles:
+        for rule in role["rules"]:
+            for field in ("apiGroups", "resources", "verbs"):
+                assert "*" not in "".join(rule[field]), role["metadata"]["name"]
+            resources |= set(rule["resources"])
+    assert "secrets" not in resources
+    assert ("namespaces" in resources) == (case == "patterns")
+    for role in of_kind(docs, "Role"):
+        assert role["metadata"]["namespace"] in CASES[case]["watchNamespaces"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_deployment(bins: Path, tmp_path: Path, case: str) -> None:
+    values = CASES[case]
+    (deployment,) = of_kind(render(bins, tmp_path, values), "Deployment")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 1
+    assert spec["strategy"] == {"type": "Recreate"}
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["requests"]
+    security = container["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+
+    args = container["args"]
+    assert flag(args, "namespace") == values.get("watchNamespaces", [])
+    allowed = values.get("trainer", {}).get("allowedImages", [])
+    assert flag(args, "allowed-image") == [DEFAULT_TRAINER, *allowed]
+    assert flag(args, "trainer-image") == [DEFAULT_TRAINER]
+    assert flag(args, "max-running-per-namespace") == [str(values.get("maxRunningPerNamespace", 0))]
+    assert flag(args, "log-level") == [values.get("logLevel", "info")]
+    assert flag(args, "metrics-port") == ["9090"]
+    assert flag(args, "liveness-port") == ["8080"]
+    endpoint = values.get("defaultS3Endpoint")
+    assert flag(args, "default-s3-endpoint") == ([endpoint] if endpoint else [])
+
+
+@pytest.mark.parametrize(
+    "bad", ["logLevel=verbose", "maxRunningPerNamespace=-1", "trainer.image=Not An Image"]
+)
+def test_schema_is_enforced_by_helm(bins: Path, bad: str) -> None:
+    result = run([str(bins / "helm"), "template", "ft", str(CHART), "--set", bad])
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+
+
+@pytest.mark.namespace_labels({"pod-security.kubernetes.io/warn": "restricted"})
+@pytest.mark.parametrize("case", ["defaults", "namespaces-here"])
+def test_apiserver_accepts_rendered_objects(
+    bins: Path, tmp_path: Path, cluster: Cluster, namespace: str, case: str
+) -> None:
+    """Server-side dry run of everything the chart renders (CRD included) into a real apiserver.
+
+    ServiceMonitor is left out: its CRD belongs to the Prometheus Operator, absent here.
+    """
+    values: dict[str, Any] = {"networkPolicy": {"enabled": True}}
+    if case == "namespaces-here":
+        values["watchNamespaces"] = [namespace]
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
+    rendered = run(
+        [
+            str(bins / "helm"),
+            "template",
+            "ft",
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--include-crds",
+            "-f",
+            str(values_file),
+        ]
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    applied = run(
+        [
+            str(bins / "kubectl"),
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "apply",
+            "--server-side",
+            "--dry-run=server",
+            "--field-manager=chart-test",
+            "-o",
+            "name",
+            "-f",
+            "-",
+        ],
+        stdin=rendered.stdout,
+    )
+    assert applied.returncode == 0, applied.stderr
+    # `-o name` prints kind.group/name per object.
+    kinds = {line.split("/")[0].split(".")[0] for line in applied.stdout.splitlines()}
+    assert {
+        "deployment",
+        "serviceaccount",
+        "service",
+        "networkpolicy",
+        "customresourcedefinition",
+        "clusterrole",
+        "clusterrolebinding",
+    } <= kinds
+    # The namespace warns on Pod Security "restricted" violations; the operator pod has none.
+    assert "would violate PodSecurity" not in applied.stderr

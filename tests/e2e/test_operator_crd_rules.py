@@ -1,0 +1,128 @@
+"""The apiserver refuses bad FineTuneJobs before anything runs, naming the field: schema
+ranges, enums, patterns, CEL rules and the immutability of spec. Server-side dry-run only."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from tests.cluster.kubeapi import KubeError
+from tests.cluster.stack import Cluster
+from tests.e2e.operator_env import crd, ftj_path, manifest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
+__all__ = ["crd"]  # fixture used by name
+
+DRY_RUN = {"dryRun": "All", "fieldValidation": "Strict"}
+MERGE = "application/merge-patch+json"
+
+
+def merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` deep-merged in; a None value deletes the key."""
+    result = copy.deepcopy(base)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def bad(**spec: Any) -> dict[str, Any]:
+    body = manifest("bad")
+    body["spec"] = merged(body["spec"], spec)
+    return body
+
+
+S3 = "s3://b/t.jsonl"
+INVALID: list[tuple[str, dict[str, Any], str]] = [
+    ("no-base-model", bad(baseModel=None), "spec.baseModel"),
+    ("base-model-not-s3", bad(baseModel={"uri": "https://hf.co/x"}), "spec.baseModel.uri"),
+    ("train-not-s3", bad(dataset={"train": "/data/train.jsonl"}), "spec.dataset.train"),
+    ("eval-and-split", bad(dataset={"eval": S3, "evalSplit": 0.1}), "spec.dataset"),
+    ("split-too-big", bad(dataset={"evalSplit": 1.5}), "spec.dataset.evalSplit"),
+    ("format-unknown", bad(dataset={"format": "csv"}), "spec.dataset.format"),
+    ("method-unknown", bad(method={"type": "qlora"}), "spec.method.type"),
+    ("lora-with-full", bad(method={"type": "full", "lora": {"r": 8}}), "spec.method.lora"),
+    ("lora-rank-zero", bad(method={"lora": {"r": 0}}), "spec.method.lora.r"),
+    ("lora-dropout-one", bad(method={"lora": {"dropout": 1}}), "spec.method.lora.dropout"),
+    ("seq-too-short", bad(hyperparameters={"maxSeqLength": 8}),
+     "spec.hyperparameters.maxSeqLength"),
+    ("seq-too-long", bad(hyperparameters={"maxSeqLength": 131073}),
+     "spec.hyperparameters.maxSeqLength"),
+    ("lr-zero", bad(hyperparameters={"learningRate": 0}), "spec.hyperparameters.learningRate"),
+    ("epochs-negative", bad(hyperparameters={"epochs": -1}), "spec.hyperparameters.epochs"),
+    ("batch-not-int", bad(hyperparameters={"batchSize": "16"}),
+     "spec.hyperparameters.batchSize"),
+    ("unknown-field", bad(hyperparameters={"lr": 0.1}), "spec.hyperparameters.lr"),
+    ("zero-stage-4", bad(deepspeed={"zeroStage": 4}), "spec.deepspeed.zeroStage"),
+    ("offload-disk", bad(deepspeed={"offload": "disk"}), "spec.deepspeed.offload"),
+    ("no-nodes", bad(resources={"numNodes": 0}), "spec.resources.numNodes"),
+    ("negative-gpus", bad(resources={"gpusPerNode": -1}), "spec.resources.gpusPerNode"),
+    ("toleration-operator", bad(resources={"tolerations": [{"operator": "Maybe"}]}),
+     "spec.resources.tolerations[0].operator"),
+    ("no-output-uri", bad(output={"uri": None, "merge": False}), "spec.output.uri"),
+    ("merge-with-full", bad(method={"type": "full"}, output={"merge": True}),
+     "spec.output.merge"),
+    ("keep-zero", bad(checkpointing={"keep": 0}), "spec.checkpointing.keep"),
+    ("backoff-negative", bad(runPolicy={"backoffLimit": -1}), "spec.runPolicy.backoffLimit"),
+    ("deadline-zero", bad(runPolicy={"activeDeadlineSeconds": 0}),
+     "spec.runPolicy.activeDeadlineSeconds"),
+    ("queue-name", bad(queueName="Bad_Queue"), "spec.queueName"),
+    ("endpoint-scheme", bad(storage={"endpoint": "ftp://s3.local"}), "spec.storage.endpoint"),
+    ("name-too-long", manifest("a" * 53), "metadata.name"),
+    ("name-not-dns-1035", manifest("1-job"), "metadata.name"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in INVALID],
+                         ids=[case for case, _, _ in INVALID])
+def test_invalid_manifest_is_rejected_naming_the_field(
+        cluster: Cluster, namespace: str, crd: str, body: dict[str, Any], field: str) -> None:
+    with pytest.raises(KubeError) as caught:
+        cluster.api.request("POST", ftj_path(namespace), body, params=DRY_RUN)
+    assert caught.value.status == 422, str(caught.value)
+    assert field in str(caught.value)
+
+
+def test_valid_manifest_is_accepted_and_defaulted(cluster: Cluster, namespace: str,
+                                                  crd: str) -> None:
+    created = cluster.api.request("POST", ftj_path(namespace), manifest("ok"), params=DRY_RUN)
+    spec = created["spec"]
+    assert spec["hyperparameters"]["maxSeqLength"] == 1024
+    assert spec["method"] == {"type": "lora"}
+    assert spec["runPolicy"]["backoffLimit"] == 2
+
+
+CHANGES: list[tuple[str, dict[str, Any], str]] = [
+    ("learning-rate", {"hyperparameters": {"learningRate": 0.1}}, "spec.hyperparameters"),
+    ("output", {"output": {"uri": "s3://elsewhere/out/"}}, "spec.output"),
+    ("nodes", {"resources": {"numNodes": 2}}, "spec.resources"),
+    ("backoff", {"runPolicy": {"backoffLimit": 5}}, "spec.runPolicy"),
+    ("image", {"image": "other:1"}, "spec.image"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), [(c, f) for _, c, f in CHANGES],
+                         ids=[case for case, _, _ in CHANGES])
+def test_spec_is_immutable(cluster: Cluster, namespace: str, crd: str,
+                           change: dict[str, Any], field: str) -> None:
+    cluster.api.create(ftj_path(namespace), manifest("fixed"))
+    with pytest.raises(KubeError) as caught:
+        cluster.api.request("PATCH", ftj_path(namespace, "fixed"), {"spec": change},
+                            params=DRY_RUN, content_type=MERGE)
+    assert caught.value.status == 422, str(caught.value)
+    assert f"{field} is immutable" in str(caught.value)
+
+
+def test_suspend_may_change(cluster: Cluster, namespace: str, crd: str) -> None:
+    cluster.api.create(ftj_path(namespace), manifest("pausable"))
+    patched = cluster.api.request("PATCH", ftj_path(namespace, "pausable"),
+                                  {"spec": {"runPolicy": {"suspend": True}}},
+                                  params=DRY_RUN, content_type=MERGE)
+    assert patched["spec"]["runPolicy"]["suspend"] is True
+    assert patched["spec"]["runPolicy"] == {
+        "suspend": True, "backoffLimit": 2, "activeDeadlineSeconds": 86400}

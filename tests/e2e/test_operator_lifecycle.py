@@ -1,0 +1,208 @@
+"""The operator end to end against the local control plane, with the scripted stand-in trainer
+(tests/e2e/standin_trainer.py) in place of the real one: the happy path, failures, retries,
+suspension, deletion and an operator killed with SIGKILL mid-run."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pytest
+from tests.cluster.s3 import S3Endpoint
+from tests.cluster.stack import Cluster
+from tests.e2e.operator_env import (
+    BUCKET,
+    Operator,
+    crd,
+    exists,
+    ftj_path,
+    get_ftj,
+    manifest,
+    operator,
+    wait_for,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+__all__ = ["crd", "operator"]  # fixtures used by name
+
+CHILD_LABEL = "finetune.dev/job"
+
+
+@pytest.fixture
+def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
+    """Upload a dataset (examples + an optional script line) and create a FineTuneJob."""
+    client = s3.client()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=BUCKET)
+    cluster.api.create(f"/api/v1/namespaces/{namespace}/secrets", {
+        "metadata": {"name": "s3-credentials"},
+        "stringData": {"AWS_ACCESS_KEY_ID": s3.access_key,
+                       "AWS_SECRET_ACCESS_KEY": s3.secret_key},
+    })
+
+    def start(name: str, script: dict[str, Any] | None = None, raw_lines: tuple[str, ...] = (),
+              **spec: Any) -> str:
+        lines = [json.dumps({"text": f"example {i}"}) for i in range(20)]
+        if script is not None:
+            lines.append(json.dumps({"standin": script}))
+        key = f"data/{namespace}/{name}.jsonl"
+        client.put_object(Bucket=BUCKET, Key=key,
+                          Body="\n".join([*lines, *raw_lines]).encode())
+        spec.setdefault("storage", {"secretRef": {"name": "s3-credentials"},
+                                    "region": s3.region})
+        body = manifest(name, dataset={"train": f"s3://{BUCKET}/{key}"}, **spec)
+        cluster.api.create(ftj_path(namespace), body)
+        return name
+
+    return start
+
+
+def phase_is(cluster: Cluster, namespace: str, name: str, *phases: str) -> Any:
+    def probe() -> dict[str, Any] | None:
+        body = get_ftj(cluster, namespace, name)
+        return body if body.get("status", {}).get("phase") in phases else None
+    return probe
+
+
+def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in body["status"]["conditions"] if c["type"] == type_)
+    return found
+
+
+def children(cluster: Cluster, namespace: str, name: str, collection: str) -> list[Any]:
+    base = "/apis/batch/v1" if collection == "jobs" else "/api/v1"
+    items: list[Any] = cluster.api.get(f"{base}/namespaces/{namespace}/{collection}",
+                                       labelSelector=f"{CHILD_LABEL}={name}")["items"]
+    return items
+
+
+def test_validating_running_succeeded(cluster: Cluster, namespace: str, operator: Operator,
+                                      start_job: Any) -> None:
+    name = start_job("happy", {"steps": 10, "stepSeconds": 1})
+    seen = wait_for("Validating", phase_is(cluster, namespace, name, "Validating", "Running"))
+    running = wait_for("Running with progress", lambda: (
+        (b := get_ftj(cluster, namespace, name))["status"].get("phase") == "Running"
+        and b["status"].get("progress", {}).get("step", 0) > 0 and b))
+    assert running["status"]["progress"]["totalSteps"] == 10
+    assert running["status"]["metrics"]["trainLoss"] > 0
+    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"))
+    status = done["status"]
+    assert status["phase"] == "Succeeded", status
+    assert seen["status"]["phase"] in ("Validating", "Running")
+    assert status["dataset"]["trainExamples"] == 20
+    assert status["metrics"]["evalLoss"] == 1.25
+    assert status["output"]["manifest"].endswith("manifest.json")
+    assert status["progress"]["percent"] == 100
+    assert status["attempts"] == 1
+    assert status["observedGeneration"] == done["metadata"]["generation"]
+    assert {"startTime", "completionTime"} <= set(status)
+    assert condition(done, "Succeeded")["status"] == "True"
+    assert condition(done, "Validated")["status"] == "True"
+    # No Kopf bookkeeping in metadata: no diff-base, our own finalizer only.
+    annotations = done["metadata"].get("annotations") or {}
+    assert not [k for k in annotations if "kopf" in k or "last-handled" in k]
+    assert done["metadata"].get("finalizers", []) in ([], ["finetune.dev/finalizer"])
+    # Children: deterministic names, owned by the job, own labels only.
+    for collection, expected in (("jobs", {"happy-validate", "happy-train"}),
+                                 ("services", {"happy-train"}),
+                                 ("configmaps", {"happy-config"})):
+        items = children(cluster, namespace, name, collection)
+        assert {i["metadata"]["name"] for i in items} == expected
+        for item in items:
+            assert item["metadata"]["ownerReferences"][0]["uid"] == done["metadata"]["uid"]
+    # kubectl sees what users see.
+    cluster.kubectl("wait", "--for=condition=Succeeded", "--timeout=10s", "-n", namespace,
+                    f"ftj/{name}")
+    table = cluster.kubectl("get", "ftj", "-n", namespace)
+    header, row = table.splitlines()[:2]
+    assert header.split()[:6] == ["NAME", "PHASE", "PROGRESS", "TRAIN", "LOSS", "EVAL"]
+    assert row.split()[:5] == [name, "Succeeded", "100", "0.2", "1.25"]
+    events = cluster.api.get(f"/api/v1/namespaces/{namespace}/events",
+                             fieldSelector=f"involvedObject.name={name}")["items"]
+    assert {"Validating", "Running", "Succeeded"} <= {e["reason"] for e in events}
+
+
+def test_invalid_dataset_fails_validation_and_never_trains(
+        cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
+    name = start_job("baddata", raw_lines=("this is not json",))
+    done = wait_for("Failed", phase_is(cluster, namespace, name, "Failed", "Succeeded"))
+    failed = condition(done, "Failed")
+    assert (failed["status"], failed["reason"]) == ("True", "InvalidDataset")
+    assert "not JSON" in failed["message"]
+    assert condition(done, "Validated")["reason"] == "InvalidDataset"
+    assert not exists(cluster, f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train")
+    assert not exists(cluster, f"/api/v1/namespaces/{namespace}/services/{name}-train")
+
+
+def test_exit_code_3_fails_at_once_without_retry(
+        cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
+    name = start_job("exit3", {"exit": 3}, runPolicy={"backoffLimit": 3})
+    done = wait_for("Failed", phase_is(cluster, namespace, name, "Failed", "Succeeded"))
+    assert condition(done, "Failed")["reason"] == "InvalidCredentials"
+    assert done["status"]["attempts"] == 1
+    job = cluster.api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train")
+    assert job["status"].get("failed") == 1
+    assert [c["reason"] for c in job["status"]["conditions"] if c["type"] == "Failed"] == [
+        "PodFailurePolicy"]
+
+
+def test_crash_once_is_retried(cluster: Cluster, namespace: str, operator: Operator,
+                               start_job: Any) -> None:
+    name = start_job("crash", {"crashOnce": True})
+    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"))
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["attempts"] == 2
+
+
+def test_suspend_and_resume(cluster: Cluster, namespace: str, operator: Operator,
+                            start_job: Any) -> None:
+    name = start_job("pause", {"steps": 40, "stepSeconds": 0.5})
+    wait_for("Running", phase_is(cluster, namespace, name, "Running"))
+    patch = "application/merge-patch+json"
+    cluster.api.patch(ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": True}}},
+                      content_type=patch)
+    suspended = wait_for("Suspended", phase_is(cluster, namespace, name, "Suspended"))
+    assert condition(suspended, "Suspended")["status"] == "True"
+    job_path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train"
+    assert cluster.api.get(job_path)["spec"]["suspend"] is True
+    wait_for("training pods gone", lambda: not [
+        p for p in children(cluster, namespace, name, "pods")
+        if p["metadata"]["labels"].get("finetune.dev/role") == "train"
+        and p["status"].get("phase") in ("Pending", "Running")])
+    cluster.api.patch(ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": False}}},
+                      content_type=patch)
+    resumed = wait_for("Running again", phase_is(cluster, namespace, name, "Running"))
+    assert condition(resumed, "Suspended")["status"] == "False"
+    assert cluster.api.get(job_path)["spec"]["suspend"] is False
+    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"),
+                    timeout=120)
+    assert done["status"]["phase"] == "Succeeded"
+
+
+def test_delete_mid_run_removes_every_child(cluster: Cluster, namespace: str,
+                                            operator: Operator, start_job: Any) -> None:
+    name = start_job("gone", {"steps": 60, "stepSeconds": 0.5})
+    wait_for("Running", phase_is(cluster, namespace, name, "Running"))
+    cluster.api.delete(ftj_path(namespace, name), {"propagationPolicy": "Foreground"})
+    wait_for("the FineTuneJob deleted", lambda: not exists(cluster, ftj_path(namespace, name)),
+             timeout=60)
+    for collection in ("jobs", "services", "configmaps", "pods"):
+        wait_for(f"no {collection} left", lambda c=collection: not children(  # type: ignore[misc]
+            cluster, namespace, name, c), timeout=60)
+
+
+def test_operator_killed_mid_run_still_finishes_once(
+        cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
+    name = start_job("phoenix", {"steps": 16, "stepSeconds": 0.5})
+    wait_for("Running", phase_is(cluster, namespace, name, "Running"))
+    before = children(cluster, namespace, name, "jobs")
+    operator.kill9()
+    operator.start()
+    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"),
+                    timeout=120)
+    assert done["status"]["phase"] == "Succeeded"
+    jobs = children(cluster, namespace, name, "jobs")
+    assert sorted(j["metadata"]["name"] for j in jobs) == [f"{name}-train", f"{name}-validate"]
+    assert {j["metadata"]["uid"] for j in jobs} == {j["metadata"]["uid"] for j in before}
+    assert done["status"]["attempts"] == 1

@@ -1,0 +1,131 @@
+"""``validate`` against S3: malformed data, unsafe or pickle-only models, counts of a good set."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.cluster.s3 import S3Endpoint
+from tests.trainer.conftest import job_document, upload_dir, write_job
+from tests.unit.test_trainer_data import MALFORMED
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+
+def validate(tmp_path: Path, document: dict[str, object]) -> tuple[int, dict[str, object]]:
+    from finetune_trainer.cli import main
+
+    code = main(["validate", "--job", str(write_job(tmp_path / "job.yaml", document))])
+    return code, json.loads((tmp_path / "termination-log").read_text())
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "line", "words"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
+def test_malformed_dataset_exit_3(
+    s3: S3Endpoint,
+    inputs: dict[str, str],
+    tmp_path: Path,
+    fmt: str,
+    content: bytes,
+    line: int,
+    words: str,
+) -> None:
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=content)
+    document = job_document(
+        inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl", "format": fmt}
+    )
+    code, report = validate(tmp_path, document)
+    assert code == 3
+    assert report["ok"] is False and report["reason"] == "InvalidDataset"
+    assert f"line {line}: " in str(report["message"]) and words in str(report["message"])
+
+
+def test_good_dataset_counts(inputs: dict[str, str], tmp_path: Path) -> None:
+    code, report = validate(tmp_path, job_document(inputs))
+    assert code == 0, report
+    dataset = report["dataset"]
+    assert isinstance(dataset, dict)
+    assert dataset["format"] == "chat"
+    assert (dataset["trainExamples"], dataset["evalExamples"]) == (64, 16)
+    assert dataset["trainTokens"] > 64 * 10
+    assert dataset["truncatedExamples"] == dataset["droppedExamples"] == 0
+
+
+def test_truncation_counted_and_all_masked_refused(inputs: dict[str, str], tmp_path: Path) -> None:
+    # The system + user turns of every example are longer than 16 tokens: no assistant token survives.
+    document = job_document(inputs, hyperparameters={"maxSeqLength": 16})
+    code, report = validate(tmp_path, document)
+    assert code == 3
+    assert "no valid training examples" in str(report["message"])
+
+
+def test_missing_dataset_refused(inputs: dict[str, str], tmp_path: Path) -> None:
+    document = job_document(inputs, dataset={"train": inputs["train"] + ".missing"})
+    code, report = validate(tmp_path, document)
+    assert (code, report["reason"]) == (3, "InvalidDataset")
+
+
+def test_pickle_only_model_refused(
+    s3: S3Endpoint, inputs: dict[str, str], tiny_model: Path, tmp_path: Path
+) -> None:
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    client = s3.client()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        client.upload_file(str(tiny_model / name), bucket, f"{prefix}/pickled/{name}")
+    client.put_object(Bucket=bucket, Key=f"{prefix}/pickled/pytorch_model.bin", Body=b"\x80\x04pickle")
+    document = job_document(inputs, baseModel={"uri": f"s3://{bucket}/{prefix}/pickled/"})
+    code, report = validate(tmp_path, document)
+    assert (code, report["reason"]) == (3, "InvalidModel")
+    assert "pickle" in str(report["message"])
+
+
+def test_dotdot_key_refused(
+    s3: S3Endpoint, inputs: dict[str, str], tiny_model: Path, tmp_path: Path
+) -> None:
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    uri = upload_dir(s3, tiny_model, bucket, f"{prefix}/evil")
+    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/evil/sub/../../escape.json", Body=b"{}")
+    keys = [
+        o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/evil/")["Contents"]
+    ]
+    assert f"{prefix}/evil/sub/../../escape.json" in keys, keys
+    code, report = validate(tmp_path, job_document(inputs, baseModel={"uri": uri}))
+    assert (code, report["reason"]) == (3, "InvalidModel")
+    assert "'..'" in str(report["message"])
+    assert not (tmp_path / "escape.json").exists()
+
+
+def test_validate_subprocess_exit_code(
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=b'{"messages": []}\n')
+    document = job_document(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
+    job = write_job(tmp_path / "job.yaml", document)
+    done = subprocess.run(
+        [sys.executable, "-m", "finetune_trainer", "validate", "--job", str(job)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr[-2000:]
+    report = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
+    assert report["reason"] == "InvalidDataset"
+    assert "line 1: empty example" in report["message"]
+
+
+def test_unwritable_default_termination_path(
+    inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from finetune_trainer.cli import main
+
+    monkeypatch.delenv("FINETUNE_TERMINATION_LOG")
+    monkeypatch.setattr("finetune_trainer.report.DEFAULT_PATH", str(tmp_path / "no" / "dir"))
+    document = job_document(inputs, dataset={"train": inputs["train"] + ".missing"})
+    assert main(["validate", "--job", str(write_job(tmp_path / "job.yaml", document))]) == 3

@@ -1,0 +1,122 @@
+"""The chart's values.schema.json accepts the shipped defaults and rejects bad values.
+
+Helm validates values against this schema on install, upgrade, lint and template, so a bad value
+fails before anything reaches the cluster; these tests pin what "bad" means.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+CHART = Path(__file__).resolve().parents[2] / "helm" / "finetune-operator"
+SCHEMA = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+DEFAULTS: dict[str, Any] = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))
+VALIDATOR = Draft7Validator(SCHEMA)
+
+
+def with_value(path: str, value: Any) -> dict[str, Any]:
+    """The defaults with one dotted key set (or removed when value is DELETE)."""
+    values = copy.deepcopy(DEFAULTS)
+    *parents, leaf = path.split(".")
+    node = values
+    for key in parents:
+        node = node[key]
+    if value is DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return values
+
+
+DELETE = object()
+
+
+def test_schema_is_valid_draft7() -> None:
+    Draft7Validator.check_schema(SCHEMA)
+
+
+def test_defaults_are_accepted() -> None:
+    assert list(VALIDATOR.iter_errors(DEFAULTS)) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("logLevel", "debug"),
+        ("logLevel", "error"),
+        ("image.tag", "0.2.0-rc.1"),
+        ("image.digest", "sha256:" + "a" * 64),
+        ("image.repository", "localhost:5000/team/finetune-operator"),
+        ("trainer.image", "registry.example.com:8443/ml/trainer:1.2.3@sha256:" + "0" * 64),
+        ("trainer.allowedImages", ["registry.example.com/ml/trainer:*", "trainer:2.0"]),
+        ("watchNamespaces", ["team-a", "team-b"]),
+        ("watchNamespaces", ["team-*", "!team-secret"]),
+        ("maxRunningPerNamespace", 4),
+        ("defaultS3Endpoint", "http://seaweedfs.storage.svc:8333"),
+        ("defaultS3Endpoint", "https://s3.eu-west-1.amazonaws.com"),
+        ("resources", {"requests": {"cpu": 0.5, "memory": "300Mi"}}),
+        ("imagePullSecrets", ["regcred"]),
+        ("metrics.serviceMonitor", {"enabled": True, "interval": "1m30s", "labels": {"a": "b"}}),
+        ("networkPolicy", {"enabled": True, "extraEgress": [{"ports": [{"port": 8333}]}]}),
+        ("serviceAccount", {"create": False, "name": "platform-operator"}),
+        ("global", {"imageRegistry": "mirror.example.com"}),
+    ],
+)
+def test_good_values_are_accepted(path: str, value: Any) -> None:
+    assert list(VALIDATOR.iter_errors(with_value(path, value))) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("logLevel", "verbose"),
+        ("logLevel", "INFO"),
+        ("logLevel", 3),
+        ("image.repository", "Not A Repo"),
+        ("image.repository", ""),
+        ("image.tag", "bad tag"),
+        ("image.digest", "sha256:short"),
+        ("image.pullPolicy", "Sometimes"),
+        ("image", DELETE),
+        ("trainer.image", ""),
+        ("trainer.image", "UPPERCASE/trainer:1"),
+        ("trainer.image", "trainer:tag with space"),
+        ("trainer.image", DELETE),
+        ("trainer.allowedImages", "ghcr.io/x/trainer:*"),
+        ("trainer.allowedImages", ["*"]),
+        ("trainer.allowedImages", ["a:1", "a:1"]),
+        ("watchNamespaces", "team-a"),
+        ("watchNamespaces", ["Team_A"]),
+        ("watchNamespaces", [""]),
+        ("watchNamespaces", ["a" * 64]),
+        ("maxRunningPerNamespace", -1),
+        ("maxRunningPerNamespace", 1.5),
+        ("maxRunningPerNamespace", "4"),
+        ("defaultS3Endpoint", "s3.example.com"),
+        ("defaultS3Endpoint", "ftp://s3.example.com"),
+        ("terminationGracePeriodSeconds", -5),
+        ("livenessPort", 0),
+        ("livenessPort", 70000),
+        ("metrics.port", "9090"),
+        ("metrics.service.type", "ExternalName"),
+        ("metrics.serviceMonitor.enabled", "yes"),
+        ("metrics.serviceMonitor.interval", "30"),
+        ("networkPolicy.enabled", "true"),
+        ("networkPolicy.apiServerPorts", []),
+        ("serviceAccount.create", "true"),
+        ("rbac.create", None),
+        ("resources", {"requests": {"cpu": ["1"]}}),
+        ("nodeSelector", {"gpu": True}),
+        ("unknownKey", 1),
+        ("trainer.unknownKey", 1),
+    ],
+)
+def test_bad_values_are_rejected(path: str, value: Any) -> None:
+    assert list(VALIDATOR.iter_errors(with_value(path, value))) != []

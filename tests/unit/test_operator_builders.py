@@ -1,0 +1,210 @@
+"""Manifest builders: pure functions from the parsed job to child manifests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+import yaml
+
+from finetune_operator import builders, names
+from finetune_trainer.jobspec import FineTuneJob, parse_job
+
+RUNTIME = builders.TrainerRuntime(image="registry.example/finetune-trainer:1", s3_endpoint="")
+BASE: dict[str, Any] = {
+    "apiVersion": "finetune.dev/v1alpha1",
+    "kind": "FineTuneJob",
+    "metadata": {"name": "support-lora", "namespace": "team-a", "uid": "uid-1",
+                 "labels": {"argocd.argoproj.io/instance": "team-a"}},
+    "spec": {
+        "baseModel": {"uri": "s3://models/base/"},
+        "dataset": {"train": "s3://data/train.jsonl"},
+        "output": {"uri": "s3://models/out/"},
+    },
+}
+
+
+def job_with(**spec: Any) -> FineTuneJob:
+    document = copy.deepcopy(BASE)
+    document["spec"].update(spec)
+    return parse_job(document)
+
+
+def env_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = manifest["spec"]["template"]["spec"]
+    return spec
+
+
+OWNER = {"apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob", "name": "support-lora",
+         "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}
+
+
+@pytest.mark.parametrize(
+    ("build", "name", "role"),
+    [
+        (builders.build_config_map, "support-lora-config", "config"),
+        (builders.build_service, "support-lora-train", "train"),
+        (lambda j: builders.build_validate_job(j, RUNTIME), "support-lora-validate", "validate"),
+        (lambda j: builders.build_train_job(j, RUNTIME, suspend=False), "support-lora-train",
+         "train"),
+    ],
+    ids=["config", "service", "validate", "train"],
+)
+def test_children_have_names_owner_and_own_labels(build: Any, name: str, role: str) -> None:
+    manifest = build(job_with())
+    assert manifest["metadata"]["name"] == name
+    assert manifest["metadata"]["namespace"] == "team-a"
+    assert manifest["metadata"]["ownerReferences"] == [OWNER]
+    assert manifest["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "finetune-trainer",
+        "app.kubernetes.io/managed-by": "finetune-operator",
+        "finetune.dev/job": "support-lora",
+        "finetune.dev/role": role,
+    }
+    if manifest["kind"] == "Job":
+        assert manifest["spec"]["template"]["metadata"]["labels"] == manifest["metadata"]["labels"]
+
+
+def test_config_map_carries_the_rendered_job() -> None:
+    job = job_with()
+    data = builders.build_config_map(job)["data"]
+    document = yaml.safe_load(data["job.yaml"])
+    assert document == job.rendered()
+    assert parse_job(document) == parse_job({**job.rendered(), "metadata": {
+        "name": "support-lora", "namespace": "team-a"}})
+
+
+def test_service_is_headless_with_rendezvous_and_progress_ports() -> None:
+    spec = builders.build_service(job_with())["spec"]
+    assert spec["clusterIP"] == "None"
+    assert spec["publishNotReadyAddresses"] is True
+    assert spec["selector"] == {"finetune.dev/job": "support-lora", "finetune.dev/role": "train"}
+    assert [p["port"] for p in spec["ports"]] == [29500, 8478]
+
+
+def test_validate_job_is_cpu_only_and_runs_validate() -> None:
+    manifest = builders.build_validate_job(job_with(resources={"gpusPerNode": 8}), RUNTIME)
+    container = pod_spec(manifest)["containers"][0]
+    assert "command" not in container
+    assert container["args"] == ["validate", "--job", "/etc/finetune/job.yaml"]
+    assert "nvidia.com/gpu" not in str(container["resources"])
+    assert manifest["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"] == [3]
+    assert "MASTER_ADDR" not in env_of(manifest)
+
+
+RESTRICTED_CONTAINER = {
+    "runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize("role", ["validate", "train"])
+def test_pods_are_restricted_with_scratch_and_shm(role: str) -> None:
+    job = job_with()
+    manifest = (builders.build_validate_job(job, RUNTIME) if role == "validate"
+                else builders.build_train_job(job, RUNTIME, suspend=False))
+    spec = pod_spec(manifest)
+    container = spec["containers"][0]
+    assert container["securityContext"] == RESTRICTED_CONTAINER
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["restartPolicy"] == "Never"
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert mounts == {"/etc/finetune": "config", "/scratch": "scratch", "/dev/shm": "dshm"}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    assert volumes["config"]["configMap"]["name"] == "support-lora-config"
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory"}
+    env = env_of(manifest)
+    assert (env["HOME"], env["TMPDIR"]) == ("/scratch", "/scratch")
+    assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_train_job_shape() -> None:
+    job = job_with(
+        resources={"numNodes": 4, "gpusPerNode": 8, "gpuResource": "amd.com/gpu",
+                   "nodeSelector": {"pool": "h100"}, "priorityClassName": "training",
+                   "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+        runPolicy={"backoffLimit": 5, "activeDeadlineSeconds": 3600},
+    )
+    manifest = builders.build_train_job(job, RUNTIME, suspend=False)
+    spec = manifest["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 4)
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["suspend"]) == (5, 3600,
+                                                                                     False)
+    assert spec["podFailurePolicy"]["rules"] == [
+        {"action": "FailJob",
+         "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [3]}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+    ]
+    pod = pod_spec(manifest)
+    assert pod["subdomain"] == "support-lora-train"
+    assert pod["nodeSelector"] == {"pool": "h100"}
+    assert pod["priorityClassName"] == "training"
+    assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    container = pod["containers"][0]
+    assert container["args"] == ["train", "--job", "/etc/finetune/job.yaml"]
+    assert container["resources"] == {"requests": {"amd.com/gpu": "8"},
+                                      "limits": {"amd.com/gpu": "8"}}
+    assert container["image"] == RUNTIME.image
+
+
+@pytest.mark.parametrize(
+    ("gpus", "nproc"), [(0, "1"), (1, "1"), (8, "8")],
+)
+def test_rendezvous_env(gpus: int, nproc: str) -> None:
+    job = job_with(resources={"numNodes": 2, "gpusPerNode": gpus})
+    env = env_of(builders.build_train_job(job, RUNTIME, suspend=False))
+    assert env["MASTER_ADDR"] == "support-lora-train-0.support-lora-train"
+    assert env["MASTER_PORT"] == "29500"
+    assert env["NNODES"] == "2"
+    assert env["NPROC_PER_NODE"] == nproc
+    assert env["NODE_RANK"] == {"fieldRef": {
+        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
+    assert (env["FINETUNE_JOB_NAME"], env["FINETUNE_NAMESPACE"]) == ("support-lora", "team-a")
+
+
+@pytest.mark.parametrize(
+    ("storage", "default_endpoint", "expected"),
+    [
+        ({}, "", {}),
+        ({}, "http://s3.local:8333", {"AWS_ENDPOINT_URL": "http://s3.local:8333"}),
+        ({"endpoint": "https://minio.example", "region": "eu-1"}, "http://s3.local:8333",
+         {"AWS_ENDPOINT_URL": "https://minio.example", "AWS_REGION": "eu-1"}),
+        ({"secretRef": {"name": "s3-creds"}}, "",
+         {"AWS_ACCESS_KEY_ID": {"secretKeyRef": {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}},
+          "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "s3-creds",
+                                                     "key": "AWS_SECRET_ACCESS_KEY"}}}),
+    ],
+    ids=["aws", "operator-default", "job-endpoint-wins", "secret-ref"],
+)
+def test_s3_env(storage: dict[str, Any], default_endpoint: str,
+                expected: dict[str, Any]) -> None:
+    runtime = builders.TrainerRuntime(image="img", s3_endpoint=default_endpoint)
+    for manifest in (builders.build_validate_job(job_with(storage=storage), runtime),
+                     builders.build_train_job(job_with(storage=storage), runtime, suspend=False)):
+        env = env_of(manifest)
+        assert {k: v for k, v in env.items() if k.startswith("AWS_")} == expected
+
+
+@pytest.mark.parametrize(("queue", "suspend"), [("", False), ("gpu-queue", True)])
+def test_kueue_label_and_initial_suspend(queue: str, suspend: bool) -> None:
+    manifest = builders.build_train_job(job_with(queueName=queue), RUNTIME, suspend=suspend)
+    labels = manifest["metadata"]["labels"]
+    assert labels.get(names.LABEL_KUEUE_QUEUE) == (queue or None)
+    assert manifest["spec"]["suspend"] is suspend
+    assert names.LABEL_KUEUE_QUEUE not in manifest["spec"]["template"]["metadata"]["labels"]
+
+
+def test_builders_need_the_owner_uid() -> None:
+    document = copy.deepcopy(BASE)
+    del document["metadata"]["uid"]
+    with pytest.raises(ValueError, match="uid"):
+        builders.build_service(parse_job(document))

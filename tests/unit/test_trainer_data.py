@@ -1,0 +1,143 @@
+"""Dataset checks: every malformed line is named as "line N" with its reason (table-driven)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from finetune_trainer.data import check_file
+from finetune_trainer.errors import InvalidDataset
+
+CHAT = json.dumps(
+    {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+)
+PC = json.dumps({"prompt": "2+2=", "completion": "4"})
+TEXT = json.dumps({"text": "some text"})
+
+# (case id, format, file bytes, line named, words in the reason)
+MALFORMED: list[tuple[str, str, bytes, int, str]] = [
+    ("bad-json", "auto", f"{CHAT}\n{{not json\n".encode(), 2, "bad JSON"),
+    ("truncated-json", "chat", f"{CHAT}\n{CHAT}\n{CHAT[:-3]}\n".encode(), 3, "bad JSON"),
+    ("not-object", "auto", f"{CHAT}\n[1, 2]\n".encode(), 2, "expected a JSON object"),
+    ("non-utf8", "auto", f"{CHAT}\n".encode() + b'{"text": "caf\xe9"}\n', 2, "not valid UTF-8"),
+    (
+        "unknown-role",
+        "chat",
+        json.dumps(
+            {"messages": [{"role": "bot", "content": "x"}, {"role": "assistant", "content": "y"}]}
+        ).encode(),
+        1,
+        "unknown role 'bot'",
+    ),
+    (
+        "missing-role",
+        "chat",
+        f"{CHAT}\n".encode() + json.dumps({"messages": [{"content": "x"}]}).encode(),
+        2,
+        "missing field 'role'",
+    ),
+    (
+        "missing-content",
+        "chat",
+        json.dumps(
+            {"messages": [{"role": "user"}, {"role": "assistant", "content": "y"}]}
+        ).encode(),
+        1,
+        "missing field 'content'",
+    ),
+    (
+        "content-not-string",
+        "chat",
+        json.dumps(
+            {"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "y"}]}
+        ).encode(),
+        1,
+        "must be a string",
+    ),
+    (
+        "no-assistant",
+        "chat",
+        f"{CHAT}\n{CHAT}\n".encode()
+        + json.dumps({"messages": [{"role": "user", "content": "x"}]}).encode(),
+        3,
+        "no assistant turn",
+    ),
+    ("empty-messages", "auto", f'{CHAT}\n{{"messages": []}}\n'.encode(), 2, "empty example"),
+    (
+        "empty-assistant",
+        "chat",
+        json.dumps(
+            {"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": "  "}]}
+        ).encode(),
+        1,
+        "empty example",
+    ),
+    ("messages-not-list", "chat", b'{"messages": "hi"}\n', 1, "must be a list"),
+    ("missing-messages", "chat", f"{CHAT}\n{TEXT}\n".encode(), 2, "missing field 'messages'"),
+    (
+        "missing-completion",
+        "prompt-completion",
+        f'{PC}\n{{"prompt": "x"}}\n'.encode(),
+        2,
+        "missing field 'completion'",
+    ),
+    (
+        "empty-completion",
+        "auto",
+        f'{PC}\n{{"prompt": "x", "completion": ""}}\n'.encode(),
+        2,
+        "empty example",
+    ),
+    ("empty-text", "text", f'{TEXT}\n\n{{"text": ""}}\n'.encode(), 3, "empty example"),
+    ("text-not-string", "auto", f'{TEXT}\n{{"text": 5}}\n'.encode(), 2, "must be a string"),
+    ("unknown-shape", "auto", b'{"input": "x", "output": "y"}\n', 1, "missing field"),
+    ("format-switch", "auto", f"{PC}\n{CHAT}\n".encode(), 2, "missing field 'prompt'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content", "line", "words"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
+)
+def test_malformed_line_is_named(
+    tmp_path: Path, fmt: str, content: bytes, line: int, words: str
+) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(content)
+    check = check_file(path, "train.jsonl", fmt)
+    with pytest.raises(InvalidDataset) as err:
+        check.raise_if_bad()
+    assert f"line {line}: " in err.value.message
+    assert words in err.value.message
+    assert err.value.exit_code == 3
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n"])
+def test_empty_dataset_refused(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(InvalidDataset, match="empty"):
+        check_file(path, "train.jsonl", "auto").raise_if_bad()
+
+
+@pytest.mark.parametrize(
+    ("line", "fmt"), [(CHAT, "chat"), (PC, "prompt-completion"), (TEXT, "text")]
+)
+def test_auto_detects_and_normalises(tmp_path: Path, line: str, fmt: str) -> None:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    record = json.loads(line) | {"extra": {"ignored": True}}
+    src.write_text(json.dumps(record) + "\n" + line + "\n\n")
+    check = check_file(src, "in.jsonl", "auto", out)
+    check.raise_if_bad()
+    assert (check.format, check.examples) == (fmt, 2)
+    written = [json.loads(x) for x in out.read_text().splitlines()]
+    assert written == [json.loads(line)] * 2
+
+
+def test_many_problems_are_counted_but_message_stays_short(tmp_path: Path) -> None:
+    path = tmp_path / "train.jsonl"
+    path.write_text(CHAT + "\n" + "{bad\n" * 500)
+    with pytest.raises(InvalidDataset, match="500 bad line") as err:
+        check_file(path, "train.jsonl", "auto").raise_if_bad()
+    assert "and 480 more" in err.value.message

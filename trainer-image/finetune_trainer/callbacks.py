@@ -1,0 +1,170 @@
+"""Trainer callbacks: progress reports, the divergence guard, checkpoint sync and SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from accelerate import PartialState
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from finetune_trainer.checkpoints import CheckpointStore
+from finetune_trainer.errors import TrainingDiverged
+from finetune_trainer.progress import Progress, now_rfc3339
+
+PRINT_EVERY_S = 10.0
+"""Stdout progress lines at most this often (the HTTP channel always has the latest step)."""
+GUARDED = ("loss", "grad_norm", "eval_loss")
+
+log = logging.getLogger(__name__)
+
+
+class Terminate:
+    """SIGTERM sets a flag; training checkpoints at the end of the current step, then stops."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("SIGTERM: will checkpoint and stop at the end of this step")
+        self.requested = True
+
+
+class DivergenceGuard(TrainerCallback):
+    """Stop on a NaN/Inf loss or gradient norm: every later step would be wasted compute."""
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        for key in GUARDED:
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise TrainingDiverged(
+                    f"{key} became {value} at step {state.global_step}; lower the learning rate "
+                    "or check the data"
+                )
+
+
+class ProgressReporter(TrainerCallback):
+    """Feed the progress channel (global rank 0) and print a progress line to stdout."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.start = self.last_print = self.last_time = 0.0
+        self.start_step = 0
+        self.last_tokens: float | None = None
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        self.start = self.last_time = time.monotonic()
+        self.start_step = state.global_step
+        self.progress.update(stage="training", step=state.global_step, totalSteps=state.max_steps)
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        logs = logs or {}
+        if "base_eval_loss" in logs:
+            self.progress.update(baseEvalLoss=logs["base_eval_loss"])
+        if "eval_loss" in logs:
+            self.progress.update(evalLoss=logs["eval_loss"])
+        if "loss" not in logs:
+            return
+        now = time.monotonic()
+        tokens_per_s = None
+        tokens = logs.get("num_tokens")
+        if tokens is not None:
+            if self.last_tokens is not None and tokens > self.last_tokens and now > self.last_time:
+                tokens_per_s = round((tokens - self.last_tokens) / (now - self.last_time), 1)
+            self.last_tokens, self.last_time = tokens, now
+        done = state.global_step - self.start_step
+        eta = (now - self.start) / done * (state.max_steps - state.global_step) if done else None
+        self.progress.update(
+            step=state.global_step,
+            totalSteps=state.max_steps,
+            epoch=round(state.epoch or 0.0, 4),
+            loss=logs["loss"],
+            tokensPerSecond=tokens_per_s,
+            etaSeconds=round(eta) if eta is not None else None,
+        )
+        if now - self.last_print >= PRINT_EVERY_S or state.global_step == state.max_steps:
+            self.last_print = now
+            print(
+                f"progress step {state.global_step}/{state.max_steps} epoch {state.epoch:.2f} "
+                f"loss {logs['loss']:.4f} tokens/s {tokens_per_s} eta_s {eta and round(eta)}",
+                flush=True,
+            )
+
+
+class CheckpointSync(TrainerCallback):
+    """Upload each local checkpoint to S3 (marker last) and honour SIGTERM between steps.
+
+    Every node uploads the files its ranks wrote; after a barrier, global rank 0 writes the
+    marker, so a checkpoint is complete only when every rank's shard is in S3.
+    """
+
+    def __init__(
+        self, store: CheckpointStore, terminate: Terminate, progress: Progress | None
+    ) -> None:
+        self.state = PartialState()
+        self.store = store
+        self.terminate = terminate
+        self.progress = progress
+        self.stopped_by_signal = False
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        if self._anyone_terminating():
+            self.stopped_by_signal = True
+            control.should_save = True
+            control.should_training_stop = True
+
+    def _anyone_terminating(self) -> bool:
+        """Ranks must agree on the step to stop at, or the collective save would hang."""
+        if self.state.num_processes == 1:
+            return self.terminate.requested
+        flag = torch.tensor([int(self.terminate.requested)], device=self.state.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def on_save(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        step = state.global_step
+        local = Path(args.output_dir) / f"checkpoint-{step}"
+        started = time.monotonic()
+        if self.state.is_local_main_process:
+            self.store.upload_files(local, step)
+        self.state.wait_for_everyone()
+        if self.state.is_main_process:
+            uri = self.store.mark_complete(step, {"time": now_rfc3339()})
+            log.info(
+                "checkpoint: step %d complete at %s (%.1f s)", step, uri, time.monotonic() - started
+            )
+            if self.progress is not None:
+                self.progress.update(
+                    lastCheckpoint={"uri": f"{uri}/", "step": step, "time": now_rfc3339()}
+                )
+        self.state.wait_for_everyone()

@@ -1,0 +1,120 @@
+"""Checkpoints in S3: uploaded file by file, complete only once the marker is written last.
+
+Layout: ``<output>/checkpoints/step-000200/<files of the HF checkpoint dir>`` plus
+``_COMPLETE.json`` listing every object with its size. A restarted attempt resumes from the newest
+step with a marker; a step without one (an upload cut short) is ignored and later deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from finetune_trainer.storage import S3Uri, Storage, files_under
+
+PREFIX = "checkpoints"
+MARKER = "_COMPLETE.json"
+_STEP_DIR = re.compile(r"^step-(\d+)/")
+
+log = logging.getLogger(__name__)
+
+
+def step_dir(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What the checkpoint prefix holds: steps with a marker, and steps without one."""
+
+    complete: tuple[int, ...]
+    incomplete: tuple[int, ...]
+
+    @property
+    def newest(self) -> int | None:
+        return max(self.complete) if self.complete else None
+
+
+def inventory(relative_keys: list[str]) -> Inventory:
+    """Classify keys below checkpoints/ (e.g. 'step-000200/_COMPLETE.json') into steps."""
+    steps: dict[int, bool] = {}
+    for key in relative_keys:
+        match = _STEP_DIR.match(key)
+        if not match:
+            continue
+        step = int(match.group(1))
+        steps[step] = steps.get(step, False) or key == f"{step_dir(step)}/{MARKER}"
+    return Inventory(
+        complete=tuple(sorted(s for s, done in steps.items() if done)),
+        incomplete=tuple(sorted(s for s, done in steps.items() if not done)),
+    )
+
+
+def to_prune(inv: Inventory, keep: int) -> list[int]:
+    """Steps to delete: complete ones beyond the newest `keep`, and leftovers older than the newest.
+
+    An incomplete step newer than the newest complete one may still be uploading; it is kept.
+    """
+    old_complete = list(inv.complete[:-keep]) if len(inv.complete) > keep else []
+    newest = inv.newest
+    stale = [s for s in inv.incomplete if newest is not None and s < newest]
+    return sorted(old_complete + stale)
+
+
+class CheckpointStore:
+    """Upload, list, download and prune checkpoints below ``<output>/checkpoints/``."""
+
+    def __init__(self, storage: Storage, output: S3Uri, keep: int) -> None:
+        self.storage = storage
+        self.root = output.join(PREFIX)
+        self.keep = keep
+
+    def uri(self, step: int) -> S3Uri:
+        return self.root.join(step_dir(step))
+
+    def inventory(self) -> Inventory:
+        return inventory([o.relative for o in self.storage.list(self.root)])
+
+    def upload_files(self, local_dir: Path, step: int) -> None:
+        """Upload this node's files of a checkpoint (every node calls this; no marker yet)."""
+        files = files_under(local_dir)
+        self.storage.upload_files(files, self.uri(step))
+
+    def mark_complete(self, step: int, extra: dict[str, Any]) -> S3Uri:
+        """Write the marker last, listing every object now present; then prune old steps."""
+        prefix = self.uri(step)
+        objects = [
+            {"path": o.relative, "size": o.size}
+            for o in self.storage.list(prefix)
+            if o.relative != MARKER
+        ]
+        marker = {"step": step, "files": objects, **extra}
+        self.storage.put_bytes(prefix.join(MARKER), json.dumps(marker, indent=1).encode())
+        self.prune()
+        return prefix
+
+    def prune(self) -> None:
+        for step in to_prune(self.inventory(), self.keep):
+            prefix = self.uri(step)
+            objects = self.storage.list(prefix)
+            # The marker goes first, so a half-deleted checkpoint never looks complete.
+            objects.sort(key=lambda o: o.relative != MARKER)
+            self.storage.delete([S3Uri(prefix.bucket, o.key) for o in objects])
+            log.info("checkpoint: pruned %s", prefix)
+
+    def download(self, step: int, dest: Path) -> Path:
+        """Fetch a complete checkpoint into dest (which becomes the HF checkpoint dir)."""
+        prefix = self.uri(step)
+        marker = json.loads(self.storage.get_bytes(prefix.join(MARKER)))
+        self.storage.download_prefix(prefix, dest, include=lambda key: key != MARKER)
+        for entry in marker["files"]:
+            got = (dest / entry["path"]).stat().st_size
+            if got != entry["size"]:
+                raise RuntimeError(
+                    f"{prefix}{entry['path']}: size {got}, marker says {entry['size']}"
+                )
+        return dest

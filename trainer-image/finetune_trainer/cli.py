@@ -1,0 +1,80 @@
+"""``python -m finetune_trainer {validate,train} --job FILE``: parse, dispatch, report, exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+
+from finetune_trainer.config import Rendezvous, is_worker, prepare_process_env, single_process_env
+from finetune_trainer.errors import InvalidConfig, TrainerError
+from finetune_trainer.jobspec import load_job_file
+from finetune_trainer.report import failure, write_termination
+
+log = logging.getLogger("finetune_trainer")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m finetune_trainer", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("validate", "check the dataset and model; count examples and tokens"),
+        ("train", "fine-tune and publish (launches torchrun when NNODES×NPROC_PER_NODE > 1)"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument(
+            "--job", required=True, help="FineTuneJob manifest or rendered job.yaml"
+        )
+    return parser
+
+
+def _load(path: str) -> Any:
+    try:
+        return load_job_file(path)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise InvalidConfig(f"{path}: {exc}") from exc
+
+
+def _reported(action: Callable[[], dict[str, Any]]) -> int:
+    """Run action; write its summary or its failure to the termination message; exit code."""
+    try:
+        summary = action()
+    except TrainerError as exc:
+        log.error("%s: %s", exc.reason, exc.message)
+        write_termination(failure(exc.reason, exc.message))
+        return exc.exit_code
+    except Exception as exc:
+        log.exception("failed")
+        write_termination(failure("Error", f"{type(exc).__name__}: {exc}"))
+        return 1
+    write_termination(summary)
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "validate":
+        from finetune_trainer import validate  # noqa: PLC0415 (heavy: torch, transformers)
+
+        return _reported(lambda: validate.run(_load(args.job)))
+    rdzv = Rendezvous.from_env()
+    if not is_worker() and rdzv.world_size > 1:
+        from finetune_trainer.launch import torchrun  # noqa: PLC0415 (heavy: torch)
+
+        return torchrun(rdzv, argv)
+    if not is_worker():
+        single_process_env()
+    prepare_process_env()
+    from finetune_trainer import train  # noqa: PLC0415 (heavy; reads the env set above)
+
+    return _reported(lambda: train.run(_load(args.job)).summary)

@@ -1,0 +1,167 @@
+"""Dataset checks: stream a JSONL file, name every bad line, and write the clean examples.
+
+Formats (``spec.dataset.format``):
+- ``chat``: ``{"messages": [{"role": "system|user|assistant", "content": "..."}, ...]}``
+  with at least one non-empty assistant turn;
+- ``prompt-completion``: ``{"prompt": "...", "completion": "..."}`` (completion non-empty);
+- ``text``: ``{"text": "..."}`` (non-empty);
+- ``auto``: the format of the first example; every later line must match it.
+
+Only the fields of the format are kept, so stray columns cannot upset the Arrow schema.
+The checks are pure (no tokenizer); token counts live in ``tokens.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from finetune_trainer.errors import InvalidDataset
+
+Format = Literal["chat", "prompt-completion", "text"]
+ROLES = ("system", "user", "assistant")
+MAX_REPORTED = 20
+"""Problems named in the error message; the rest are only counted (the message stays short)."""
+
+
+@dataclass
+class DatasetCheck:
+    """The outcome of streaming one file."""
+
+    name: str
+    format: Format | None = None
+    examples: int = 0
+    problems: list[str] = field(default_factory=list)
+    problem_count: int = 0
+
+    def add(self, line: int, reason: str) -> None:
+        self.problem_count += 1
+        if len(self.problems) < MAX_REPORTED:
+            self.problems.append(f"line {line}: {reason}")
+
+    def raise_if_bad(self) -> None:
+        if self.problem_count:
+            more = self.problem_count - len(self.problems)
+            tail = f"; and {more} more" if more else ""
+            raise InvalidDataset(
+                f"{self.name}: {self.problem_count} bad line(s): " + "; ".join(self.problems) + tail
+            )
+        if not self.examples:
+            raise InvalidDataset(f"{self.name}: the dataset is empty")
+
+
+def detect_format(record: dict[str, Any]) -> Format | None:
+    if "messages" in record:
+        return "chat"
+    if "prompt" in record or "completion" in record:
+        return "prompt-completion"
+    if "text" in record:
+        return "text"
+    return None
+
+
+def _require_str(record: dict[str, Any], name: str) -> str:
+    if name not in record:
+        raise ValueError(f"missing field '{name}'")
+    value = record[name]
+    if not isinstance(value, str):
+        raise ValueError(f"field '{name}' must be a string, got {type(value).__name__}")
+    return value
+
+
+def normalise(record: dict[str, Any], fmt: Format) -> dict[str, Any]:
+    """The example reduced to its format's fields; raises ValueError with the reason."""
+    if fmt == "text":
+        text = _require_str(record, "text")
+        if not text.strip():
+            raise ValueError("empty example (empty 'text')")
+        return {"text": text}
+    if fmt == "prompt-completion":
+        prompt = _require_str(record, "prompt")
+        completion = _require_str(record, "completion")
+        if not completion.strip():
+            raise ValueError("empty example (empty 'completion')")
+        return {"prompt": prompt, "completion": completion}
+    if "messages" not in record:
+        raise ValueError("missing field 'messages'")
+    messages = record["messages"]
+    if not isinstance(messages, list):
+        raise ValueError("field 'messages' must be a list")
+    if not messages:
+        raise ValueError("empty example (no messages)")
+    clean = []
+    for i, message in enumerate(messages, start=1):
+        if not isinstance(message, dict):
+            raise ValueError(f"message {i} is not an object")
+        role = message.get("role")
+        if role is None:
+            raise ValueError(f"message {i}: missing field 'role'")
+        if role not in ROLES:
+            raise ValueError(f"message {i}: unknown role {role!r} (expected {', '.join(ROLES)})")
+        try:
+            content = _require_str(message, "content")
+        except ValueError as exc:
+            raise ValueError(f"message {i}: {exc}") from None
+        clean.append({"role": role, "content": content})
+    assistant = [m["content"] for m in clean if m["role"] == "assistant"]
+    if not assistant:
+        raise ValueError("no assistant turn")
+    if not any(c.strip() for c in assistant):
+        raise ValueError("empty example (every assistant turn is empty)")
+    return {"messages": clean}
+
+
+def _records(path: Path, check: DatasetCheck) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each parseable line; problems go into check."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                check.add(number, f"not valid UTF-8 (byte {exc.start})")
+                continue
+            if not text.strip():
+                continue  # blank lines (e.g. a trailing newline) are not examples
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as exc:
+                check.add(number, f"bad JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if not isinstance(record, dict):
+                check.add(number, f"expected a JSON object, got {type(record).__name__}")
+                continue
+            yield number, record
+
+
+def check_file(path: Path, name: str, fmt: str, out: Path | None = None) -> DatasetCheck:
+    """Stream path, check each line, and (when out is given) write the clean examples as JSONL.
+
+    fmt is the spec's format; "auto" takes the first example's. Nothing is loaded whole.
+    """
+    check = DatasetCheck(name=name, format=None if fmt == "auto" else fmt)  # type: ignore[arg-type]
+    sink = open(out, "w", encoding="utf-8") if out is not None else None
+    try:
+        for number, record in _records(path, check):
+            if check.format is None:
+                check.format = detect_format(record)
+                if check.format is None:
+                    check.add(
+                        number,
+                        "missing field: expected 'messages', 'prompt' and 'completion', or 'text'",
+                    )
+                    continue
+            try:
+                example = normalise(record, check.format)
+            except ValueError as exc:
+                check.add(number, str(exc))
+                continue
+            check.examples += 1
+            if sink is not None:
+                sink.write(json.dumps(example, ensure_ascii=False) + "\n")
+    finally:
+        if sink is not None:
+            sink.close()
+    return check

@@ -1,0 +1,230 @@
+"""Publish a finished run to ``<output.uri>`` (DESIGN §4): weights, tokenizer, metrics, loss curve,
+model card, and ``manifest.json`` last, so its presence means the output is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+
+from finetune_trainer.dsconfig import BatchPlan
+from finetune_trainer.inputs import DatasetFiles
+from finetune_trainer.jobspec import FineTuneJob
+from finetune_trainer.manifest import (
+    MANIFEST,
+    build_manifest,
+    file_entries,
+    sha256_file,
+    tree_digest,
+)
+from finetune_trainer.progress import now_rfc3339
+from finetune_trainer.storage import S3Uri, Storage, files_under
+
+LIBRARIES = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "deepspeed",
+    "datasets",
+    "safetensors",
+)
+log = logging.getLogger(__name__)
+
+
+def library_versions() -> dict[str, str]:
+    out = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def hardware(world_size: int) -> dict[str, Any]:
+    if torch.cuda.is_available():
+        device = torch.cuda.get_device_name(0)
+        return {"accelerator": "cuda", "device": device, "worldSize": world_size}
+    return {
+        "accelerator": "cpu",
+        "device": platform.processor() or platform.machine(),
+        "worldSize": world_size,
+    }
+
+
+def loss_plot(history: list[dict[str, Any]], path: Path) -> None:
+    """Training and eval loss against the step (matplotlib's Agg backend: no display needed)."""
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for key, label in (("loss", "train"), ("eval_loss", "eval"), ("base_eval_loss", "base eval")):
+        points = [(e["step"], e[key]) for e in history if key in e and "step" in e]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o" if len(points) < 30 else None, label=label)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def model_card(
+    job: FineTuneJob, metrics: dict[str, float], dataset: dict[str, Any], plan: BatchPlan
+) -> str:
+    spec = job.spec
+    hp = spec.hyperparameters
+    rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
+    lora = spec.method.lora_config
+    method = (
+        f"LoRA (r={lora.r}, alpha={lora.alpha}, dropout={lora.dropout}, "
+        f"targets={', '.join(lora.target_modules)})"
+        if spec.method.type == "lora"
+        else "full fine-tuning"
+    )
+    layout = (
+        "`adapter/` (load with PEFT on the base model)"
+        if spec.method.type == "lora"
+        else "`model/`"
+    )
+    if spec.output.merge:
+        layout += "; merged weights in `model/`"
+    return f"""# {job.metadata.name}
+
+Fine-tuned from `{spec.base_model.uri}` by finetune-operator ({job.metadata.namespace}/{job.metadata.name}).
+
+## Data
+
+- train: `{spec.dataset.train}` ({dataset["trainExamples"]} examples, format `{dataset["format"]}`)
+- eval: `{spec.dataset.eval or (f"{spec.dataset.eval_split:.0%} split of train" if spec.dataset.eval_split else "none")}` ({dataset["evalExamples"]} examples)
+- dropped (no trainable token after truncation): {dataset["droppedExamples"]}
+
+## Training
+
+- method: {method}
+- epochs {hp.epochs}, learning rate {hp.learning_rate}, global batch {plan.global_batch}
+  (micro {plan.micro_batch} × accumulation {plan.grad_accum} × world {plan.world_size})
+- max sequence length {hp.max_seq_length}, packing {hp.packing}, seed {hp.seed}
+- DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}
+
+## Metrics
+
+Loss counts only completion / assistant tokens (see the trainer docs); perplexity = exp(eval loss).
+
+| metric | value |
+|---|---|
+{rows}
+
+## Files
+
+Weights: {layout}. Tokenizer and chat template at the top level. `metrics.json` has the full
+history, `loss.png` the curves, `manifest.json` the sha256 of every file and the provenance.
+"""
+
+
+def _merge(base_dir: Path, adapter_dir: Path, out: Path, tokenizer: Any) -> None:
+    """Merged full weights from the base model and the saved adapter (fresh, on the CPU)."""
+    base = AutoModelForCausalLM.from_pretrained(base_dir, use_safetensors=True)
+    merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
+    merged.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+
+
+def publish(
+    *,
+    storage: Storage,
+    job: FineTuneJob,
+    ws_root: Path,
+    weights_dir: Path,
+    tokenizer: Any,
+    model: Any,
+    metrics: dict[str, float],
+    history: list[dict[str, Any]],
+    files: DatasetFiles,
+    dropped: dict[str, int],
+    plan: BatchPlan,
+    ds_config: dict[str, Any],
+) -> dict[str, Any]:
+    """Assemble the output tree, upload it, then the manifest; returns the termination summary."""
+    spec = job.spec
+    out = ws_root / "publish"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    shutil.copytree(weights_dir, out / weights_dir.name)
+    if spec.method.type == "lora":
+        _point_adapter_at(out / "adapter" / "adapter_config.json", spec.base_model.uri)
+    else:
+        model.generation_config.save_pretrained(out / "model")
+    tokenizer.save_pretrained(out)
+    if spec.output.merge:
+        _merge(ws_root / "model", out / "adapter", out / "model", tokenizer)
+        model.generation_config.save_pretrained(out / "model")
+    dataset = {
+        "format": files.format,
+        "trainExamples": files.train_examples,
+        "evalExamples": files.eval_examples,
+        "droppedExamples": sum(dropped.values()),
+    }
+    (out / "metrics.json").write_text(
+        json.dumps({"final": metrics, "dataset": dataset, "history": history}, indent=1)
+    )
+    loss_plot(history, out / "loss.png")
+    (out / "README.md").write_text(model_card(job, metrics, dataset, plan))
+
+    model_files = files_under(ws_root / "model")
+    provenance = {
+        "job": {
+            "name": job.metadata.name,
+            "namespace": job.metadata.namespace,
+            "uid": job.metadata.uid,
+        },
+        "baseModel": {"uri": spec.base_model.uri, "sha256": tree_digest(file_entries(model_files))},
+        "dataset": {
+            "train": {"uri": spec.dataset.train, "sha256": sha256_file(Path(files.raw_train))},
+            **(
+                {"eval": {"uri": spec.dataset.eval, "sha256": sha256_file(Path(files.raw_eval))}}
+                if spec.dataset.eval and files.raw_eval
+                else {}
+            ),
+        },
+        "config": job.rendered(),
+        "resolved": {"batch": plan.__dict__, "deepspeed": ds_config},
+        "libraries": library_versions(),
+        "seed": spec.hyperparameters.seed,
+        "hardware": hardware(plan.world_size),
+    }
+    output = S3Uri.parse(spec.output.uri)
+    manifest_uri = output.join(MANIFEST)
+    storage.delete([manifest_uri])  # an older run's manifest must not vouch for new files
+    tree = files_under(out)
+    storage.upload_files(tree, output)
+    manifest = build_manifest(tree, provenance, now_rfc3339())
+    storage.put_bytes(manifest_uri, json.dumps(manifest, indent=1).encode())
+    log.info("published %d files to %s; manifest written last", len(tree), output)
+    return {
+        "ok": True,
+        "kind": "train",
+        "metrics": metrics,
+        "output": {"uri": spec.output.uri, "manifest": str(manifest_uri), "files": len(tree)},
+    }
+
+
+def _point_adapter_at(config_path: Path, base_uri: str) -> None:
+    """PEFT records the local download dir as the base model; record the S3 source instead."""
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = base_uri
+    config_path.write_text(json.dumps(config, indent=2))

@@ -1,0 +1,340 @@
+"""One rank's training run: fetch inputs, train with TRL + DeepSpeed, checkpoint, publish.
+
+Each rank runs this; torchrun (``launch.py``) or the single-process env starts them. Local rank 0
+of each node downloads what its node needs, global rank 0 serves progress, writes checkpoint
+markers and publishes. The accelerate world-size trap on CPU (notes/deepspeed-cpu.md) is avoided
+by building the distributed state ourselves before ``TrainingArguments``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import PartialState
+from datasets import load_dataset
+from peft import LoraConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trl import SFTConfig
+
+from finetune_trainer.callbacks import CheckpointSync, DivergenceGuard, ProgressReporter, Terminate
+from finetune_trainer.checkpoints import CheckpointStore
+from finetune_trainer.config import scratch_dir
+from finetune_trainer.dsconfig import MAX_GRAD_NORM, BatchPlan, build_ds_config, plan_batch
+from finetune_trainer.errors import InvalidDataset, InvalidModel, TrainerError
+from finetune_trainer.evaluate import BaselineEval, final_metrics
+from finetune_trainer.inputs import DatasetFiles, fetch_dataset, fetch_model
+from finetune_trainer.jobspec import FineTuneJob
+from finetune_trainer.progress import Progress
+from finetune_trainer.publish import publish
+from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
+from finetune_trainer.storage import S3Uri, Storage
+
+log = logging.getLogger(__name__)
+
+
+class Preempted(TrainerError):
+    """SIGTERM arrived; a checkpoint was written. Exit non-3 so the Job retries and resumes."""
+
+    exit_code = 143
+
+
+@dataclass
+class RunResult:
+    """The termination summary, and the trainer (its in-memory model) for in-process callers."""
+
+    summary: dict[str, Any]
+    trainer: Any
+
+
+@dataclass
+class Fetched:
+    """What local rank 0 of a node prepared; written to disk for the node's other ranks."""
+
+    dataset: dict[str, Any]
+    resume_step: int | None
+
+    @property
+    def files(self) -> DatasetFiles:
+        return DatasetFiles(**self.dataset)
+
+
+@dataclass
+class Workspace:
+    root: Path
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def final(self) -> Path:
+        return self.root / "final"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.run / f"checkpoint-{step}"
+
+
+def fetch_inputs(
+    state: Any, ws: Workspace, storage: Storage, job: FineTuneJob, store: CheckpointStore
+) -> Fetched:
+    """Local rank 0 downloads model, data and the newest checkpoint; the node's ranks wait."""
+    marker = ws.root / "fetched.json"
+    with state.local_main_process_first():
+        if state.is_local_main_process:
+            for path in (ws.run, ws.final, marker):
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
+                    missing_ok=True
+                )
+            fetch_model(storage, job.spec.base_model.uri, ws.model, weights=True)
+            files = fetch_dataset(storage, job.spec, ws.data)
+            step = store.inventory().newest
+            if step is not None:
+                log.info("resume: downloading checkpoint step %d", step)
+                store.download(step, ws.checkpoint(step))
+            marker.write_text(json.dumps(asdict(Fetched(asdict(files), step))))
+    return Fetched(**json.loads(marker.read_text()))
+
+
+def check_eos(tokenizer: Any, generation_config: Any, fmt: str) -> None:
+    """The tuned model must stop: EOS, chat template and generation config have to agree.
+
+    A template that ends assistant turns with something other than EOS is refused; a generation
+    config that does not stop on the tokenizer's EOS is corrected in place (and so published).
+    """
+    eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
+    if eos is None or eos_id is None:
+        raise InvalidModel("the tokenizer has no EOS token; the tuned model could never stop")
+    if fmt == "chat":
+        if not tokenizer.chat_template:
+            raise InvalidModel(
+                "chat data needs a tokenizer with a chat template; this one has none"
+            )
+        probe = "finetune-eos-probe"
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}],
+            tokenize=False,
+        )
+        tail = rendered[rendered.rindex(probe) + len(probe) :]
+        if eos not in tail:
+            raise InvalidModel(
+                f"the chat template ends assistant turns with {tail!r}, not the EOS token {eos!r}; "
+                "the tuned model would not stop"
+            )
+    stops = generation_config.eos_token_id
+    stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
+    if eos_id not in stops:
+        log.warning("generation config stops on %s, not EOS %d: adding EOS", stops, eos_id)
+        generation_config.eos_token_id = [*stops, eos_id] if stops else eos_id
+
+
+def to_last_turn(example: dict[str, Any]) -> dict[str, Any]:
+    """Chat example → conversational prompt-completion (the last assistant turn is the target)."""
+    messages = example["messages"]
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return {"prompt": messages[:last], "completion": [messages[last]]}
+
+
+def load_datasets(
+    state: Any, ws: Workspace, job: FineTuneJob, files: DatasetFiles, assistant_masks: bool
+) -> tuple[Any, Any]:
+    data_files = {"train": files.train} | ({"eval": files.eval} if files.eval else {})
+    with state.local_main_process_first():
+        data = load_dataset("json", data_files=data_files, cache_dir=str(ws.root / "hf-datasets"))
+    train, evaluation = data["train"], data.get("eval")
+    split = job.spec.dataset.eval_split
+    if split:
+        parts = train.train_test_split(test_size=split, seed=job.spec.hyperparameters.seed)
+        train, evaluation = parts["train"], parts["test"]
+    if files.format == "chat" and not assistant_masks:
+        log.warning(
+            "TRL cannot mask assistant turns with this chat template: loss on the last assistant turn"
+        )
+        train = train.map(to_last_turn, remove_columns=["messages"])
+        if evaluation is not None:
+            evaluation = evaluation.map(to_last_turn, remove_columns=["messages"])
+    return train, evaluation
+
+
+def sft_arguments(
+    job: FineTuneJob,
+    ws: Workspace,
+    plan: BatchPlan,
+    fmt: str,
+    assistant_masks: bool,
+    has_eval: bool,
+    bf16: bool,
+) -> Any:
+    spec = job.spec
+    hp = spec.hyperparameters
+    return SFTConfig(
+        output_dir=str(ws.run),
+        per_device_train_batch_size=plan.micro_batch,
+        per_device_eval_batch_size=plan.micro_batch,
+        gradient_accumulation_steps=plan.grad_accum,
+        num_train_epochs=hp.epochs,
+        max_steps=hp.max_steps or -1,
+        learning_rate=hp.learning_rate,
+        warmup_ratio=hp.warmup_ratio,
+        weight_decay=hp.weight_decay,
+        max_grad_norm=MAX_GRAD_NORM,
+        seed=hp.seed,
+        data_seed=hp.seed,
+        bf16=bf16,
+        fp16=False,
+        deepspeed=build_ds_config(spec.deepspeed, plan, bf16=bf16),
+        accelerator_config={"use_configured_state": True},
+        logging_steps=1,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=hp.eval_every_steps or spec.checkpointing.every_steps,
+        save_strategy="steps",
+        save_steps=spec.checkpointing.every_steps,
+        save_total_limit=1,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        packing=hp.packing,
+        **tokenization_options(job, fmt, assistant_masks),
+    )
+
+
+def tokenization_options(job: FineTuneJob, fmt: str, assistant_masks: bool) -> dict[str, Any]:
+    """The SFTConfig fields that decide tokens and masks (shared with ``validate``)."""
+    return {
+        "max_length": job.spec.hyperparameters.max_seq_length,
+        "assistant_only_loss": fmt == "chat" and assistant_masks,
+        "completion_only_loss": True if fmt != "text" else None,
+    }
+
+
+def run(job: FineTuneJob) -> RunResult:
+    """Train this rank's share; the summary is the full one on global rank 0."""
+    cuda = torch.cuda.is_available()
+    state = PartialState(backend=None if cuda else "gloo")
+    progress = Progress() if state.is_main_process else None
+    if progress is not None:
+        progress.serve()
+    terminate = Terminate()
+    terminate.install()
+    try:
+        spec = job.spec
+        ws = Workspace(scratch_dir(job.metadata.name))
+        storage = Storage()
+        store = CheckpointStore(storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep)
+        fetched = fetch_inputs(state, ws, storage, job, store)
+        files = fetched.files
+        if progress is not None and fetched.resume_step is not None:
+            progress.update(
+                lastCheckpoint={
+                    "uri": f"{store.uri(fetched.resume_step)}/",
+                    "step": fetched.resume_step,
+                }
+            )
+
+        tokenizer = AutoTokenizer.from_pretrained(ws.model)
+        assistant_masks = assistant_masks_supported(tokenizer)
+        train_set, eval_set = load_datasets(state, ws, job, files, assistant_masks)
+        plan = plan_batch(
+            spec.hyperparameters.batch_size,
+            state.num_processes,
+            spec.hyperparameters.micro_batch_size,
+        )
+        args = sft_arguments(
+            job, ws, plan, files.format, assistant_masks, eval_set is not None, cuda
+        )
+        # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
+        model = AutoModelForCausalLM.from_pretrained(
+            ws.model, dtype=torch.bfloat16 if cuda else torch.float32, use_safetensors=True
+        )
+        check_eos(tokenizer, model.generation_config, files.format)
+        peft_config = None
+        if spec.method.type == "lora":
+            lora = spec.method.lora_config
+            targets = list(lora.target_modules)
+            peft_config = LoraConfig(
+                r=lora.r,
+                lora_alpha=lora.alpha,
+                lora_dropout=lora.dropout,
+                target_modules=targets[0] if targets == ["all-linear"] else targets,
+                task_type="CAUSAL_LM",
+            )
+        sync = CheckpointSync(store, terminate, progress)
+        callbacks: list[Any] = [DivergenceGuard(), sync]
+        if progress is not None:
+            callbacks.append(ProgressReporter(progress))
+        trainer = CountingSFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=train_set,
+            eval_dataset=eval_set,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+        if len(trainer.train_dataset) == 0:
+            raise InvalidDataset(
+                f"no training examples left: all {trainer.dropped.get('train', 0)} have every "
+                f"target token past maxSeqLength {spec.hyperparameters.max_seq_length}"
+            )
+        trainer.add_callback(BaselineEval(trainer))
+        batches = len(trainer.get_train_dataloader())
+        log.info("rank %d: %d batches per epoch", state.process_index, batches)
+        resume = ws.checkpoint(fetched.resume_step) if fetched.resume_step is not None else None
+        log.info(
+            "training: world %d, micro %d × accumulation %d = batch %d, resume from %s",
+            plan.world_size,
+            plan.micro_batch,
+            plan.grad_accum,
+            plan.global_batch,
+            resume,
+        )
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if sync.stopped_by_signal:
+            raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
+        final_eval = None
+        if eval_set is not None:
+            if progress is not None:
+                progress.update(stage="evaluating")
+            final_eval = trainer.evaluate()
+        if progress is not None:
+            progress.update(stage="publishing")
+        weights_dir = ws.final / ("adapter" if spec.method.type == "lora" else "model")
+        trainer.save_model(str(weights_dir))  # collective: ZeRO-3 gathers the weights here
+        summary: dict[str, Any] = {"ok": True, "kind": "train", "rank": state.process_index}
+        if state.is_main_process:
+            metrics = final_metrics(trainer.state.log_history, final_eval)
+            summary = publish(
+                storage=storage,
+                job=job,
+                ws_root=ws.root,
+                weights_dir=weights_dir,
+                tokenizer=tokenizer,
+                model=trainer.model,
+                metrics=metrics,
+                history=trainer.state.log_history,
+                files=files,
+                dropped=trainer.dropped,
+                plan=plan,
+                ds_config=args.hf_deepspeed_config.config if args.hf_deepspeed_config else {},
+            )
+            summary["step"] = trainer.state.global_step
+            if progress is not None:
+                progress.update(stage="done", evalLoss=metrics.get("evalLoss"))
+        state.wait_for_everyone()
+        return RunResult(summary, trainer)
+    finally:
+        if progress is not None:
+            progress.close()
