@@ -60,5 +60,5 @@ cluster-status: ## Which local components run (pids)
 	@$(PY) -m tests.cluster status
 
 .PHONY: demo
-demo: ## End-to-end demo (not yet available)
-	@echo "make demo: not implemented yet" >&2; exit 1
+demo: $(STAMP) binaries ## Local cluster + operator + S3, a real LoRA fine-tune of SmolLM2 on the CPU
+	PYTHONPATH=. $(PY) examples/demo/run.py

@@ -20,6 +20,7 @@ from tests.cluster.stack import Cluster
 pytestmark = pytest.mark.e2e
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "finetune-operator"
+KUBE_VERSION = "1.30.0"
 DEFAULT_TRAINER = yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8"))["trainer"][
     "image"
 ]
@@ -52,22 +53,24 @@ def run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProces
     )
 
 
-def render(bins: Path, tmp_path: Path, values: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+def helm_template(bins: Path, *args: str, release: str = "ft") -> subprocess.CompletedProcess[str]:
+    """`helm template` of the chart for the oldest Kubernetes it supports.
+
+    Without a cluster, helm assumes Kubernetes 1.20 and the chart's kubeVersion refuses that.
+    """
+    argv = ["template", release, str(CHART), "--kube-version", KUBE_VERSION, *args]
+    return run([str(bins / "helm"), *argv])
+
+
+def write_values(tmp_path: Path, values: dict[str, Any]) -> str:
     values_file = tmp_path / "values.yaml"
     values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
-    result = run(
-        [
-            str(bins / "helm"),
-            "template",
-            "ft",
-            str(CHART),
-            "--namespace",
-            "ft-system",
-            "-f",
-            str(values_file),
-            *extra,
-        ]
-    )
+    return str(values_file)
+
+
+def render(bins: Path, tmp_path: Path, values: dict[str, Any], *extra: str) -> list[dict[str, Any]]:
+    values_file = write_values(tmp_path, values)
+    result = helm_template(bins, "--namespace", "ft-system", "-f", values_file, *extra)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -84,9 +87,8 @@ def flag(args: list[str], name: str) -> list[str]:
 
 def test_lint(bins: Path, tmp_path: Path) -> None:
     for name, values in CASES.items():
-        values_file = tmp_path / f"{name}.yaml"
-        values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
-        result = run([str(bins / "helm"), "lint", "--strict", str(CHART), "-f", str(values_file)])
+        values_file = write_values(tmp_path, values)
+        result = run([str(bins / "helm"), "lint", "--strict", str(CHART), "-f", values_file])
         assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
 
 
@@ -163,7 +165,7 @@ def test_deployment(bins: Path, tmp_path: Path, case: str) -> None:
     "bad", ["logLevel=verbose", "maxRunningPerNamespace=-1", "trainer.image=Not An Image"]
 )
 def test_schema_is_enforced_by_helm(bins: Path, bad: str) -> None:
-    result = run([str(bins / "helm"), "template", "ft", str(CHART), "--set", bad])
+    result = helm_template(bins, "--set", bad)
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
 
@@ -180,21 +182,8 @@ def test_apiserver_accepts_rendered_objects(
     values: dict[str, Any] = {"networkPolicy": {"enabled": True}}
     if case == "namespaces-here":
         values["watchNamespaces"] = [namespace]
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values), encoding="utf-8")
-    rendered = run(
-        [
-            str(bins / "helm"),
-            "template",
-            "ft",
-            str(CHART),
-            "--namespace",
-            namespace,
-            "--include-crds",
-            "-f",
-            str(values_file),
-        ]
-    )
+    values_file = write_values(tmp_path, values)
+    rendered = helm_template(bins, "--namespace", namespace, "--include-crds", "-f", values_file)
     assert rendered.returncode == 0, rendered.stderr
     applied = run(
         [
@@ -226,3 +215,75 @@ def test_apiserver_accepts_rendered_objects(
     } <= kinds
     # The namespace warns on Pod Security "restricted" violations; the operator pod has none.
     assert "would violate PodSecurity" not in applied.stderr
+
+
+# (verb, resource, subresource) the operator must be able to use in a watched namespace.
+NEEDED = [
+    ("watch", "finetunejobs.finetune.dev", ""),
+    ("patch", "finetunejobs.finetune.dev", ""),
+    ("delete", "finetunejobs.finetune.dev", ""),
+    ("patch", "finetunejobs.finetune.dev", "status"),
+    ("create", "jobs.batch", ""),
+    ("delete", "jobs.batch", ""),
+    ("create", "configmaps", ""),
+    ("create", "services", ""),
+    ("watch", "pods", ""),
+    ("create", "events", ""),
+    ("create", "events.events.k8s.io", ""),
+]
+FORBIDDEN = [
+    ("get", "secrets", ""),
+    ("list", "secrets", ""),
+    ("watch", "secrets", ""),
+    ("create", "pods", ""),
+    ("create", "pods", "exec"),
+    ("update", "finetunejobs.finetune.dev", ""),
+    ("create", "roles.rbac.authorization.k8s.io", ""),
+]
+
+
+def test_real_authorizer_agrees_with_least_privilege(
+    bins: Path, tmp_path: Path, cluster: Cluster, namespace: str
+) -> None:
+    """Bind the chart's RBAC (one watched namespace) for real and ask the apiserver's authorizer
+    what the operator's ServiceAccount may do there, elsewhere, and cluster-wide."""
+    values_file = write_values(tmp_path, {"watchNamespaces": [namespace]})
+    # The namespace as release name keeps the cluster-scoped ClusterRole's name unique.
+    rbac = helm_template(
+        bins,
+        "--namespace",
+        namespace,
+        "-f",
+        values_file,
+        "--show-only",
+        "templates/rbac.yaml",
+        "--show-only",
+        "templates/serviceaccount.yaml",
+        release=namespace,
+    )
+    assert rbac.returncode == 0, rbac.stderr
+    kubectl = [str(bins / "kubectl"), "--kubeconfig", str(cluster.kubeconfig)]
+    manifests = tmp_path / "rbac.yaml"
+    manifests.write_text(rbac.stdout, encoding="utf-8")
+    applied = run([*kubectl, "apply", "-f", str(manifests)])
+    assert applied.returncode == 0, applied.stderr
+    try:
+        operator = f"system:serviceaccount:{namespace}:{namespace}-finetune-operator"
+
+        def can(verb: str, resource: str, subresource: str, where: list[str]) -> bool:
+            argv = [*kubectl, "auth", "can-i", verb, resource, f"--as={operator}", *where]
+            if subresource:
+                argv.append(f"--subresource={subresource}")
+            return run(argv).stdout.strip() == "yes"
+
+        here, elsewhere = ["-n", namespace], ["-n", "default"]
+        for verb, resource, sub in NEEDED:
+            assert can(verb, resource, sub, here), f"cannot {verb} {resource}/{sub}"
+            assert not can(verb, resource, sub, elsewhere), f"may {verb} {resource} elsewhere"
+        for verb, resource, sub in FORBIDDEN:
+            assert not can(verb, resource, sub, here), f"may {verb} {resource}/{sub}"
+        assert can("list", "customresourcedefinitions.apiextensions.k8s.io", "", [])
+        assert not can("list", "namespaces", "", [])
+    finally:
+        # The namespace fixture removes the Role; the CRD-scanning ClusterRole is cluster-scoped.
+        run([*kubectl, "delete", "--ignore-not-found", "-f", str(manifests)])

@@ -84,7 +84,8 @@ def test_invalid_manifest_is_rejected_naming_the_field(
         cluster: Cluster, namespace: str, crd: str, body: dict[str, Any], field: str) -> None:
     with pytest.raises(KubeError) as caught:
         cluster.api.request("POST", ftj_path(namespace), body, params=DRY_RUN)
-    assert caught.value.status == 422, str(caught.value)
+    # 422 Invalid from validation; 400 BadRequest from strict decoding of unknown fields.
+    assert caught.value.status in (400, 422), str(caught.value)
     assert field in str(caught.value)
 
 

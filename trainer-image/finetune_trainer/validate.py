@@ -63,7 +63,9 @@ def run(job: FineTuneJob) -> dict[str, Any]:
     assistant_masks = assistant_masks_supported(tokenizer)
     train, evaluation = load_datasets(PartialState(), ws, job, files, assistant_masks)
     options = tokenization_options(job, files.format, assistant_masks) | {"max_length": None}
-    args = SFTConfig(output_dir=str(root / "sft"), report_to="none", **options)
+    args = SFTConfig(
+        output_dir=str(root / "sft"), report_to="none", use_cpu=True, bf16=False, **options
+    )
     max_length = job.spec.hyperparameters.max_seq_length
     train_stats = split_stats(train, tokenizer, args, max_length)
     eval_stats = split_stats(evaluation, tokenizer, args, max_length) if evaluation else None
