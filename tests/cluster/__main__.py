@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from tests.cluster import stack
+from tests.cluster import sharing, stack
 from tests.cluster.settings import Settings
 
 
@@ -15,9 +15,11 @@ def main() -> None:
     command = parser.parse_args().command
     settings = Settings.from_env()
     if command == "up":
-        stack.up(settings)
+        with sharing.locked(settings):
+            stack.up(settings)
     elif command == "down":
-        print("stopped:", " ".join(stack.down(settings)) or "nothing")
+        with sharing.locked(settings):
+            print("stopped:", " ".join(stack.down(settings)) or "nothing")
     elif command == "env":
         print(stack.env_lines(settings), end="")
     else:

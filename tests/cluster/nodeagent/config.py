@@ -9,7 +9,10 @@ from pathlib import Path
 
 from tests.cluster.settings import ENV_PREFIX, Settings
 
-DEFAULT_IMAGE_MAP = {"finetune-trainer": ["python", "-m", "finetune_trainer"]}
+DEFAULT_IMAGE_MAP = {
+    "finetune-trainer": ["python", "-m", "finetune_trainer"],
+    "finetune-operator": ["python", "-m", "finetune_operator"],
+}
 """Image repository suffix → entry point, used when a container has no ``command``."""
 
 DEFAULT_PASS_ENV = ("LANG", "LC_ALL", "TZ", "HF_HOME", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
