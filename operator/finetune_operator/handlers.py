@@ -2,7 +2,7 @@
 
 Only level-based handlers are used (indexes and a daemon), so Kopf stores no diff-base
 annotation on the FineTuneJob and GitOps tools see no drift. The daemon adds Kopf's finalizer
-(renamed to ours); ``cancellation_timeout`` guarantees deletion never waits on a stuck loop.
+(renamed to ours); the cancellation settings guarantee deletion never waits on a stuck loop.
 """
 
 from __future__ import annotations
@@ -64,7 +64,12 @@ async def trainer_pods(body: kopf.Body, **_: Any) -> dict[JobKey, PodState] | No
     return {key: pod_state(body)} if key else None
 
 
-@kopf.daemon(names.GROUP, names.VERSION, names.PLURAL, cancellation_timeout=10.0)
+@kopf.daemon(
+    names.GROUP, names.VERSION, names.PLURAL,
+    # On deletion: `stopped` is set and the loop has 5 s to record Cancelled and return, then it
+    # is cancelled, then abandoned after 5 s more, so the finalizer never blocks deletion.
+    cancellation_backoff=5.0, cancellation_timeout=5.0,
+)
 async def follow(
     *,
     body: kopf.Body,

@@ -12,6 +12,7 @@ import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tests.cluster import pki, procs
@@ -152,5 +153,5 @@ def up(settings: Settings, bins: Path) -> list[str]:
             continue
         procs.start(settings, c.name, c.argv(settings, bins))
         started.append(c.name)
-        procs.wait_until(c.name, lambda c=c: c.ready(settings), c.timeout)  # type: ignore[misc]
+        procs.wait_until(c.name, partial(c.ready, settings), c.timeout)
     return started

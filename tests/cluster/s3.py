@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 NAME = "seaweedfs"
+STOP_GRACE = 3.0
+"""weed takes 15 s or more to exit on SIGTERM; nothing is in flight when tests stop it."""
 REGION = "us-east-1"
 
 
@@ -95,8 +97,8 @@ def _ready(settings: Settings) -> bool:
     return True
 
 
-def up(settings: Settings, timeout: float = 90.0) -> bool:
-    """Start SeaweedFS unless it runs already; True if this call started it."""
+def start(settings: Settings) -> bool:
+    """Start SeaweedFS unless it runs already, without waiting; True if this call started it."""
     if procs.running(settings, NAME):
         return False
     data = settings.state / "s3" / "data"
@@ -113,14 +115,27 @@ def up(settings: Settings, timeout: float = 90.0) -> bool:
         f"-filer.port={settings.weed_filer_port}",
         "-s3",
         f"-s3.port={settings.s3_port}",
+        "-s3.port.iceberg=0",  # on by default at fixed ports (8181, 9101): two servers collide
+        "-s3.port.lance=0",
         f"-s3.config={_write_identity(settings)}",
         "-master.volumeSizeLimitMB=256",
         "-volume.max=0",  # as many volumes as free disk space allows (no preallocation)
     ]
     procs.start(settings, NAME, argv, cwd=_write_master_config(settings))
-    procs.wait_until("SeaweedFS S3", lambda: _ready(settings), timeout)
     return True
 
 
+def wait(settings: Settings, timeout: float = 90.0) -> None:
+    """Until signed S3 calls succeed (about 15 s after a cold start)."""
+    procs.wait_until("SeaweedFS S3", lambda: _ready(settings), timeout)
+
+
+def up(settings: Settings) -> bool:
+    """Start SeaweedFS unless it runs already and wait for it; True if this call started it."""
+    started = start(settings)
+    wait(settings)
+    return started
+
+
 def down(settings: Settings) -> None:
-    procs.stop(settings, NAME, grace=10.0)
+    procs.stop(settings, NAME, STOP_GRACE)

@@ -44,10 +44,11 @@ def up(settings: Settings) -> list[str]:
     """Start what is not running and wait until the cluster can run pods."""
     t0 = time.monotonic()
     started = []
-    if s3.up(settings):
+    if s3.start(settings):  # it starts while the control plane does
         started.append(s3.NAME)
     bins = controlplane.bin_dir(settings)
     started += controlplane.up(settings, bins)
+    s3.wait(settings)
     if not procs.running(settings, NODEAGENT):
         env = {
             **os.environ,
@@ -66,7 +67,8 @@ def down(settings: Settings, only: list[str] | None = None) -> list[str]:
     """Stop components in reverse start order (all known ones, or just ``only``)."""
     stopped = []
     for name in reversed(ALL):
-        if (only is None or name in only) and procs.stop(settings, name):
+        grace = s3.STOP_GRACE if name == s3.NAME else 15.0
+        if (only is None or name in only) and procs.stop(settings, name, grace):
             stopped.append(name)
     return stopped
 

@@ -121,15 +121,28 @@ class Operator:
 
 
 @pytest.fixture
-def operator(cluster: Cluster, namespace: str, crd: str,
-             tmp_path: Path) -> Iterator[Operator]:
-    """A running operator for this test's namespace; its log is printed if the test fails."""
-    process = Operator(cluster, namespace, tmp_path / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    # Delete our FineTuneJobs while the operator can still release its finalizer.
+def start_operator(cluster: Cluster, namespace: str, crd: str,
+                   tmp_path: Path) -> Iterator[Callable[..., Operator]]:
+    """Starts operators for this test's namespace (extra flags as arguments); stops them and
+    clears leftover finalizers afterwards, so the namespace can be deleted."""
+    started: list[Operator] = []
+
+    def start(*extra: str) -> Operator:
+        process = Operator(cluster, namespace, tmp_path / f"operator-{len(started)}.log", *extra)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
     remove_finalizers(cluster, namespace)
+
+
+@pytest.fixture
+def operator(start_operator: Callable[..., Operator]) -> Operator:
+    """A running operator for this test's namespace, with the e2e defaults."""
+    return start_operator()
 
 
 def remove_finalizers(cluster: Cluster, namespace: str) -> None:

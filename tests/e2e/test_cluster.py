@@ -50,8 +50,11 @@ while True:  # pod 0 is listed in /etc/hosts as soon as the node agent admits it
         if time.monotonic() > deadline:
             raise
         time.sleep(0.5)
+with open("/scratch/note", "w") as f:  # emptyDir: the root filesystem is read-only
+    f.write(index)
 report = {
     "index": index,
+    "scratch": open("/scratch/note").read(),
     "config": open("/etc/demo/config.txt").read(),
     "greeting": os.environ["GREETING"],
     "hostname": socket.gethostname(),
@@ -138,7 +141,10 @@ def _container(name: str) -> dict[str, Any]:
             {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         ],
-        "volumeMounts": [{"name": "demo", "mountPath": "/etc/demo", "readOnly": True}],
+        "volumeMounts": [
+            {"name": "demo", "mountPath": "/etc/demo", "readOnly": True},
+            {"name": "scratch", "mountPath": "/scratch"},
+        ],
     }
 
 
@@ -146,7 +152,10 @@ def _pod_spec(name: str) -> dict[str, Any]:
     return {
         "securityContext": POD_SECURITY,
         "containers": [_container(name)],
-        "volumes": [{"name": "demo", "configMap": {"name": "demo"}}],
+        "volumes": [
+            {"name": "demo", "configMap": {"name": "demo"}},
+            {"name": "scratch", "emptyDir": {}},
+        ],
     }
 
 
@@ -220,6 +229,7 @@ def test_indexed_job_runs_restricted_pods_and_is_collected(
     pod0_ip = next(p["status"]["podIP"] for p in pods if p["spec"]["hostname"] == "work-0")
     for i, report in enumerate(reports):
         assert report["config"] == "learning-rate=2e-4"
+        assert report["scratch"] == str(i)
         assert report["greeting"] == "hello from a secret"
         assert report["hostname"] == f"work-{i}"
         assert report["peer"] == pod0_ip

@@ -127,3 +127,9 @@ def test_suspend_may_change(cluster: Cluster, namespace: str, crd: str) -> None:
     assert patched["spec"]["runPolicy"]["suspend"] is True
     assert patched["spec"]["runPolicy"] == {
         "suspend": True, "backoffLimit": 2, "activeDeadlineSeconds": 86400}
+
+
+def test_kubectl_explain_teaches_the_api(cluster: Cluster, crd: str) -> None:
+    text = cluster.kubectl("explain", "ftj.spec.hyperparameters.maxSeqLength")
+    assert "Longest sequence in tokens" in text
+    assert "FineTuneJob fine-tunes" in cluster.kubectl("explain", "finetunejob")

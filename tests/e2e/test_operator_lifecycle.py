@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import urllib.request
 from typing import Any
 
 import pytest
@@ -20,11 +22,12 @@ from tests.e2e.operator_env import (
     get_ftj,
     manifest,
     operator,
+    start_operator,
     wait_for,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
-__all__ = ["crd", "operator"]  # fixtures used by name
+__all__ = ["crd", "operator", "start_operator"]  # fixtures used by name
 
 CHILD_LABEL = "finetune.dev/job"
 
@@ -51,6 +54,7 @@ def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
                           Body="\n".join([*lines, *raw_lines]).encode())
         spec.setdefault("storage", {"secretRef": {"name": "s3-credentials"},
                                     "region": s3.region})
+        spec.setdefault("output", {"uri": f"s3://{BUCKET}/out/{namespace}/{name}/"})
         body = manifest(name, dataset={"train": f"s3://{BUCKET}/{key}"}, **spec)
         cluster.api.create(ftj_path(namespace), body)
         return name
@@ -190,6 +194,9 @@ def test_delete_mid_run_removes_every_child(cluster: Cluster, namespace: str,
     for collection in ("jobs", "services", "configmaps", "pods"):
         wait_for(f"no {collection} left", lambda c=collection: not children(  # type: ignore[misc]
             cluster, namespace, name, c), timeout=60)
+    events = cluster.api.get(f"/api/v1/namespaces/{namespace}/events",
+                             fieldSelector=f"involvedObject.name={name}")["items"]
+    assert "Cancelled" in {e["reason"] for e in events}
 
 
 def test_operator_killed_mid_run_still_finishes_once(
@@ -206,3 +213,54 @@ def test_operator_killed_mid_run_still_finishes_once(
     assert sorted(j["metadata"]["name"] for j in jobs) == [f"{name}-train", f"{name}-validate"]
     assert {j["metadata"]["uid"] for j in jobs} == {j["metadata"]["uid"] for j in before}
     assert done["status"]["attempts"] == 1
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_liveness_and_metrics_endpoints(cluster: Cluster, namespace: str,
+                                        start_operator: Any, start_job: Any) -> None:
+    metrics_port, liveness_port = free_port(), free_port()
+    start_operator("--metrics-port", str(metrics_port), "--liveness-port", str(liveness_port))
+    name = start_job("watched", raw_lines=("not json",))
+    wait_for("Failed", phase_is(cluster, namespace, name, "Failed"))
+
+    def scrape(port: int, path: str) -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                return str(r.read().decode())
+        except OSError:
+            return None
+
+    assert wait_for("/healthz", lambda: scrape(liveness_port, "/healthz"), timeout=30)
+    text = wait_for("/metrics", lambda: scrape(metrics_port, "/metrics"), timeout=30)
+    assert f'finetune_jobs{{namespace="{namespace}",phase="Failed"}} 1.0' in text
+    assert "finetune_reconcile_errors_total 0.0" in text
+    assert "finetune_time_to_running_seconds_bucket" in text
+
+
+def test_ttl_after_finished_deletes_the_job(cluster: Cluster, namespace: str,
+                                            operator: Operator, start_job: Any) -> None:
+    name = start_job("shortlived", raw_lines=("not json",),
+                     runPolicy={"ttlSecondsAfterFinished": 2})
+    wait_for("Failed", phase_is(cluster, namespace, name, "Failed"))
+    wait_for("deleted after its TTL", lambda: not exists(cluster, ftj_path(namespace, name)),
+             timeout=30)
+
+
+def test_concurrency_limit_queues_the_second_job(cluster: Cluster, namespace: str,
+                                                 start_operator: Any, start_job: Any) -> None:
+    start_operator("--max-running-per-namespace", "1")
+    first = start_job("first", {"steps": 12, "stepSeconds": 0.5})
+    wait_for("first Running", phase_is(cluster, namespace, first, "Running"))
+    second = start_job("second", {"steps": 2})
+    queued = wait_for("second Queued", phase_is(cluster, namespace, second, "Queued"))
+    assert condition(queued, "Admitted")["reason"] == "ConcurrencyLimit"
+    assert not exists(cluster, f"/apis/batch/v1/namespaces/{namespace}/jobs/second-train")
+    wait_for("first Succeeded", phase_is(cluster, namespace, first, "Succeeded"), timeout=60)
+    wait_for("second Succeeded", phase_is(cluster, namespace, second, "Succeeded"),
+             timeout=60)

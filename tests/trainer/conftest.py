@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -123,8 +124,6 @@ def write_job(path: Path, document: dict[str, Any]) -> Path:
 @pytest.fixture
 def no_signal_handlers() -> Iterator[None]:
     """In-process training installs a SIGTERM handler; restore pytest's afterwards."""
-    import signal
-
     previous = signal.getsignal(signal.SIGTERM)
     yield
     signal.signal(signal.SIGTERM, previous)

@@ -6,6 +6,7 @@ subprocesses where the test is about processes (torchrun, kill and restart).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -18,8 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
+from accelerate.state import AcceleratorState
+from peft import PeftModel
 from tests.cluster.s3 import S3Endpoint
 from tests.trainer.conftest import job_document, write_job
+from tests.trainer.tiny import chat_examples, write_jsonl
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+from finetune_trainer.config import single_process_env
+from finetune_trainer.jobspec import parse_job
+from finetune_trainer.train import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("aws_env", "no_signal_handlers")]
 
@@ -27,18 +38,18 @@ PROBE = "<|im_start|>user\nreverse: red cat sun<|im_end|>\n<|im_start|>assistant
 
 
 def train_in_process(document: dict[str, Any]) -> Any:
-    from finetune_trainer.config import single_process_env
-    from finetune_trainer.jobspec import parse_job
-    from finetune_trainer.train import run
+    """One run in this process, as ``train`` would do it without torchrun.
 
+    A pod runs once per process; here several runs share one, so accelerate's singletons (which
+    refuse a second DeepSpeed plugin) are reset first. The gloo process group stays up.
+    """
+    AcceleratorState._reset_state(reset_partial_state=True)
     single_process_env()
     return run(parse_job(document))
 
 
 def published(s3: S3Endpoint, output: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     """Download the output after checking every file against the manifest."""
-    import hashlib
-
     bucket, _, prefix = output[len("s3://") :].partition("/")
     client = s3.client()
     manifest = json.loads(
@@ -54,8 +65,6 @@ def published(s3: S3Endpoint, output: str, tmp_path: Path) -> tuple[Path, dict[s
 
 
 def logits(model: Any, tokenizer: Any) -> Any:
-    import torch
-
     ids = tokenizer(PROBE, return_tensors="pt")["input_ids"]
     with torch.no_grad():
         return model(input_ids=ids).logits.float()
@@ -63,19 +72,13 @@ def logits(model: Any, tokenizer: Any) -> Any:
 
 def forget_deepspeed_config() -> None:
     """Later from_pretrained calls must not partition (ZeRO-3 leaves a global behind)."""
-    from transformers.integrations.deepspeed import unset_hf_deepspeed_config
-
     unset_hf_deepspeed_config()
 
 
 def test_lora_zero2_publishes_weights_that_reproduce_logits(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path
 ) -> None:
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    result = train_in_process(job_document(inputs))
+    result = train_in_process(job_document(inputs, output={"uri": inputs["output"], "merge": True}))
     summary = result.summary
     assert summary["ok"] and summary["step"] == 8
     metrics = summary["metrics"]
@@ -124,9 +127,6 @@ def inputs_local(s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path) -> Path
 def test_full_zero3_publishes_weights_that_reproduce_logits(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path
 ) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     document = job_document(
         inputs,
         method={"type": "full"},
@@ -158,7 +158,9 @@ def test_resume_is_exact(s3: S3Endpoint, inputs: dict[str, str]) -> None:
     for obj in listing["Contents"]:
         key = f"{prefix}/resumed/" + obj["Key"][len(f"{prefix}/out/") :]
         client.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": obj["Key"]})
-    resumed = train_in_process(job_document(inputs | {"output": f"s3://{bucket}/{prefix}/resumed/"}))
+    resumed = train_in_process(
+        job_document(inputs | {"output": f"s3://{bucket}/{prefix}/resumed/"})
+    )
     expected = losses(straight.trainer.state.log_history)
     got = losses(resumed.trainer.state.log_history)
     assert sorted(got) == list(range(1, 9))  # history 1-4 comes back with the checkpoint
@@ -221,6 +223,36 @@ def test_killed_run_resumes_from_its_checkpoint(
     assert summary["ok"] and summary["step"] == 96
 
 
+def test_sigterm_checkpoints_the_current_step(
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    document = job_document(
+        inputs, hyperparameters={"epochs": 12}, checkpointing={"everySteps": 50}
+    )
+    job = write_job(tmp_path / "job.yaml", document)
+    port = free_port()
+    env = os.environ | {"FINETUNE_PROGRESS_PORT": str(port), "POD_IP": "127.0.0.1"}
+    command = [sys.executable, "-m", "finetune_trainer", "train", "--job", str(job)]
+    with open(tmp_path / "run.log", "w") as log:
+        run = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and run.poll() is None:
+            state = progress(port)
+            if state and state.get("stage") == "training" and state.get("step", 0) >= 3:
+                run.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.1)
+        run.wait(120)
+    output = (tmp_path / "run.log").read_text()
+    assert run.returncode == 143, output[-3000:]
+    report = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
+    assert "stopped by SIGTERM after checkpoint step" in report["message"]
+    step = int(report["message"].rsplit(" ", 1)[1])
+    assert 3 <= step < 50
+    marker = f"{inputs['prefix']}/out/checkpoints/step-{step:06d}/_COMPLETE.json"
+    assert s3.client().list_objects_v2(Bucket=inputs["bucket"], Prefix=marker)["KeyCount"] == 1
+
+
 def test_two_ranks_shard_the_data(
     inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
 ) -> None:
@@ -250,8 +282,58 @@ def test_two_ranks_shard_the_data(
     summary = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
     assert summary["step"] == 8, summary
     assert "evalLoss" in summary["metrics"]
-    assert "training: world 2, micro 4 × accumulation 1 = batch 8" in done.stderr
+    assert "training: world 2, micro 4 x accumulation 1 = batch 8" in done.stderr
     assert (
         "rank 0: 8 batches per epoch" in done.stderr
         and "rank 1: 8 batches per epoch" in done.stderr
     )
+
+
+def prompt_completion(n: int, seed: int) -> list[dict[str, str]]:
+    return [
+        {"prompt": e["messages"][1]["content"], "completion": e["messages"][2]["content"]}
+        for e in chat_examples(n, seed)
+    ]
+
+
+def test_launcher_starts_two_ranks_prompt_completion_packed(
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    """NPROC_PER_NODE=2 without torchrun: the entry point launches it and reports rank 0."""
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    path = write_jsonl(tmp_path / "pc.jsonl", prompt_completion(64, 3))
+    s3.client().upload_file(str(path), bucket, f"{prefix}/data/pc.jsonl")
+    document = job_document(
+        inputs,
+        dataset={"train": f"s3://{bucket}/{prefix}/data/pc.jsonl", "eval": None, "evalSplit": 0.25},
+        hyperparameters={"packing": True},
+        deepspeed={"zeroStage": 1},
+    )
+    del document["spec"]["dataset"]["eval"]
+    job = write_job(tmp_path / "job.yaml", document)
+    env = os.environ | {"NPROC_PER_NODE": "2", "MASTER_PORT": str(free_port())}
+    command = [sys.executable, "-m", "finetune_trainer", "train", "--job", str(job)]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=400, check=False
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
+    assert summary["ok"] and "evalLoss" in summary["metrics"], summary
+    assert "training: world 2" in done.stderr, done.stderr
+
+
+def test_launcher_propagates_input_error(
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
+) -> None:
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=b'{"text": 1}\n')
+    document = job_document(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
+    job = write_job(tmp_path / "job.yaml", document)
+    env = os.environ | {"NPROC_PER_NODE": "2", "MASTER_PORT": str(free_port())}
+    command = [sys.executable, "-m", "finetune_trainer", "train", "--job", str(job)]
+    done = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 3, done.stderr[-4000:]
+    report = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
+    assert report["reason"] == "InvalidDataset" and "line 1: " in report["message"]

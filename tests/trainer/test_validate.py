@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 from tests.cluster.s3 import S3Endpoint
-from tests.trainer.conftest import job_document, upload_dir, write_job
+from tests.trainer.conftest import job_document, write_job
 from tests.unit.test_trainer_data import MALFORMED
+
+from finetune_trainer.cli import main
+from finetune_trainer.storage import ObjectInfo, S3Uri, Storage
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
 
 def validate(tmp_path: Path, document: dict[str, object]) -> tuple[int, dict[str, object]]:
-    from finetune_trainer.cli import main
-
     code = main(["validate", "--job", str(write_job(tmp_path / "job.yaml", document))])
     return code, json.loads((tmp_path / "termination-log").read_text())
 
@@ -26,6 +27,7 @@ def validate(tmp_path: Path, document: dict[str, object]) -> tuple[int, dict[str
     ("fmt", "content", "line", "words"), [c[1:] for c in MALFORMED], ids=[c[0] for c in MALFORMED]
 )
 def test_malformed_dataset_exit_3(
+    *,
     s3: S3Endpoint,
     inputs: dict[str, str],
     tmp_path: Path,
@@ -57,7 +59,7 @@ def test_good_dataset_counts(inputs: dict[str, str], tmp_path: Path) -> None:
 
 
 def test_truncation_counted_and_all_masked_refused(inputs: dict[str, str], tmp_path: Path) -> None:
-    # The system + user turns of every example are longer than 16 tokens: no assistant token survives.
+    # System + user turns exceed 16 tokens in every example: no assistant token survives.
     document = job_document(inputs, hyperparameters={"maxSeqLength": 16})
     code, report = validate(tmp_path, document)
     assert code == 3
@@ -77,7 +79,9 @@ def test_pickle_only_model_refused(
     client = s3.client()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         client.upload_file(str(tiny_model / name), bucket, f"{prefix}/pickled/{name}")
-    client.put_object(Bucket=bucket, Key=f"{prefix}/pickled/pytorch_model.bin", Body=b"\x80\x04pickle")
+    client.put_object(
+        Bucket=bucket, Key=f"{prefix}/pickled/pytorch_model.bin", Body=b"\x80\x04pickle"
+    )
     document = job_document(inputs, baseModel={"uri": f"s3://{bucket}/{prefix}/pickled/"})
     code, report = validate(tmp_path, document)
     assert (code, report["reason"]) == (3, "InvalidModel")
@@ -85,26 +89,32 @@ def test_pickle_only_model_refused(
 
 
 def test_dotdot_key_refused(
-    s3: S3Endpoint, inputs: dict[str, str], tiny_model: Path, tmp_path: Path
+    inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    bucket, prefix = inputs["bucket"], inputs["prefix"]
-    uri = upload_dir(s3, tiny_model, bucket, f"{prefix}/evil")
-    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/evil/sub/../../escape.json", Body=b"{}")
-    keys = [
-        o["Key"] for o in s3.client().list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/evil/")["Contents"]
-    ]
-    assert f"{prefix}/evil/sub/../../escape.json" in keys, keys
-    code, report = validate(tmp_path, job_document(inputs, baseModel={"uri": uri}))
+    """SeaweedFS will not store such a key (AWS will), so the listing gets one injected."""
+    real_list = Storage.list_objects
+
+    def listing_with_escape(self: Storage, uri: S3Uri) -> list[ObjectInfo]:
+        found = real_list(self, uri)
+        if uri.prefix.endswith("/base/"):
+            found.append(
+                ObjectInfo(uri.prefix + "sub/../../escape.json", "sub/../../escape.json", 2)
+            )
+        return found
+
+    monkeypatch.setattr(Storage, "list_objects", listing_with_escape)
+    code, report = validate(tmp_path, job_document(inputs))
     assert (code, report["reason"]) == (3, "InvalidModel")
-    assert "'..'" in str(report["message"])
-    assert not (tmp_path / "escape.json").exists()
+    assert "'..'" in str(report["message"]) and "escape.json" in str(report["message"])
 
 
 def test_validate_subprocess_exit_code(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
 ) -> None:
     bucket, prefix = inputs["bucket"], inputs["prefix"]
-    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=b'{"messages": []}\n')
+    s3.client().put_object(
+        Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=b'{"messages": []}\n'
+    )
     document = job_document(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
     job = write_job(tmp_path / "job.yaml", document)
     done = subprocess.run(
@@ -123,8 +133,6 @@ def test_validate_subprocess_exit_code(
 def test_unwritable_default_termination_path(
     inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from finetune_trainer.cli import main
-
     monkeypatch.delenv("FINETUNE_TERMINATION_LOG")
     monkeypatch.setattr("finetune_trainer.report.DEFAULT_PATH", str(tmp_path / "no" / "dir"))
     document = job_document(inputs, dataset={"train": inputs["train"] + ".missing"})

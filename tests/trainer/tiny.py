@@ -11,7 +11,28 @@ import random
 from pathlib import Path
 from typing import Any
 
-WORDS = ["red", "green", "blue", "cat", "dog", "fish", "one", "two", "three", "sun", "moon", "star", "tree", "rock", "river", "bird"]
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+WORDS = [
+    "red",
+    "green",
+    "blue",
+    "cat",
+    "dog",
+    "fish",
+    "one",
+    "two",
+    "three",
+    "sun",
+    "moon",
+    "star",
+    "tree",
+    "rock",
+    "river",
+    "bird",
+]
 CHAT_TEMPLATE = (
     "{%- for message in messages %}"
     "{{- '<|im_start|>' + message['role'] + '\n' }}"
@@ -47,9 +68,6 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
 
 
 def build_tokenizer(out: Path) -> Any:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     corpus = [json.dumps(e) for e in chat_examples(200, 0)] + [
         "reverse You words system user assistant"
     ]
@@ -74,9 +92,6 @@ def build_tokenizer(out: Path) -> Any:
 
 def build_model(out: Path) -> Path:
     """Random Llama (hidden 64, 2 layers) saved as safetensors with its tokenizer."""
-    import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
-
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(out)
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ def keys(complete: list[int], incomplete: list[int]) -> list[str]:
 
 
 def test_only_marked_steps_are_complete() -> None:
-    inv = inventory(keys([10, 20], [30]) + ["stray.txt", "step-x/y"])
+    inv = inventory([*keys([10, 20], [30]), "stray.txt", "step-x/y"])
     assert inv == Inventory(complete=(10, 20), incomplete=(30,))
     assert inv.newest == 20
 

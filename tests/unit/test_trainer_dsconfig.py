@@ -33,7 +33,7 @@ def test_plan_batch(global_batch: int, world: int, micro: int | None, expected: 
     ("global_batch", "world", "micro", "words"),
     [
         (16, 3, None, "not divisible by the world size 3"),
-        (16, 2, 3, "microBatchSize 3 × world size 2 = 6"),
+        (16, 2, 3, "microBatchSize 3 x world size 2 = 6"),
         (8, 16, None, "world size 16"),
         (8, 0, None, "at least 1"),
     ],

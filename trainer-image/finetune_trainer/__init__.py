@@ -1,1 +1,1 @@
-"""finetune_trainer: turns a base model and a dataset in S3 into tuned weights, metrics and a card."""
+"""finetune_trainer: a base model and a dataset in S3 in; tuned weights, metrics and a card out."""

@@ -153,7 +153,7 @@ class CheckpointSync(TrainerCallback):
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
         step = state.global_step
-        local = Path(args.output_dir) / f"checkpoint-{step}"
+        local = Path(str(args.output_dir)) / f"checkpoint-{step}"
         started = time.monotonic()
         if self.state.is_local_main_process:
             self.store.upload_files(local, step)

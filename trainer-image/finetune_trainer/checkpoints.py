@@ -77,7 +77,7 @@ class CheckpointStore:
         return self.root.join(step_dir(step))
 
     def inventory(self) -> Inventory:
-        return inventory([o.relative for o in self.storage.list(self.root)])
+        return inventory([o.relative for o in self.storage.list_objects(self.root)])
 
     def upload_files(self, local_dir: Path, step: int) -> None:
         """Upload this node's files of a checkpoint (every node calls this; no marker yet)."""
@@ -89,7 +89,7 @@ class CheckpointStore:
         prefix = self.uri(step)
         objects = [
             {"path": o.relative, "size": o.size}
-            for o in self.storage.list(prefix)
+            for o in self.storage.list_objects(prefix)
             if o.relative != MARKER
         ]
         marker = {"step": step, "files": objects, **extra}
@@ -100,7 +100,7 @@ class CheckpointStore:
     def prune(self) -> None:
         for step in to_prune(self.inventory(), self.keep):
             prefix = self.uri(step)
-            objects = self.storage.list(prefix)
+            objects = self.storage.list_objects(prefix)
             # The marker goes first, so a half-deleted checkpoint never looks complete.
             objects.sort(key=lambda o: o.relative != MARKER)
             self.storage.delete([S3Uri(prefix.bucket, o.key) for o in objects])

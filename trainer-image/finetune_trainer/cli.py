@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from finetune_trainer.config import Rendezvous, is_worker, prepare_process_env, single_process_env
+from finetune_trainer.config import Rendezvous, is_worker, single_process_env
 from finetune_trainer.errors import InvalidConfig, TrainerError
 from finetune_trainer.jobspec import load_job_file
 from finetune_trainer.report import failure, write_termination
@@ -24,7 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("validate", "check the dataset and model; count examples and tokens"),
-        ("train", "fine-tune and publish (launches torchrun when NNODES×NPROC_PER_NODE > 1)"),
+        ("train", "fine-tune and publish (launches torchrun when NNODESxNPROC_PER_NODE > 1)"),
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument(
@@ -74,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
         return torchrun(rdzv, argv)
     if not is_worker():
         single_process_env()
-    prepare_process_env()
-    from finetune_trainer import train  # noqa: PLC0415 (heavy; reads the env set above)
+    from finetune_trainer import train  # noqa: PLC0415 (heavy: torch, transformers, DeepSpeed)
 
     return _reported(lambda: train.run(_load(args.job)).summary)

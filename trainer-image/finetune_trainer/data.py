@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -142,8 +143,8 @@ def check_file(path: Path, name: str, fmt: str, out: Path | None = None) -> Data
     fmt is the spec's format; "auto" takes the first example's. Nothing is loaded whole.
     """
     check = DatasetCheck(name=name, format=None if fmt == "auto" else fmt)  # type: ignore[arg-type]
-    sink = open(out, "w", encoding="utf-8") if out is not None else None
-    try:
+    with ExitStack() as stack:
+        sink = stack.enter_context(open(out, "w", encoding="utf-8")) if out is not None else None
         for number, record in _records(path, check):
             if check.format is None:
                 check.format = detect_format(record)
@@ -161,7 +162,4 @@ def check_file(path: Path, name: str, fmt: str, out: Path | None = None) -> Data
             check.examples += 1
             if sink is not None:
                 sink.write(json.dumps(example, ensure_ascii=False) + "\n")
-    finally:
-        if sink is not None:
-            sink.close()
     return check

@@ -23,7 +23,7 @@ MAX_GRAD_NORM = 1.0
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """How a global batch splits over devices: global = micro × grad_accum × world."""
+    """How a global batch splits over devices: global = micro x grad_accum x world."""
 
     global_batch: int
     micro_batch: int
@@ -40,13 +40,13 @@ def plan_batch(global_batch: int, world_size: int, micro_batch: int | None = Non
         if global_batch % per_step:
             raise InvalidConfig(
                 f"batchSize {global_batch} is not divisible by microBatchSize {micro_batch} "
-                f"× world size {world_size} = {per_step}"
+                f"x world size {world_size} = {per_step}"
             )
         return BatchPlan(global_batch, micro_batch, global_batch // per_step, world_size)
     if global_batch % world_size:
         raise InvalidConfig(
             f"batchSize {global_batch} is not divisible by the world size {world_size} "
-            "(numNodes × devices per node); choose a multiple of it"
+            "(numNodes x devices per node); choose a multiple of it"
         )
     per_rank = global_batch // world_size
     micro = max(

@@ -50,7 +50,7 @@ def select_model_files(uri: S3Uri, objects: list[ObjectInfo], weights: bool) -> 
 
 def fetch_model(storage: Storage, uri_text: str, dest: Path, weights: bool) -> Path:
     uri = S3Uri.parse(uri_text)
-    chosen = {o.relative for o in select_model_files(uri, storage.list(uri), weights)}
+    chosen = {o.relative for o in select_model_files(uri, storage.list_objects(uri), weights)}
     storage.download_prefix(uri, dest, include=lambda key: key in chosen)
     return dest
 

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def torchrun(rdzv: Rendezvous, argv: list[str]) -> int:
     reports = Path(tempfile.mkdtemp(prefix="finetune-reports-"))
     os.environ[REPORTS_ENV] = str(reports)
-    args = parse_args(
+    args = parse_args(  # type: ignore[no-untyped-call]
         [
             f"--nnodes={rdzv.nnodes}",
             f"--node_rank={rdzv.node_rank}",
@@ -42,10 +42,12 @@ def torchrun(rdzv: Rendezvous, argv: list[str]) -> int:
     log.info("launching %d local ranks of %d", rdzv.nproc_per_node, rdzv.world_size)
     rank, code = rdzv.node_rank * rdzv.nproc_per_node, 0
     try:
-        run(args)
+        run(args)  # type: ignore[no-untyped-call]
     except ChildFailedError as exc:
         rank, first = exc.get_first_failure()
         code = first.exitcode if first.exitcode > 0 else 1
+    finally:
+        del os.environ[REPORTS_ENV]  # the launcher itself reports to the termination log
     report = reports / f"rank-{rank}.json"
     if report.exists():
         write_termination(json.loads(report.read_text()))

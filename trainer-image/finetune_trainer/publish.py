@@ -103,21 +103,24 @@ def model_card(
     )
     if spec.output.merge:
         layout += "; merged weights in `model/`"
+    split = spec.dataset.eval_split
+    eval_source = spec.dataset.eval or (f"{split:.0%} split of train" if split else "none")
+    job_ref = f"{job.metadata.namespace}/{job.metadata.name}"
     return f"""# {job.metadata.name}
 
-Fine-tuned from `{spec.base_model.uri}` by finetune-operator ({job.metadata.namespace}/{job.metadata.name}).
+Fine-tuned from `{spec.base_model.uri}` by finetune-operator ({job_ref}).
 
 ## Data
 
 - train: `{spec.dataset.train}` ({dataset["trainExamples"]} examples, format `{dataset["format"]}`)
-- eval: `{spec.dataset.eval or (f"{spec.dataset.eval_split:.0%} split of train" if spec.dataset.eval_split else "none")}` ({dataset["evalExamples"]} examples)
+- eval: `{eval_source}` ({dataset["evalExamples"]} examples)
 - dropped (no trainable token after truncation): {dataset["droppedExamples"]}
 
 ## Training
 
 - method: {method}
 - epochs {hp.epochs}, learning rate {hp.learning_rate}, global batch {plan.global_batch}
-  (micro {plan.micro_batch} × accumulation {plan.grad_accum} × world {plan.world_size})
+  (micro {plan.micro_batch} x accumulation {plan.grad_accum} x world {plan.world_size})
 - max sequence length {hp.max_seq_length}, packing {hp.packing}, seed {hp.seed}
 - DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}
 

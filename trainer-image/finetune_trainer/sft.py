@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from datasets import Dataset
-from trl import SFTConfig, SFTTrainer
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+from trl.trainer.sft_config import SFTConfig
+from trl.trainer.sft_trainer import SFTTrainer
 
 
 def assistant_masks_supported(tokenizer: Any) -> bool:
@@ -35,7 +36,7 @@ class CountingSFTTrainer(SFTTrainer):
         self.dropped: dict[str, int] = {}
         super().__init__(*args, **kwargs)
 
-    def _prepare_dataset(
+    def _prepare_dataset(  # noqa: PLR0917 (TRL's signature)
         self,
         dataset: Dataset,
         processing_class: Any,

@@ -106,7 +106,7 @@ class Storage:
     def _transfer_config() -> Any:
         return TransferConfig(multipart_chunksize=16 * 2**20, max_concurrency=4)
 
-    def list(self, uri: S3Uri) -> list[ObjectInfo]:
+    def list_objects(self, uri: S3Uri) -> list[ObjectInfo]:
         """Every object below uri's prefix (folder markers skipped)."""
         out: list[ObjectInfo] = []
         with _mapped_errors(uri):
@@ -141,7 +141,7 @@ class Storage:
         self, uri: S3Uri, dest: Path, include: Callable[[str], bool] = lambda _: True
     ) -> list[Path]:
         """Download every object below uri whose relative key passes include, in parallel."""
-        objects = [o for o in self.list(uri) if include(o.relative)]
+        objects = [o for o in self.list_objects(uri) if include(o.relative)]
         targets = [(o, local_path(dest, o.relative)) for o in objects]
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(

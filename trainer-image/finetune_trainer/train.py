@@ -11,20 +11,21 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from accelerate import PartialState
 from datasets import load_dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import SFTConfig
+from trl.trainer.sft_config import SFTConfig
 
 from finetune_trainer.callbacks import CheckpointSync, DivergenceGuard, ProgressReporter, Terminate
 from finetune_trainer.checkpoints import CheckpointStore
-from finetune_trainer.config import scratch_dir
+from finetune_trainer.config import prepare_process_env, scratch_dir
 from finetune_trainer.dsconfig import MAX_GRAD_NORM, BatchPlan, build_ds_config, plan_batch
 from finetune_trainer.errors import InvalidDataset, InvalidModel, TrainerError
 from finetune_trainer.evaluate import BaselineEval, final_metrics
@@ -149,7 +150,7 @@ def to_last_turn(example: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_datasets(
-    state: Any, ws: Workspace, job: FineTuneJob, files: DatasetFiles, assistant_masks: bool
+    state: Any, *, ws: Workspace, job: FineTuneJob, files: DatasetFiles, assistant_masks: bool
 ) -> tuple[Any, Any]:
     data_files = {"train": files.train} | ({"eval": files.eval} if files.eval else {})
     with state.local_main_process_first():
@@ -161,7 +162,8 @@ def load_datasets(
         train, evaluation = parts["train"], parts["test"]
     if files.format == "chat" and not assistant_masks:
         log.warning(
-            "TRL cannot mask assistant turns with this chat template: loss on the last assistant turn"
+            "TRL cannot mask assistant turns with this chat template: "
+            "the loss covers the last assistant turn"
         )
         train = train.map(to_last_turn, remove_columns=["messages"])
         if evaluation is not None:
@@ -171,6 +173,7 @@ def load_datasets(
 
 def sft_arguments(
     job: FineTuneJob,
+    *,
     ws: Workspace,
     plan: BatchPlan,
     fmt: str,
@@ -188,7 +191,8 @@ def sft_arguments(
         num_train_epochs=hp.epochs,
         max_steps=hp.max_steps or -1,
         learning_rate=hp.learning_rate,
-        warmup_ratio=hp.warmup_ratio,
+        # A float below 1 is a ratio of the total steps (transformers 5); 1.0 would mean one step.
+        warmup_steps=min(hp.warmup_ratio, 0.999),
         weight_decay=hp.weight_decay,
         max_grad_norm=MAX_GRAD_NORM,
         seed=hp.seed,
@@ -222,6 +226,7 @@ def tokenization_options(job: FineTuneJob, fmt: str, assistant_masks: bool) -> d
 
 def run(job: FineTuneJob) -> RunResult:
     """Train this rank's share; the summary is the full one on global rank 0."""
+    prepare_process_env()
     cuda = torch.cuda.is_available()
     state = PartialState(backend=None if cuda else "gloo")
     progress = Progress() if state.is_main_process else None
@@ -246,14 +251,22 @@ def run(job: FineTuneJob) -> RunResult:
 
         tokenizer = AutoTokenizer.from_pretrained(ws.model)
         assistant_masks = assistant_masks_supported(tokenizer)
-        train_set, eval_set = load_datasets(state, ws, job, files, assistant_masks)
+        train_set, eval_set = load_datasets(
+            state, ws=ws, job=job, files=files, assistant_masks=assistant_masks
+        )
         plan = plan_batch(
             spec.hyperparameters.batch_size,
             state.num_processes,
             spec.hyperparameters.micro_batch_size,
         )
         args = sft_arguments(
-            job, ws, plan, files.format, assistant_masks, eval_set is not None, cuda
+            job,
+            ws=ws,
+            plan=plan,
+            fmt=files.format,
+            assistant_masks=assistant_masks,
+            has_eval=eval_set is not None,
+            bf16=cuda,
         )
         # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
         model = AutoModelForCausalLM.from_pretrained(
@@ -284,7 +297,7 @@ def run(job: FineTuneJob) -> RunResult:
             peft_config=peft_config,
             callbacks=callbacks,
         )
-        if len(trainer.train_dataset) == 0:
+        if len(cast("Sized", trainer.train_dataset)) == 0:
             raise InvalidDataset(
                 f"no training examples left: all {trainer.dropped.get('train', 0)} have every "
                 f"target token past maxSeqLength {spec.hyperparameters.max_seq_length}"
@@ -294,7 +307,7 @@ def run(job: FineTuneJob) -> RunResult:
         log.info("rank %d: %d batches per epoch", state.process_index, batches)
         resume = ws.checkpoint(fetched.resume_step) if fetched.resume_step is not None else None
         log.info(
-            "training: world %d, micro %d × accumulation %d = batch %d, resume from %s",
+            "training: world %d, micro %d x accumulation %d = batch %d, resume from %s",
             plan.world_size,
             plan.micro_batch,
             plan.grad_accum,

@@ -12,7 +12,7 @@ from typing import Any
 
 from accelerate import PartialState
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
-from trl import SFTConfig
+from trl.trainer.sft_config import SFTConfig
 
 from finetune_trainer.config import scratch_dir
 from finetune_trainer.errors import InvalidDataset
@@ -61,7 +61,9 @@ def run(job: FineTuneJob) -> dict[str, Any]:
         generation = GenerationConfig.from_model_config(AutoConfig.from_pretrained(ws.model))
     check_eos(tokenizer, generation, files.format)
     assistant_masks = assistant_masks_supported(tokenizer)
-    train, evaluation = load_datasets(PartialState(), ws, job, files, assistant_masks)
+    train, evaluation = load_datasets(
+        PartialState(), ws=ws, job=job, files=files, assistant_masks=assistant_masks
+    )
     options = tokenization_options(job, files.format, assistant_masks) | {"max_length": None}
     args = SFTConfig(
         output_dir=str(root / "sft"), report_to="none", use_cpu=True, bf16=False, **options

@@ -79,7 +79,7 @@ class Agent:
         self.runners: dict[str, PodRunner] = {}
         self.pushed: dict[str, dict[str, Any]] = {}
         self.deleted: set[str] = set()
-        self.ips = hosts.IpAllocator()
+        self.ips = hosts.IpAllocator.for_port(cfg.settings.api_port)
         self.stopping = threading.Event()
 
     def run(self) -> None:

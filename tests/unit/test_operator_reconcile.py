@@ -1,0 +1,139 @@
+"""The reconcile loop with a fake API: actions are idempotent, status is written only when it
+changes, events follow status writes, and a fresh loop (operator restart) changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import kopf
+import pytest
+
+from finetune_operator import reconcile
+from finetune_operator.config import parse_config
+from finetune_operator.observed import job_state, pod_state
+
+NAMESPACE, NAME = "team-a", "demo"
+KEY = (NAMESPACE, NAME)
+IMAGE = "localhost/trainer:1"
+
+
+class FakeKube:
+    """Records calls; `create` answers like the apiserver (False once the name exists)."""
+
+    def __init__(self) -> None:
+        self.objects: set[tuple[str, str]] = set()
+        self.calls: list[tuple[str, str]] = []
+        self.status_patches: list[dict[str, Any]] = []
+
+    async def create(self, manifest: dict[str, Any]) -> bool:
+        key = (manifest["kind"], manifest["metadata"]["name"])
+        self.calls.append(("create", f"{key[0]}/{key[1]}"))
+        if key in self.objects:
+            return False
+        self.objects.add(key)
+        return True
+
+    async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("patch", path))
+        if path.endswith("/status"):
+            self.status_patches.append(patch["status"])
+        return {}
+
+    async def delete(self, path: str) -> None:
+        self.calls.append(("delete", path))
+
+
+def body(status: dict[str, Any] | None = None) -> kopf.Body:
+    return kopf.Body({
+        "apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "u-1", "generation": 1,
+                     "creationTimestamp": "2026-11-28T10:00:00Z"},
+        "spec": {"baseModel": {"uri": "s3://models/base/"},
+                 "dataset": {"train": "s3://data/train.jsonl"},
+                 "output": {"uri": "s3://models/out/"}, "image": IMAGE},
+        "status": status or {},
+    })
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    posted: list[str] = []
+    monkeypatch.setattr(kopf, "event", lambda _body, *, type, reason, message: posted.append(
+        reason))
+    return posted
+
+
+def runtime(kube: FakeKube) -> reconcile.Runtime:
+    config = parse_config(["--allowed-image", IMAGE, "--metrics-port", "0"], {})
+    return reconcile.Runtime(config=config, kube=kube)  # type: ignore[arg-type]
+
+
+def child(role: str, *, complete: bool = False) -> Any:
+    return job_state({
+        "metadata": {"name": f"{NAME}-{role}", "namespace": NAMESPACE,
+                     "labels": {"finetune.dev/job": NAME, "finetune.dev/role": role}},
+        "status": {"conditions": [{"type": "Complete", "status": "True"}]} if complete else {},
+    })
+
+
+def validate_pod() -> Any:
+    summary = {"ok": True, "kind": "validate", "dataset": {"trainExamples": 3}}
+    return pod_state({
+        "metadata": {"name": f"{NAME}-validate-x", "namespace": NAMESPACE,
+                     "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"}},
+        "status": {"phase": "Succeeded", "containerStatuses": [{"name": "trainer", "state": {
+            "terminated": {"exitCode": 0, "message": json.dumps(summary)}}}]},
+    })
+
+
+def run(loop: reconcile.JobLoop, jobs: dict[Any, list[Any]], pods: dict[Any, list[Any]]) -> None:
+    asyncio.run(loop.step(jobs, pods))  # type: ignore[arg-type]
+
+
+def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None:
+    kube = FakeKube()
+    loop = reconcile.JobLoop(runtime(kube), body(), logging.getLogger("test"))
+
+    run(loop, {}, {})
+    assert kube.calls[:2] == [("create", "ConfigMap/demo-config"),
+                              ("create", "Job/demo-validate")]
+    assert kube.status_patches[-1]["phase"] == "Validating"
+    assert events == ["Validating"]
+
+    run(loop, {KEY: [child("validate")]}, {})  # validation still running: nothing to do
+    assert len(kube.status_patches) == 1
+    assert events == ["Validating"]
+
+    jobs = {KEY: [child("validate", complete=True)]}
+    run(loop, jobs, {KEY: [validate_pod()]})
+    assert ("create", "Job/demo-train") in kube.calls
+    assert ("create", "Service/demo-train") in kube.calls
+    assert kube.status_patches[-1]["phase"] == "Running"
+    assert kube.status_patches[-1]["dataset"] == {"trainExamples": 3}
+    assert events == ["Validating", "Running"]
+
+    # The index has not caught up yet: the create is repeated, and answered "already there".
+    run(loop, jobs, {KEY: [validate_pod()]})
+    assert sum(1 for c in kube.calls if c == ("create", "Job/demo-train")) == 2
+    assert len(kube.objects) == 4
+    assert len(kube.status_patches) == 2
+
+    # A restarted operator starts from the stored status and changes nothing.
+    kube.calls.clear()
+    stored = loop.status
+    fresh = reconcile.JobLoop(runtime(kube), body(stored), logging.getLogger("test"))
+    run(fresh, {KEY: [child("validate", complete=True), child("train")]}, {KEY: [validate_pod()]})
+    assert kube.calls == []
+    assert events == ["Validating", "Running"]
+
+
+def test_deleted_before_finishing_is_cancelled(events: list[str]) -> None:
+    kube = FakeKube()
+    loop = reconcile.JobLoop(runtime(kube), body({"phase": "Running"}),
+                             logging.getLogger("test"))
+    asyncio.run(loop.cancel())
+    assert kube.status_patches[-1]["phase"] == "Cancelled"
+    assert events == ["Cancelled"]
