@@ -14,10 +14,9 @@ from finetune_operator.config import parse_config
 
 def main() -> None:
     config = parse_config(sys.argv[1:], os.environ)
-    logging.basicConfig(
-        level=config.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Kopf's formatter prefixes per-object lines with [namespace/name].
+    kopf.configure(debug=config.log_level == "DEBUG", log_prefix=True)
+    logging.getLogger().setLevel(config.log_level)
     logging.getLogger(__name__).info(
         "starting; namespaces=%s trainer-image=%s handlers=%s",
         ",".join(config.namespaces) or "all", config.trainer_image, handlers.__name__,

@@ -105,7 +105,10 @@ class KubeClient:
                 if response.status == 401 and attempt == 1:
                     session = await self._connect()  # rotated service-account token
                     continue
-                payload = await response.json(content_type=None)
+                try:
+                    payload = await response.json(content_type=None)
+                except ValueError:  # a proxy's HTML error page, an empty body
+                    payload = {}
                 if response.status >= 400:
                     message = payload.get("message", "") if isinstance(payload, dict) else ""
                     raise ApiError(response.status, message or response.reason or "")

@@ -7,6 +7,7 @@ idempotent and returns what it started, so a pytest session can stop exactly tha
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from tests.cluster import controlplane, procs, s3
 from tests.cluster.kubeapi import KubeApi
-from tests.cluster.settings import Settings
+from tests.cluster.nodeagent.config import publish_image_entries
+from tests.cluster.settings import ENV_PREFIX, Settings
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -57,6 +59,10 @@ def up(settings: Settings) -> list[str]:
         }
         procs.start(settings, NODEAGENT, _nodeagent_argv(), env)
         started.append(NODEAGENT)
+    # An agent that already ran before this process set the variable still gets its entries.
+    image_map = json.loads(os.environ.get(ENV_PREFIX + "IMAGE_MAP", "{}"))
+    if image_map:
+        publish_image_entries(settings, image_map)
     procs.wait_until("nodes Ready and default ServiceAccount", lambda: _nodes_ready(settings), 120)
     print(f"[cluster] up in {time.monotonic() - t0:.1f}s; started: {started or 'nothing'}",
           file=sys.stderr)  # fmt: skip
@@ -114,6 +120,11 @@ class Cluster:
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         return out.stdout
+
+    def map_image(self, repository_suffix: str, entry_point: list[str]) -> None:
+        """Run containers of images whose repository ends in ``repository_suffix`` (and that
+        have no ``command``) as ``entry_point`` + args; applies to containers started later."""
+        publish_image_entries(self.settings, {repository_suffix: entry_point})
 
     def create_namespace(self, name: str, labels: dict[str, str]) -> None:
         """Create ``name`` and wait for its default ServiceAccount (pods need it)."""

@@ -34,16 +34,32 @@ T = TypeVar("T")
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0,
-             interval: float = 0.5) -> T:
-    """Poll ``probe`` until it returns something truthy; fail naming ``what``."""
+             interval: float = 0.5, context: Callable[[], str] | None = None) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` (and
+    ``context()``, e.g. the object's status, to make the failure readable)."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+            detail = f"\n{context()}" if context else ""
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)
+
+
+def describe(cluster: Cluster, namespace: str, name: str) -> str:
+    """The FineTuneJob's status and its pods' states, for failure messages."""
+    try:
+        status = get_ftj(cluster, namespace, name).get("status", {})
+    except KubeError as error:
+        status = {"error": str(error)}
+    pods = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods",
+                           labelSelector=f"finetune.dev/job={name}")["items"]
+    states = {p["metadata"]["name"]: [c.get("state") for c in
+                                      p.get("status", {}).get("containerStatuses", [])]
+              for p in pods}
+    return json.dumps({"status": status, "pods": states}, indent=1)[:4000]
 
 
 @pytest.fixture(scope="session")

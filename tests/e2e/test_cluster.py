@@ -251,7 +251,7 @@ def test_deleting_a_running_pod_sends_sigterm(
     def log_says_ready() -> bool:
         pod = cluster.api.get(f"{pods}/sleeper")
         log = pod["metadata"].get("annotations", {}).get(LOG_ANNOTATION)
-        return bool(log) and "ready" in Path(log).read_text()
+        return bool(log) and Path(log).exists() and "ready" in Path(log).read_text()
 
     wait_for("the pod to trap SIGTERM", log_says_ready)
     cluster.api.delete(f"{pods}/sleeper")

@@ -17,6 +17,7 @@ from tests.e2e.operator_env import (
     BUCKET,
     Operator,
     crd,
+    describe,
     exists,
     ftj_path,
     get_ftj,
@@ -62,11 +63,14 @@ def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
     return start
 
 
-def phase_is(cluster: Cluster, namespace: str, name: str, *phases: str) -> Any:
+def wait_phase(cluster: Cluster, namespace: str, name: str, *phases: str,
+               timeout: float = 90.0) -> dict[str, Any]:
+    """Wait until the job is in one of ``phases``; the failure shows its status and pods."""
     def probe() -> dict[str, Any] | None:
         body = get_ftj(cluster, namespace, name)
         return body if body.get("status", {}).get("phase") in phases else None
-    return probe
+    return wait_for(f"{name} in {'/'.join(phases)}", probe, timeout,
+                    context=lambda: describe(cluster, namespace, name))
 
 
 def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -84,13 +88,13 @@ def children(cluster: Cluster, namespace: str, name: str, collection: str) -> li
 def test_validating_running_succeeded(cluster: Cluster, namespace: str, operator: Operator,
                                       start_job: Any) -> None:
     name = start_job("happy", {"steps": 10, "stepSeconds": 1})
-    seen = wait_for("Validating", phase_is(cluster, namespace, name, "Validating", "Running"))
+    seen = wait_phase(cluster, namespace, name, "Validating", "Running")
     running = wait_for("Running with progress", lambda: (
         (b := get_ftj(cluster, namespace, name))["status"].get("phase") == "Running"
         and b["status"].get("progress", {}).get("step", 0) > 0 and b))
     assert running["status"]["progress"]["totalSteps"] == 10
     assert running["status"]["metrics"]["trainLoss"] > 0
-    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"))
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed")
     status = done["status"]
     assert status["phase"] == "Succeeded", status
     assert seen["status"]["phase"] in ("Validating", "Running")
@@ -130,7 +134,7 @@ def test_validating_running_succeeded(cluster: Cluster, namespace: str, operator
 def test_invalid_dataset_fails_validation_and_never_trains(
         cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
     name = start_job("baddata", raw_lines=("this is not json",))
-    done = wait_for("Failed", phase_is(cluster, namespace, name, "Failed", "Succeeded"))
+    done = wait_phase(cluster, namespace, name, "Failed", "Succeeded")
     failed = condition(done, "Failed")
     assert (failed["status"], failed["reason"]) == ("True", "InvalidDataset")
     assert "not JSON" in failed["message"]
@@ -142,7 +146,7 @@ def test_invalid_dataset_fails_validation_and_never_trains(
 def test_exit_code_3_fails_at_once_without_retry(
         cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
     name = start_job("exit3", {"exit": 3}, runPolicy={"backoffLimit": 3})
-    done = wait_for("Failed", phase_is(cluster, namespace, name, "Failed", "Succeeded"))
+    done = wait_phase(cluster, namespace, name, "Failed", "Succeeded")
     assert condition(done, "Failed")["reason"] == "InvalidCredentials"
     assert done["status"]["attempts"] == 1
     job = cluster.api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train")
@@ -154,7 +158,7 @@ def test_exit_code_3_fails_at_once_without_retry(
 def test_crash_once_is_retried(cluster: Cluster, namespace: str, operator: Operator,
                                start_job: Any) -> None:
     name = start_job("crash", {"crashOnce": True})
-    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"))
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed")
     assert done["status"]["phase"] == "Succeeded", done["status"]
     assert done["status"]["attempts"] == 2
 
@@ -162,11 +166,11 @@ def test_crash_once_is_retried(cluster: Cluster, namespace: str, operator: Opera
 def test_suspend_and_resume(cluster: Cluster, namespace: str, operator: Operator,
                             start_job: Any) -> None:
     name = start_job("pause", {"steps": 40, "stepSeconds": 0.5})
-    wait_for("Running", phase_is(cluster, namespace, name, "Running"))
+    wait_phase(cluster, namespace, name, "Running")
     patch = "application/merge-patch+json"
     cluster.api.patch(ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": True}}},
                       content_type=patch)
-    suspended = wait_for("Suspended", phase_is(cluster, namespace, name, "Suspended"))
+    suspended = wait_phase(cluster, namespace, name, "Suspended")
     assert condition(suspended, "Suspended")["status"] == "True"
     job_path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train"
     assert cluster.api.get(job_path)["spec"]["suspend"] is True
@@ -176,18 +180,17 @@ def test_suspend_and_resume(cluster: Cluster, namespace: str, operator: Operator
         and p["status"].get("phase") in ("Pending", "Running")])
     cluster.api.patch(ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": False}}},
                       content_type=patch)
-    resumed = wait_for("Running again", phase_is(cluster, namespace, name, "Running"))
+    resumed = wait_phase(cluster, namespace, name, "Running")
     assert condition(resumed, "Suspended")["status"] == "False"
     assert cluster.api.get(job_path)["spec"]["suspend"] is False
-    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"),
-                    timeout=120)
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=120)
     assert done["status"]["phase"] == "Succeeded"
 
 
 def test_delete_mid_run_removes_every_child(cluster: Cluster, namespace: str,
                                             operator: Operator, start_job: Any) -> None:
     name = start_job("gone", {"steps": 60, "stepSeconds": 0.5})
-    wait_for("Running", phase_is(cluster, namespace, name, "Running"))
+    wait_phase(cluster, namespace, name, "Running")
     cluster.api.delete(ftj_path(namespace, name), {"propagationPolicy": "Foreground"})
     wait_for("the FineTuneJob deleted", lambda: not exists(cluster, ftj_path(namespace, name)),
              timeout=60)
@@ -202,12 +205,13 @@ def test_delete_mid_run_removes_every_child(cluster: Cluster, namespace: str,
 def test_operator_killed_mid_run_still_finishes_once(
         cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
     name = start_job("phoenix", {"steps": 16, "stepSeconds": 0.5})
-    wait_for("Running", phase_is(cluster, namespace, name, "Running"))
+    wait_phase(cluster, namespace, name, "Running")
+    wait_for("training under way", lambda: get_ftj(cluster, namespace, name)["status"].get(
+        "progress", {}).get("step", 0) >= 2)
     before = children(cluster, namespace, name, "jobs")
     operator.kill9()
     operator.start()
-    done = wait_for("Succeeded", phase_is(cluster, namespace, name, "Succeeded", "Failed"),
-                    timeout=120)
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=120)
     assert done["status"]["phase"] == "Succeeded"
     jobs = children(cluster, namespace, name, "jobs")
     assert sorted(j["metadata"]["name"] for j in jobs) == [f"{name}-train", f"{name}-validate"]
@@ -227,7 +231,7 @@ def test_liveness_and_metrics_endpoints(cluster: Cluster, namespace: str,
     metrics_port, liveness_port = free_port(), free_port()
     start_operator("--metrics-port", str(metrics_port), "--liveness-port", str(liveness_port))
     name = start_job("watched", raw_lines=("not json",))
-    wait_for("Failed", phase_is(cluster, namespace, name, "Failed"))
+    wait_phase(cluster, namespace, name, "Failed")
 
     def scrape(port: int, path: str) -> str | None:
         try:
@@ -247,7 +251,7 @@ def test_ttl_after_finished_deletes_the_job(cluster: Cluster, namespace: str,
                                             operator: Operator, start_job: Any) -> None:
     name = start_job("shortlived", raw_lines=("not json",),
                      runPolicy={"ttlSecondsAfterFinished": 2})
-    wait_for("Failed", phase_is(cluster, namespace, name, "Failed"))
+    wait_phase(cluster, namespace, name, "Failed")
     wait_for("deleted after its TTL", lambda: not exists(cluster, ftj_path(namespace, name)),
              timeout=30)
 
@@ -256,11 +260,10 @@ def test_concurrency_limit_queues_the_second_job(cluster: Cluster, namespace: st
                                                  start_operator: Any, start_job: Any) -> None:
     start_operator("--max-running-per-namespace", "1")
     first = start_job("first", {"steps": 12, "stepSeconds": 0.5})
-    wait_for("first Running", phase_is(cluster, namespace, first, "Running"))
+    wait_phase(cluster, namespace, first, "Running")
     second = start_job("second", {"steps": 2})
-    queued = wait_for("second Queued", phase_is(cluster, namespace, second, "Queued"))
+    queued = wait_phase(cluster, namespace, second, "Queued")
     assert condition(queued, "Admitted")["reason"] == "ConcurrencyLimit"
     assert not exists(cluster, f"/apis/batch/v1/namespaces/{namespace}/jobs/second-train")
-    wait_for("first Succeeded", phase_is(cluster, namespace, first, "Succeeded"), timeout=60)
-    wait_for("second Succeeded", phase_is(cluster, namespace, second, "Succeeded"),
-             timeout=60)
+    wait_phase(cluster, namespace, first, "Succeeded", timeout=60)
+    wait_phase(cluster, namespace, second, "Succeeded", timeout=60)

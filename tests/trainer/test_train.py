@@ -41,11 +41,17 @@ def train_in_process(document: dict[str, Any]) -> Any:
     """One run in this process, as ``train`` would do it without torchrun.
 
     A pod runs once per process; here several runs share one, so accelerate's singletons (which
-    refuse a second DeepSpeed plugin) are reset first. The gloo process group stays up.
+    refuse a second DeepSpeed plugin) are reset first. The gloo process group stays up. The
+    launcher env it sets is removed afterwards, or later subprocesses would think they are ranks.
     """
+    saved = dict(os.environ)
     AcceleratorState._reset_state(reset_partial_state=True)
     single_process_env()
-    return run(parse_job(document))
+    try:
+        return run(parse_job(document))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def published(s3: S3Endpoint, output: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Mapping
@@ -125,6 +126,8 @@ class Agent:
                 self.ips.release(runner.ip)
                 del self.runners[uid]
                 self.pushed.pop(uid, None)
+                # Secrets and scratch data go with the pod; logs stay for debugging.
+                shutil.rmtree(runner.dir / "volumes", ignore_errors=True)
         self._refresh_hosts()
 
     def _reconcile(self, pod: dict[str, Any]) -> None:
@@ -157,6 +160,8 @@ class Agent:
             # Started by an earlier agent process whose children are gone: report, never rerun.
             runner.failed_message = "the node agent restarted while this pod was running"
         runner.dir.mkdir(parents=True, exist_ok=True)
+        for record in runner.records:  # the log annotation must never name a missing file
+            runner.log_path(record.name).touch()
         self.runners[meta["uid"]] = runner
         self._refresh_hosts()
         patch = {"metadata": {"annotations": runner.annotations()}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,9 @@ DEFAULT_IMAGE_MAP = {
     "finetune-operator": ["python", "-m", "finetune_operator"],
 }
 """Image repository suffix → entry point, used when a container has no ``command``."""
+
+IMAGE_MAP_FILE = "image-map.json"
+"""Entries added while the agent runs (``Cluster.map_image``), under the state directory."""
 
 DEFAULT_PASS_ENV = ("LANG", "LC_ALL", "TZ", "HF_HOME", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
 """Host variables handed to every pod (locale, model caches, the GPU a device machine has)."""
@@ -48,7 +52,23 @@ class AgentConfig:
             image_map=image_map,
         )
 
+    def current_image_map(self) -> dict[str, list[str]]:
+        """The start-up map plus entries published since; read at each container start."""
+        published = self.settings.state / IMAGE_MAP_FILE
+        extra = json.loads(published.read_text()) if published.exists() else {}
+        return {**self.image_map, **extra}
+
     @property
     def torch_extensions_dir(self) -> Path:
         """Shared DeepSpeed op cache: stands in for ops prebuilt into the trainer image."""
         return self.settings.cache / "torch_extensions"
+
+
+def publish_image_entries(settings: Settings, entries: Mapping[str, list[str]]) -> None:
+    """Add image → entry point mappings that a running agent picks up for new containers."""
+    published = settings.state / IMAGE_MAP_FILE
+    current = json.loads(published.read_text()) if published.exists() else {}
+    current.update(entries)
+    tmp = published.with_suffix(".tmp")
+    tmp.write_text(json.dumps(current, indent=2))
+    tmp.replace(published)  # atomic: the agent never reads half a file

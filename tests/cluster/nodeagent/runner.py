@@ -154,7 +154,7 @@ class PodRunner:
                 pod_ip=self.ip,
                 host_ip="127.0.0.1",
             )
-            argv = podenv.command_line(spec, env, self.config.image_map)
+            argv = podenv.command_line(spec, env, self.config.current_image_map())
             mounts = volumes.container_mounts(self.pod, spec, self._volume_paths)
         except podenv.ConfigError as exc:
             record.waiting_reason, record.waiting_message = "CreateContainerConfigError", str(exc)
