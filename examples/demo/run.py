@@ -91,6 +91,9 @@ class Demo:
             f"defaultS3Endpoint={self.s3.url}",
             "--set",
             "logLevel=info",
+            # Least privilege: a Role in the demo namespace only, no cluster-wide access.
+            "--set",
+            f"watchNamespaces={{{NAMESPACE}}}",
         )
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -112,11 +115,13 @@ class Demo:
             time.sleep(2)
         raise SystemExit("the operator pod did not start; see .testenv/pods/*/ logs")
 
-    def submit(self) -> None:
+    def create_namespace(self) -> None:
         manifest = self.run(
             "kubectl", "create", "namespace", NAMESPACE, "--dry-run=client", "-o", "yaml"
         )
         self.run("kubectl", "apply", "-f", "-", stdin=manifest)
+
+    def submit(self) -> None:
         secret = self.run(
             "kubectl",
             "create",
@@ -240,6 +245,7 @@ def main() -> int:
     demo.upload_dir(ROOT / "examples" / "data", DATASET_PREFIX)
 
     say("Installing the operator with Helm (it runs as a pod with the chart's RBAC)")
+    demo.create_namespace()
     demo.install_operator()
     say(f"Applying {JOB_FILE.relative_to(ROOT)} in namespace {NAMESPACE}")
     demo.submit()

@@ -39,6 +39,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     # A hung apiserver call should fail and be retried, not stall a watch for 5 minutes.
     settings.networking.request_timeout = 60
+    # Literal namespace names leave nothing to discover at run time, and scanning would need
+    # cluster-wide namespace list/watch, which the chart grants only for glob patterns.
+    if config.namespaces and not any(set(ns) & set("*?[!") for ns in config.namespaces):
+        settings.scanning.disabled = True
     memo["runtime"] = Runtime(config=config, kube=KubeClient(settings))
     if config.metrics_port:
         metrics.serve(config.metrics_port)

@@ -8,6 +8,8 @@ here: create-if-absent, merge-patch, delete. Kopf's own watches and events use K
 from __future__ import annotations
 
 import base64
+import dataclasses
+import os
 import ssl
 import tempfile
 from collections.abc import Mapping
@@ -55,11 +57,24 @@ def _ssl_context(info: kopf.ConnectionInfo) -> ssl.SSLContext:
 
 
 def _login(settings: kopf.OperatorSettings) -> kopf.ConnectionInfo:
-    info = (kopf.login_with_service_account(settings=settings)
-            or kopf.login_with_kubeconfig(settings=settings))
+    info = kopf.login_with_service_account(settings=settings)
+    if info is not None:
+        return _in_cluster_server(info, os.environ)
+    info = kopf.login_with_kubeconfig(settings=settings)
     if info is None:
         raise kopf.LoginError("no in-cluster service account and no KUBECONFIG")
     return info
+
+
+def _in_cluster_server(info: kopf.ConnectionInfo, env: Mapping[str, str]) -> kopf.ConnectionInfo:
+    """Address the apiserver as client-go's in-cluster config does: from the service variables
+    the kubelet injects. Kopf's minimal login assumes cluster DNS for kubernetes.default.svc,
+    which clusters without CoreDNS (or with a custom domain) do not resolve."""
+    host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
+    if not host or not port:
+        return info
+    host = f"[{host}]" if ":" in host else host
+    return dataclasses.replace(info, server=f"https://{host}:{port}")
 
 
 class KubeClient:

@@ -23,18 +23,17 @@ FTJ_API = "/apis/finetune.dev/v1alpha1"
 STANDIN_IMAGE = "localhost/standin-trainer:test"
 BUCKET = "operator-e2e"
 
-# The node agent maps image repositories to entry points and reads the map when it starts,
-# which may be before any fixture of ours runs; so the stand-in's entry is added at import
-# (collection) time, before the session's cluster fixture starts the agent.
-_image_map = json.loads(os.environ.get("FINETUNE_TESTENV_IMAGE_MAP", "{}"))
-_image_map["standin-trainer"] = ["python", str(Path(__file__).with_name("standin_trainer.py"))]
-os.environ["FINETUNE_TESTENV_IMAGE_MAP"] = json.dumps(_image_map)
 
 T = TypeVar("T")
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0,
-             interval: float = 0.5, context: Callable[[], str] | None = None) -> T:
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    timeout: float = 90.0,
+    interval: float = 0.5,
+    context: Callable[[], str] | None = None,
+) -> T:
     """Poll ``probe`` until it returns something truthy; fail naming ``what`` (and
     ``context()``, e.g. the object's status, to make the failure readable)."""
     deadline = time.monotonic() + timeout
@@ -54,20 +53,30 @@ def describe(cluster: Cluster, namespace: str, name: str) -> str:
         status = get_ftj(cluster, namespace, name).get("status", {})
     except KubeError as error:
         status = {"error": str(error)}
-    pods = cluster.api.get(f"/api/v1/namespaces/{namespace}/pods",
-                           labelSelector=f"finetune.dev/job={name}")["items"]
-    states = {p["metadata"]["name"]: [c.get("state") for c in
-                                      p.get("status", {}).get("containerStatuses", [])]
-              for p in pods}
+    pods = cluster.api.get(
+        f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"finetune.dev/job={name}"
+    )["items"]
+    states = {
+        p["metadata"]["name"]: [
+            c.get("state") for c in p.get("status", {}).get("containerStatuses", [])
+        ]
+        for p in pods
+    }
     return json.dumps({"status": status, "pods": states}, indent=1)[:4000]
 
 
 @pytest.fixture(scope="session")
 def crd(cluster: Cluster) -> str:
-    """The FineTuneJob CRD, applied from crds/ and Established."""
+    """The FineTuneJob CRD, applied from crds/ and Established; the stand-in image mapped."""
+    # The node agent may already run (make cluster-up), so the stand-in's entry point is
+    # published to it at run time rather than through its start-up environment.
+    cluster.map_image(
+        "standin-trainer", ["python", str(Path(__file__).with_name("standin_trainer.py"))]
+    )
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                    "crd/finetunejobs.finetune.dev")
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/finetunejobs.finetune.dev"
+    )
     return "finetunejobs.finetune.dev"
 
 
@@ -109,10 +118,24 @@ class Operator:
             "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer-image")]),
         }
         argv = [
-            sys.executable, "-m", "finetune_operator", "--namespace", self.namespace,
-            "--trainer-image", STANDIN_IMAGE, "--allowed-image", STANDIN_IMAGE,
-            "--default-s3-endpoint", self.cluster.s3.url, "--progress-interval", "2",
-            "--metrics-port", "0", "--liveness-port", "0", *self.extra,
+            sys.executable,
+            "-m",
+            "finetune_operator",
+            "--namespace",
+            self.namespace,
+            "--trainer-image",
+            STANDIN_IMAGE,
+            "--allowed-image",
+            STANDIN_IMAGE,
+            "--default-s3-endpoint",
+            self.cluster.s3.url,
+            "--progress-interval",
+            "2",
+            "--metrics-port",
+            "0",
+            "--liveness-port",
+            "0",
+            *self.extra,
         ]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -137,8 +160,9 @@ class Operator:
 
 
 @pytest.fixture
-def start_operator(cluster: Cluster, namespace: str, crd: str,
-                   tmp_path: Path) -> Iterator[Callable[..., Operator]]:
+def start_operator(
+    cluster: Cluster, namespace: str, crd: str, tmp_path: Path
+) -> Iterator[Callable[..., Operator]]:
     """Starts operators for this test's namespace (extra flags as arguments); stops them and
     clears leftover finalizers afterwards, so the namespace can be deleted."""
     started: list[Operator] = []
@@ -166,9 +190,11 @@ def remove_finalizers(cluster: Cluster, namespace: str) -> None:
     for item in cluster.api.get(ftj_path(namespace)).get("items", []):
         if item["metadata"].get("finalizers"):
             try:
-                cluster.api.patch(ftj_path(namespace, item["metadata"]["name"]),
-                                  {"metadata": {"finalizers": None}},
-                                  content_type="application/merge-patch+json")
+                cluster.api.patch(
+                    ftj_path(namespace, item["metadata"]["name"]),
+                    {"metadata": {"finalizers": None}},
+                    content_type="application/merge-patch+json",
+                )
             except KubeError as error:
                 if error.status != 404:
                     raise

@@ -343,3 +343,37 @@ def test_launcher_propagates_input_error(
     assert done.returncode == 3, done.stderr[-4000:]
     report = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
     assert report["reason"] == "InvalidDataset" and "line 1: " in report["message"]
+
+
+def test_two_nodes_each_upload_their_shards(
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path
+) -> None:
+    """NNODES=2 on one machine (separate scratch dirs, like two pods): both nodes' ZeRO shards
+    reach the checkpoint, rank 0 publishes, node 1 reports its rank."""
+    job = write_job(tmp_path / "job.yaml", job_document(inputs))
+    common = os.environ | {"NNODES": "2", "NPROC_PER_NODE": "1", "MASTER_PORT": str(free_port())}
+    nodes = []
+    for rank in (0, 1):
+        env = common | {
+            "NODE_RANK": str(rank),
+            "FINETUNE_SCRATCH": str(tmp_path / f"node{rank}"),
+            "FINETUNE_TERMINATION_LOG": str(tmp_path / f"term{rank}"),
+        }
+        log = open(tmp_path / f"node{rank}.log", "w")  # noqa: SIM115 (closed below)
+        command = [sys.executable, "-m", "finetune_trainer", "train", "--job", str(job)]
+        nodes.append(
+            (subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        )
+    for process, log in nodes:
+        process.wait(400)
+        log.close()
+    for rank, (process, _) in enumerate(nodes):
+        assert process.returncode == 0, (tmp_path / f"node{rank}.log").read_text()[-3000:]
+    summary = json.loads((tmp_path / "term0").read_text())
+    assert summary["step"] == 8 and "evalLoss" in summary["metrics"]
+    assert json.loads((tmp_path / "term1").read_text()) == {"ok": True, "kind": "train", "rank": 1}
+    prefix = f"{inputs['prefix']}/out/checkpoints/step-000008/"
+    listing = s3.client().list_objects_v2(Bucket=inputs["bucket"], Prefix=prefix)
+    keys = [o["Key"][len(prefix) :] for o in listing["Contents"]]
+    assert "_COMPLETE.json" in keys
+    assert any("zero_pp_rank_1" in k for k in keys) and any("zero_pp_rank_0" in k for k in keys)

@@ -8,7 +8,7 @@ Formats (``spec.dataset.format``):
 - ``auto``: the format of the first example; every later line must match it.
 
 Only the fields of the format are kept, so stray columns cannot upset the Arrow schema.
-The checks are pure (no tokenizer); token counts live in ``tokens.py``.
+The checks are pure (no tokenizer); ``validate.py`` counts tokens.
 """
 
 from __future__ import annotations

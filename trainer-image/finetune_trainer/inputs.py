@@ -6,9 +6,8 @@ Shared by ``validate`` (tokenizer and config only, no weights: it runs on a CPU-
 
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from finetune_trainer.data import DatasetCheck, check_file
@@ -66,13 +65,6 @@ class DatasetFiles:
     eval: str | None = None
     eval_examples: int = 0
     raw_eval: str | None = None
-
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self)))
-
-    @classmethod
-    def load(cls, path: Path) -> DatasetFiles:
-        return cls(**json.loads(path.read_text()))
 
 
 def _fetch_one(storage: Storage, uri_text: str, dest: Path) -> Path:

@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import parse_args, run
 
@@ -46,6 +47,9 @@ def torchrun(rdzv: Rendezvous, argv: list[str]) -> int:
     except ChildFailedError as exc:
         rank, first = exc.get_first_failure()
         code = first.exitcode if first.exitcode > 0 else 1
+    except SignalException:
+        # SIGTERM to the pod: torchrun passes it to the ranks, which checkpoint and exit 143.
+        code = 143
     finally:
         del os.environ[REPORTS_ENV]  # the launcher itself reports to the termination log
     report = reports / f"rank-{rank}.json"

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 DEFAULT_PORT = 8478
+HEARTBEAT_S = 15.0
+"""``updatedAt`` is refreshed at least this often, so a slow step never looks like a dead pod."""
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +31,7 @@ class Progress:
         self._lock = threading.Lock()
         self._state: dict[str, Any] = {"stage": "loading", "updatedAt": now_rfc3339()}
         self._server: ThreadingHTTPServer | None = None
+        self._stopped = threading.Event()
 
     def update(self, **fields: Any) -> None:
         """Merge fields (None values are dropped: unknown fields stay absent)."""
@@ -67,11 +70,17 @@ class Progress:
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._heartbeat, daemon=True).start()
         bound = int(self._server.server_address[1])
         log.info("progress: serving GET /progress on %s:%d", host or "*", bound)
         return bound
 
+    def _heartbeat(self) -> None:
+        while not self._stopped.wait(HEARTBEAT_S):
+            self.update()
+
     def close(self) -> None:
+        self._stopped.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -8,7 +8,6 @@ pool. Object keys are never trusted as local paths: ``local_path`` refuses ``..`
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -196,8 +195,3 @@ def _mapped_errors(uri: S3Uri) -> Iterator[None]:
         if code == "NoSuchBucket":
             raise InvalidConfig(f"{uri}: bucket {uri.bucket!r} does not exist") from exc
         raise
-
-
-def endpoint() -> str:
-    """The S3 endpoint in use, for logs and provenance ('' means AWS)."""
-    return os.environ.get("AWS_ENDPOINT_URL", "")

@@ -96,10 +96,10 @@ def fetch_inputs(
     marker = ws.root / "fetched.json"
     with state.local_main_process_first():
         if state.is_local_main_process:
-            for path in (ws.run, ws.final, marker):
-                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(
-                    missing_ok=True
-                )
+            # Leftovers of an earlier attempt in the same scratch dir must not be resumed from.
+            shutil.rmtree(ws.run, ignore_errors=True)
+            shutil.rmtree(ws.final, ignore_errors=True)
+            marker.unlink(missing_ok=True)
             fetch_model(storage, job.spec.base_model.uri, ws.model, weights=True)
             files = fetch_dataset(storage, job.spec, ws.data)
             step = store.inventory().newest
@@ -224,6 +224,62 @@ def tokenization_options(job: FineTuneJob, fmt: str, assistant_masks: bool) -> d
     }
 
 
+def lora_config(job: FineTuneJob) -> LoraConfig:
+    lora = job.spec.method.lora_config
+    targets = list(lora.target_modules)
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets[0] if targets == ["all-linear"] else targets,
+        task_type="CAUSAL_LM",
+    )
+
+
+def finish(  # noqa: PLR0917 (one call site; the run's pieces)
+    job: FineTuneJob,
+    state: Any,
+    ws: Workspace,
+    storage: Storage,
+    trainer: Any,
+    progress: Progress | None,
+    files: DatasetFiles,
+    plan: BatchPlan,
+) -> dict[str, Any]:
+    """Final eval, the collective save, and publishing on global rank 0; the summary."""
+    final_eval = None
+    if trainer.eval_dataset is not None:
+        if progress is not None:
+            progress.update(stage="evaluating")
+        final_eval = trainer.evaluate()
+    if progress is not None:
+        progress.update(stage="publishing")
+    weights_dir = ws.final / ("adapter" if job.spec.method.type == "lora" else "model")
+    trainer.save_model(str(weights_dir))  # collective: ZeRO-3 gathers the weights here
+    summary: dict[str, Any] = {"ok": True, "kind": "train", "rank": state.process_index}
+    if state.is_main_process:
+        metrics = final_metrics(trainer.state.log_history, final_eval)
+        summary = publish(
+            storage=storage,
+            job=job,
+            ws_root=ws.root,
+            weights_dir=weights_dir,
+            tokenizer=trainer.processing_class,
+            model=trainer.model,
+            metrics=metrics,
+            history=trainer.state.log_history,
+            files=files,
+            dropped=trainer.dropped,
+            plan=plan,
+            ds_config=trainer.args.hf_deepspeed_config.config,
+        )
+        summary["step"] = trainer.state.global_step
+        if progress is not None:
+            progress.update(stage="done", evalLoss=metrics.get("evalLoss"))
+    state.wait_for_everyone()
+    return summary
+
+
 def run(job: FineTuneJob) -> RunResult:
     """Train this rank's share; the summary is the full one on global rank 0."""
     prepare_process_env()
@@ -273,17 +329,6 @@ def run(job: FineTuneJob) -> RunResult:
             ws.model, dtype=torch.bfloat16 if cuda else torch.float32, use_safetensors=True
         )
         check_eos(tokenizer, model.generation_config, files.format)
-        peft_config = None
-        if spec.method.type == "lora":
-            lora = spec.method.lora_config
-            targets = list(lora.target_modules)
-            peft_config = LoraConfig(
-                r=lora.r,
-                lora_alpha=lora.alpha,
-                lora_dropout=lora.dropout,
-                target_modules=targets[0] if targets == ["all-linear"] else targets,
-                task_type="CAUSAL_LM",
-            )
         sync = CheckpointSync(store, terminate, progress)
         callbacks: list[Any] = [DivergenceGuard(), sync]
         if progress is not None:
@@ -294,7 +339,7 @@ def run(job: FineTuneJob) -> RunResult:
             train_dataset=train_set,
             eval_dataset=eval_set,
             processing_class=tokenizer,
-            peft_config=peft_config,
+            peft_config=lora_config(job) if spec.method.type == "lora" else None,
             callbacks=callbacks,
         )
         if len(cast("Sized", trainer.train_dataset)) == 0:
@@ -317,36 +362,7 @@ def run(job: FineTuneJob) -> RunResult:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
-        final_eval = None
-        if eval_set is not None:
-            if progress is not None:
-                progress.update(stage="evaluating")
-            final_eval = trainer.evaluate()
-        if progress is not None:
-            progress.update(stage="publishing")
-        weights_dir = ws.final / ("adapter" if spec.method.type == "lora" else "model")
-        trainer.save_model(str(weights_dir))  # collective: ZeRO-3 gathers the weights here
-        summary: dict[str, Any] = {"ok": True, "kind": "train", "rank": state.process_index}
-        if state.is_main_process:
-            metrics = final_metrics(trainer.state.log_history, final_eval)
-            summary = publish(
-                storage=storage,
-                job=job,
-                ws_root=ws.root,
-                weights_dir=weights_dir,
-                tokenizer=tokenizer,
-                model=trainer.model,
-                metrics=metrics,
-                history=trainer.state.log_history,
-                files=files,
-                dropped=trainer.dropped,
-                plan=plan,
-                ds_config=args.hf_deepspeed_config.config if args.hf_deepspeed_config else {},
-            )
-            summary["step"] = trainer.state.global_step
-            if progress is not None:
-                progress.update(stage="done", evalLoss=metrics.get("evalLoss"))
-        state.wait_for_everyone()
+        summary = finish(job, state, ws, storage, trainer, progress, files, plan)
         return RunResult(summary, trainer)
     finally:
         if progress is not None:
