@@ -326,6 +326,14 @@ def test_launcher_starts_two_ranks_prompt_completion_packed(
     summary = json.loads(Path(aws_env["FINETUNE_TERMINATION_LOG"]).read_text())
     assert summary["ok"] and "evalLoss" in summary["metrics"], summary
     assert "training: world 2" in done.stderr, done.stderr
+    metrics = s3.client().get_object(Bucket=bucket, Key=f"{prefix}/out/metrics.json")
+    dataset = json.loads(metrics["Body"].read())["dataset"]
+    assert dataset == {
+        "format": "prompt-completion",
+        "trainExamples": 48,
+        "evalExamples": 16,
+        "droppedExamples": 0,
+    }
 
 
 def test_launcher_propagates_input_error(

@@ -137,3 +137,12 @@ def test_unwritable_default_termination_path(
     monkeypatch.setattr("finetune_trainer.report.DEFAULT_PATH", str(tmp_path / "no" / "dir"))
     document = job_document(inputs, dataset={"train": inputs["train"] + ".missing"})
     assert main(["validate", "--job", str(write_job(tmp_path / "job.yaml", document))]) == 3
+
+
+def test_wrong_credentials_exit_3(
+    inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+    code, report = validate(tmp_path, job_document(inputs))
+    assert (code, report["reason"]) == (3, "InvalidCredentials")
+    assert "SignatureDoesNotMatch" in str(report["message"])

@@ -13,7 +13,7 @@ from pathlib import Path
 from finetune_trainer.data import DatasetCheck, check_file
 from finetune_trainer.errors import InvalidDataset, InvalidModel
 from finetune_trainer.jobspec import FineTuneJobSpec
-from finetune_trainer.storage import ObjectInfo, S3Uri, Storage, local_path
+from finetune_trainer.storage import ObjectInfo, S3Uri, Storage, check_key
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weights in these formats can run code when loaded; they are never downloaded."""
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def select_model_files(uri: S3Uri, objects: list[ObjectInfo], weights: bool) -> list[ObjectInfo]:
     """The objects to download; refuses unsafe keys, non-HF layouts and pickle-only weights."""
     for obj in objects:
-        local_path(Path("/"), obj.relative)  # raises UnsafeKey for '..' or absolute keys
+        check_key(obj.relative)
     names = {o.relative for o in objects}
     if not objects:
         raise InvalidModel(f"baseModel {uri}: no objects under this prefix")

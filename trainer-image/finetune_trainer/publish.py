@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import shutil
 from importlib import metadata
@@ -61,6 +62,7 @@ def hardware(world_size: int) -> dict[str, Any]:
     return {
         "accelerator": "cpu",
         "device": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
         "worldSize": world_size,
     }
 
@@ -158,7 +160,7 @@ def publish(
     metrics: dict[str, float],
     history: list[dict[str, Any]],
     files: DatasetFiles,
-    dropped: dict[str, int],
+    dataset: dict[str, Any],
     plan: BatchPlan,
     ds_config: dict[str, Any],
 ) -> dict[str, Any]:
@@ -167,7 +169,12 @@ def publish(
     out = ws_root / "publish"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    shutil.copytree(weights_dir, out / weights_dir.name)
+    # The HF save adds its pickled TrainingArguments and a card of its own; neither is published.
+    shutil.copytree(
+        weights_dir,
+        out / weights_dir.name,
+        ignore=shutil.ignore_patterns("training_args.bin", "README.md"),
+    )
     if spec.method.type == "lora":
         _point_adapter_at(out / "adapter" / "adapter_config.json", spec.base_model.uri)
     else:
@@ -176,12 +183,6 @@ def publish(
     if spec.output.merge:
         _merge(ws_root / "model", out / "adapter", out / "model", tokenizer)
         model.generation_config.save_pretrained(out / "model")
-    dataset = {
-        "format": files.format,
-        "trainExamples": files.train_examples,
-        "evalExamples": files.eval_examples,
-        "droppedExamples": sum(dropped.values()),
-    }
     (out / "metrics.json").write_text(
         json.dumps({"final": metrics, "dataset": dataset, "history": history}, indent=1)
     )

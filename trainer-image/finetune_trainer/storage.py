@@ -70,14 +70,19 @@ class S3Uri:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def local_path(root: Path, relative_key: str) -> Path:
-    """Map a key below a prefix to a path under root, refusing keys that could escape it."""
+def check_key(relative_key: str) -> tuple[str, ...]:
+    """The key's path parts; UnsafeKey for keys that could escape the directory they land in."""
     if relative_key.startswith("/") or "\\" in relative_key:
         raise UnsafeKey(f"object key {relative_key!r} is absolute or uses backslashes; refused")
     parts = PurePosixPath(relative_key).parts
     if not parts or any(p in ("..", ".") for p in relative_key.split("/")):
         raise UnsafeKey(f"object key {relative_key!r} contains '..' or '.'; refused")
-    return root.joinpath(*parts)
+    return parts
+
+
+def local_path(root: Path, relative_key: str) -> Path:
+    """Map a key below a prefix to a path under root, refusing keys that could escape it."""
+    return root.joinpath(*check_key(relative_key))
 
 
 @dataclass(frozen=True)

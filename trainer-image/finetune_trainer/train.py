@@ -245,8 +245,12 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     progress: Progress | None,
     files: DatasetFiles,
     plan: BatchPlan,
+    examples: tuple[int, int],
 ) -> dict[str, Any]:
-    """Final eval, the collective save, and publishing on global rank 0; the summary."""
+    """Final eval, the collective save, and publishing on global rank 0; the summary.
+
+    examples: train and eval examples after any evalSplit, before TRL drops masked ones.
+    """
     final_eval = None
     if trainer.eval_dataset is not None:
         if progress is not None:
@@ -269,7 +273,12 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             metrics=metrics,
             history=trainer.state.log_history,
             files=files,
-            dropped=trainer.dropped,
+            dataset={
+                "format": files.format,
+                "trainExamples": examples[0] - trainer.dropped.get("train", 0),
+                "evalExamples": examples[1] - trainer.dropped.get("eval", 0),
+                "droppedExamples": sum(trainer.dropped.values()),
+            },
             plan=plan,
             ds_config=trainer.args.hf_deepspeed_config.config,
         )
@@ -362,7 +371,8 @@ def run(job: FineTuneJob) -> RunResult:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
-        summary = finish(job, state, ws, storage, trainer, progress, files, plan)
+        examples = (len(train_set), len(eval_set) if eval_set is not None else 0)
+        summary = finish(job, state, ws, storage, trainer, progress, files, plan, examples)
         return RunResult(summary, trainer)
     finally:
         if progress is not None:
