@@ -19,7 +19,9 @@ def main() -> None:
     logging.getLogger().setLevel(config.log_level)
     logging.getLogger(__name__).info(
         "starting; namespaces=%s trainer-image=%s handlers=%s",
-        ",".join(config.namespaces) or "all", config.trainer_image, handlers.__name__,
+        ",".join(config.namespaces) or "all",
+        config.trainer_image,
+        handlers.__name__,
     )
     kopf.run(
         standalone=True,  # one replica with strategy Recreate; no peering (see docs)

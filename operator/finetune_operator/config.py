@@ -58,42 +58,63 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         description="Run the FineTuneJob operator (Kopf) against KUBECONFIG or in-cluster config.",
     )
     parser.add_argument(
-        "--namespace", action="append", default=None, metavar="NS",
+        "--namespace",
+        action="append",
+        default=None,
+        metavar="NS",
         help="watch this namespace (repeatable, Kopf globs allowed); default: all namespaces",
     )
     parser.add_argument(
-        "--trainer-image", default=default("trainer-image", DEFAULT_TRAINER_IMAGE), metavar="IMG",
+        "--trainer-image",
+        default=default("trainer-image", DEFAULT_TRAINER_IMAGE),
+        metavar="IMG",
         help="trainer image for jobs that set no spec.image (default: %(default)s)",
     )
     parser.add_argument(
-        "--allowed-image", action="append", default=None, metavar="IMG_OR_PREFIX*",
+        "--allowed-image",
+        action="append",
+        default=None,
+        metavar="IMG_OR_PREFIX*",
         help="image a job may use, or a prefix ending in * (repeatable); "
         "default: the trainer image",
     )
     parser.add_argument(
-        "--max-running-per-namespace", type=int, metavar="N",
+        "--max-running-per-namespace",
+        type=int,
+        metavar="N",
         default=int(default("max-running-per-namespace", "0")),
         help="training Jobs running at once per namespace; 0 = unlimited (default: %(default)s)",
     )
     parser.add_argument(
-        "--default-s3-endpoint", default=default("default-s3-endpoint", ""), metavar="URL",
+        "--default-s3-endpoint",
+        default=default("default-s3-endpoint", ""),
+        metavar="URL",
         help="S3 endpoint for jobs that set none (default: AWS)",
     )
     parser.add_argument(
-        "--log-level", default=default("log-level", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+        "--log-level",
+        default=default("log-level", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
     )
     parser.add_argument(
-        "--metrics-port", type=int, default=int(default("metrics-port", "9090")),
+        "--metrics-port",
+        type=int,
+        default=int(default("metrics-port", "9090")),
         help="Prometheus /metrics port; 0 disables (default: %(default)s)",
     )
     parser.add_argument(
-        "--liveness-port", type=int, default=int(default("liveness-port", "8080")),
+        "--liveness-port",
+        type=int,
+        default=int(default("liveness-port", "8080")),
         help="liveness /healthz port; 0 disables (default: %(default)s)",
     )
     parser.add_argument(
-        "--progress-interval", type=float, default=float(default("progress-interval", "10")),
-        metavar="SECONDS", help="seconds between trainer progress polls (default: %(default)s)",
+        "--progress-interval",
+        type=float,
+        default=float(default("progress-interval", "10")),
+        metavar="SECONDS",
+        help="seconds between trainer progress polls (default: %(default)s)",
     )
     return parser
 

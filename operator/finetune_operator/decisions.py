@@ -19,8 +19,9 @@ from finetune_operator.observed import JobState, PodState, Terminated
 from finetune_trainer.jobspec import FineTuneJobSpec
 
 FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
-VALIDATION_REASONS = frozenset({"InvalidDataset", "InvalidModel", "InvalidCredentials",
-                                "InvalidConfig"})
+VALIDATION_REASONS = frozenset(
+    {"InvalidDataset", "InvalidModel", "InvalidCredentials", "InvalidConfig"}
+)
 
 
 class Action(enum.Enum):
@@ -84,8 +85,13 @@ class _Pass:
 
     def condition(self, type_: str, status: bool, reason: str, message: str = "") -> None:
         self.status["conditions"] = cond.set_condition(
-            self.status.get("conditions") or [], type_, status, reason, message,
-            generation=self.generation, now=self.now,
+            self.status.get("conditions") or [],
+            type_,
+            status,
+            reason,
+            message,
+            generation=self.generation,
+            now=self.now,
         )
 
     def is_true(self, type_: str) -> bool:
@@ -108,8 +114,10 @@ class _Pass:
 def _newest(pods: Sequence[PodState], role: str, *, succeeded: bool) -> Terminated | None:
     """The termination of the newest pod of ``role`` that exited with (or without) success."""
     finished = [
-        p for p in pods
-        if p.role == role and p.terminated is not None
+        p
+        for p in pods
+        if p.role == role
+        and p.terminated is not None
         and (p.terminated.exit_code == 0) == succeeded
         and (role != "train" or not succeeded or p.index == 0)
     ]
@@ -129,7 +137,9 @@ def _validate(work: _Pass, observed: Observed) -> None:
         work.status["dataset"] = mirror.dataset_fields(summary.summary or {}) if summary else {}
         dataset = work.status["dataset"]
         work.condition(
-            "Validated", True, "DatasetValid",
+            "Validated",
+            True,
+            "DatasetValid",
             f"{dataset.get('trainExamples', '?')} training examples, "
             f"{dataset.get('trainTokens', '?')} tokens",
         )
@@ -169,8 +179,9 @@ def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
     progress.update(percent=100, stage="done")
     work.status["progress"] = progress
     work.phase("Succeeded")
-    work.condition("Succeeded", True, "TrainingComplete",
-                   f"published to {output.get('uri', spec.output.uri)}")
+    work.condition(
+        "Succeeded", True, "TrainingComplete", f"published to {output.get('uri', spec.output.uri)}"
+    )
     work.condition("Failed", False, "TrainingComplete")
     work.status.setdefault("completionTime", work.now)
 
@@ -199,16 +210,24 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         limit = policy.max_running_per_namespace
         if not kueue and limit and observed.running_in_namespace >= limit:
             work.phase("Queued")
-            work.condition("Admitted", False, "ConcurrencyLimit",
-                           f"{observed.running_in_namespace} training jobs running in the "
-                           f"namespace (limit {limit})")
+            work.condition(
+                "Admitted",
+                False,
+                "ConcurrencyLimit",
+                f"{observed.running_in_namespace} training jobs running in the "
+                f"namespace (limit {limit})",
+            )
             return
         work.actions.append(Action.CREATE_TRAINING)
         work.create_suspended = kueue
         if kueue:
             work.phase("Queued")
-            work.condition("Admitted", False, "WaitingForKueue",
-                           f"waiting for admission by LocalQueue {spec.queue_name}")
+            work.condition(
+                "Admitted",
+                False,
+                "WaitingForKueue",
+                f"waiting for admission by LocalQueue {spec.queue_name}",
+            )
             return
         _running(work, spec)
         return
@@ -218,8 +237,12 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         work.fail(*_train_failure(job, observed.pods))
     elif kueue and job.suspended:
         work.phase("Queued")
-        work.condition("Admitted", False, "WaitingForKueue",
-                       f"waiting for admission by LocalQueue {spec.queue_name}")
+        work.condition(
+            "Admitted",
+            False,
+            "WaitingForKueue",
+            f"waiting for admission by LocalQueue {spec.queue_name}",
+        )
     elif not kueue and spec.run_policy.suspend:
         if not job.suspended:
             work.actions.append(Action.SUSPEND_TRAINING)
@@ -237,8 +260,12 @@ def _running(work: _Pass, spec: FineTuneJobSpec) -> None:
     resources = spec.resources
     work.phase("Running")
     work.condition("Admitted", True, "Admitted", "training Job admitted")
-    work.condition("Running", True, "Training",
-                   f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)")
+    work.condition(
+        "Running",
+        True,
+        "Training",
+        f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)",
+    )
     work.status.setdefault("startTime", work.now)
 
 
@@ -301,7 +328,12 @@ def decide(
 
 
 def _stop(
-    status: Mapping[str, Any], generation: int, now: datetime, *, phase: str, reason: str,
+    status: Mapping[str, Any],
+    generation: int,
+    now: datetime,
+    *,
+    phase: str,
+    reason: str,
     message: str,
 ) -> Decision:
     if status.get("phase") in FINAL_PHASES:
@@ -316,12 +348,19 @@ def _stop(
 
 def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Decision:
     """The FineTuneJob is being deleted before it finished."""
-    return _stop(status, generation, now, phase="Cancelled", reason="Cancelled",
-                 message="the FineTuneJob was deleted before it finished")
+    return _stop(
+        status,
+        generation,
+        now,
+        phase="Cancelled",
+        reason="Cancelled",
+        message="the FineTuneJob was deleted before it finished",
+    )
 
 
-def invalid_spec(status: Mapping[str, Any], generation: int, message: str,
-                 now: datetime) -> Decision:
+def invalid_spec(
+    status: Mapping[str, Any], generation: int, message: str, now: datetime
+) -> Decision:
     """The spec does not parse (the CRD schema should have refused it; defence in depth)."""
     return _stop(status, generation, now, phase="Failed", reason="InvalidSpec", message=message)
 

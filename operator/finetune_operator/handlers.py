@@ -34,7 +34,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.persistence.finalizer = f"{names.GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.GROUP, key="last-handled-configuration")
+        prefix=names.GROUP, key="last-handled-configuration"
+    )
     # Events only for transitions, which the reconciler posts itself.
     settings.posting.level = logging.INFO
     # A hung apiserver call should fail and be retried, not stall a watch for 5 minutes.
@@ -69,10 +70,13 @@ async def trainer_pods(body: kopf.Body, **_: Any) -> dict[JobKey, PodState] | No
 
 
 @kopf.daemon(
-    names.GROUP, names.VERSION, names.PLURAL,
+    names.GROUP,
+    names.VERSION,
+    names.PLURAL,
     # On deletion: `stopped` is set and the loop has 5 s to record Cancelled and return, then it
     # is cancelled, then abandoned after 5 s more, so the finalizer never blocks deletion.
-    cancellation_backoff=5.0, cancellation_timeout=5.0,
+    cancellation_backoff=5.0,
+    cancellation_timeout=5.0,
 )
 async def follow(
     *,
@@ -93,8 +97,7 @@ async def follow(
                 delay = await loop.step(jobs, pods)
             except Exception:  # any failure: count it, log it, retry the whole pass later
                 metrics.RECONCILE_ERRORS.inc()
-                logger.exception("reconcile pass failed; retrying in %.0fs",
-                                 ERROR_BACKOFF_SECONDS)
+                logger.exception("reconcile pass failed; retrying in %.0fs", ERROR_BACKOFF_SECONDS)
                 delay = ERROR_BACKOFF_SECONDS
             await stopped.wait(delay)
         # Kopf stops the daemon when the object is deleted (or the operator exits).

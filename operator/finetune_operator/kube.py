@@ -108,13 +108,19 @@ class KubeClient:
             self._session = None
 
     async def _request(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None,
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
         session = self._session or await self._connect()
         for attempt in (1, 2):
             async with session.request(
-                method, self._server + path, json=body, headers={"Content-Type": content_type},
+                method,
+                self._server + path,
+                json=body,
+                headers={"Content-Type": content_type},
                 params={"fieldManager": names.FIELD_MANAGER} if method != "DELETE" else None,
             ) as response:
                 if response.status == 401 and attempt == 1:

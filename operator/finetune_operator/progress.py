@@ -11,12 +11,25 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-_PROGRESS_FIELDS = ("step", "totalSteps", "epoch", "etaSeconds", "tokensPerSecond", "stage",
-                    "updatedAt")
+_PROGRESS_FIELDS = (
+    "step",
+    "totalSteps",
+    "epoch",
+    "etaSeconds",
+    "tokensPerSecond",
+    "stage",
+    "updatedAt",
+)
 _INT_FIELDS = frozenset({"step", "totalSteps", "etaSeconds"})
 _METRIC_FIELDS = ("trainLoss", "evalLoss", "evalPerplexity", "baseEvalLoss", "evalTokenAccuracy")
-_DATASET_FIELDS = ("trainExamples", "evalExamples", "trainTokens", "truncatedExamples",
-                   "droppedExamples", "format")
+_DATASET_FIELDS = (
+    "trainExamples",
+    "evalExamples",
+    "trainTokens",
+    "truncatedExamples",
+    "droppedExamples",
+    "format",
+)
 
 
 def _number(value: Any) -> float | None:
@@ -53,8 +66,11 @@ def progress_fields(report: Mapping[str, Any]) -> dict[str, Any]:
 def metrics_from_progress(report: Mapping[str, Any]) -> dict[str, Any]:
     """``status.metrics`` from a progress report (its ``loss`` is the latest train loss)."""
     metrics: dict[str, Any] = {}
-    for source, target in (("loss", "trainLoss"), ("evalLoss", "evalLoss"),
-                           ("baseEvalLoss", "baseEvalLoss")):
+    for source, target in (
+        ("loss", "trainLoss"),
+        ("evalLoss", "evalLoss"),
+        ("baseEvalLoss", "baseEvalLoss"),
+    ):
         value = _number(report.get(source))
         if value is not None:
             metrics[target] = value
@@ -104,5 +120,8 @@ def dataset_fields(summary: Mapping[str, Any]) -> dict[str, Any]:
     source = summary.get("dataset")
     if not isinstance(source, Mapping):
         return {}
-    return {f: source[f] for f in _DATASET_FIELDS
-            if isinstance(source.get(f), int | str) and not isinstance(source.get(f), bool)}
+    return {
+        f: source[f]
+        for f in _DATASET_FIELDS
+        if isinstance(source.get(f), int | str) and not isinstance(source.get(f), bool)
+    }

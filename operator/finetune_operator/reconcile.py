@@ -73,20 +73,25 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     return patch
 
 
-def _running_elsewhere(index: kopf.Index[JobKey, JobState], me: JobKey,
-                       claims: Iterable[JobKey]) -> int:
+def _running_elsewhere(
+    index: kopf.Index[JobKey, JobState], me: JobKey, claims: Iterable[JobKey]
+) -> int:
     busy = {
-        key for key in index
-        if key[0] == me[0] and key != me and any(
-            s.role == "train" and s.finished is None and not s.suspended for s in index[key])
+        key
+        for key in index
+        if key[0] == me[0]
+        and key != me
+        and any(s.role == "train" and s.finished is None and not s.suspended for s in index[key])
     }
     busy.update(c for c in claims if c[0] == me[0] and c != me)
     return len(busy)
 
 
 def _pod0_ip(pods: Iterable[PodState]) -> str | None:
-    running = sorted((p for p in pods if p.role == "train" and p.index == 0
-                      and p.phase == "Running" and p.ip), key=lambda p: p.created)
+    running = sorted(
+        (p for p in pods if p.role == "train" and p.index == 0 and p.phase == "Running" and p.ip),
+        key=lambda p: p.created,
+    )
     return running[-1].ip if running else None
 
 
@@ -109,8 +114,11 @@ class JobLoop:
         generation = int(self.body.metadata.get("generation") or 0)
         if self._parsed is None or self._parsed[0] != generation:
             document = plain({k: self.body.get(k) for k in ("apiVersion", "kind", "spec")})
-            document["metadata"] = {"name": self.key[1], "namespace": self.key[0],
-                                    "uid": self.body.metadata.uid}
+            document["metadata"] = {
+                "name": self.key[1],
+                "namespace": self.key[0],
+                "uid": self.body.metadata.uid,
+            }
             try:
                 self._parsed = (generation, parse_job(document))
             except ValidationError as error:
@@ -119,18 +127,21 @@ class JobLoop:
 
     def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
         config = self.runtime.config
-        return builders.TrainerRuntime(image=job.spec.image or config.trainer_image,
-                                       s3_endpoint=config.default_s3_endpoint)
+        return builders.TrainerRuntime(
+            image=job.spec.image or config.trainer_image, s3_endpoint=config.default_s3_endpoint
+        )
 
-    async def step(self, children: kopf.Index[JobKey, JobState],
-                   pods: kopf.Index[JobKey, PodState]) -> float:
+    async def step(
+        self, children: kopf.Index[JobKey, JobState], pods: kopf.Index[JobKey, PodState]
+    ) -> float:
         """One pass; returns the seconds to wait before the next."""
         job = self._job()
         generation = int(self.body.metadata.get("generation") or 0)
         if isinstance(job, ValidationError):
             message = " ".join(str(job).splitlines()[:3])
-            await self._write(decisions.invalid_spec(self.status, generation, message,
-                                                     datetime.now(UTC)))
+            await self._write(
+                decisions.invalid_spec(self.status, generation, message, datetime.now(UTC))
+            )
             return FINISHED_WAIT_SECONDS
         if self.status.get("phase") in decisions.FINAL_PHASES:
             return await self._finished(job)
@@ -152,9 +163,14 @@ class JobLoop:
                 image_allowed=self.runtime.config.image_allowed(self.trainer_runtime(job).image),
                 max_running_per_namespace=self.runtime.config.max_running_per_namespace,
             )
-            decision = decisions.decide(job.spec, generation=generation, status=self.status,
-                                        observed=observed, policy=policy,
-                                        now=datetime.now(UTC))
+            decision = decisions.decide(
+                job.spec,
+                generation=generation,
+                status=self.status,
+                observed=observed,
+                policy=policy,
+                now=datetime.now(UTC),
+            )
             await self._act(job, decision)
         await self._write(decision)
         return TICK_SECONDS
@@ -180,14 +196,16 @@ class JobLoop:
             elif action is decisions.Action.CREATE_TRAINING:
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_service(job))
-                created = await kube.create(builders.build_train_job(
-                    job, trainer, suspend=decision.create_suspended))
+                created = await kube.create(
+                    builders.build_train_job(job, trainer, suspend=decision.create_suspended)
+                )
                 if created:
                     self.runtime.claims.add(self.key)
             else:
                 suspend = action is decisions.Action.SUSPEND_TRAINING
-                await kube.merge_patch(job_path(namespace, names.train_job_name(name)),
-                                       {"spec": {"suspend": suspend}})
+                await kube.merge_patch(
+                    job_path(namespace, names.train_job_name(name)), {"spec": {"suspend": suspend}}
+                )
             self.logger.info("%s done", action.value)
 
     async def _write(self, decision: decisions.Decision) -> None:
@@ -197,8 +215,9 @@ class JobLoop:
         patch = status_patch(self.status, desired)
         if not patch:
             return
-        await self.runtime.kube.merge_patch(finetunejob_path(namespace, name, status=True),
-                                            {"status": patch})
+        await self.runtime.kube.merge_patch(
+            finetunejob_path(namespace, name, status=True), {"status": patch}
+        )
         started = "startTime" in desired and "startTime" not in self.status
         self.status = desired
         self.runtime.phases.set(namespace, name, desired.get("phase"))

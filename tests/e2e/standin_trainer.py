@@ -75,8 +75,10 @@ def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict
     try:
         text = storage.read(uri)
     except Exception as error:
-        finish(EXIT_PERMANENT, {"ok": False, "reason": "InvalidDataset",
-                                "message": f"cannot read {uri}: {error}"})
+        finish(
+            EXIT_PERMANENT,
+            {"ok": False, "reason": "InvalidDataset", "message": f"cannot read {uri}: {error}"},
+        )
     examples, script = [], {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -84,8 +86,14 @@ def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict
         try:
             record = json.loads(line)
         except ValueError:
-            finish(EXIT_PERMANENT, {"ok": False, "reason": "InvalidDataset",
-                                    "message": f"{uri} line {number}: not JSON"})
+            finish(
+                EXIT_PERMANENT,
+                {
+                    "ok": False,
+                    "reason": "InvalidDataset",
+                    "message": f"{uri} line {number}: not JSON",
+                },
+            )
         if isinstance(record, dict) and "standin" in record:
             script = record["standin"]
         else:
@@ -95,10 +103,21 @@ def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict
 
 def validate(job: dict[str, Any]) -> None:
     examples, _ = load_dataset(Storage(), job["spec"]["dataset"]["train"])
-    finish(0, {"ok": True, "kind": "validate", "dataset": {
-        "trainExamples": len(examples), "evalExamples": 0,
-        "trainTokens": sum(len(json.dumps(e)) // 4 for e in examples),
-        "truncatedExamples": 0, "droppedExamples": 0, "format": "text"}})
+    finish(
+        0,
+        {
+            "ok": True,
+            "kind": "validate",
+            "dataset": {
+                "trainExamples": len(examples),
+                "evalExamples": 0,
+                "trainTokens": sum(len(json.dumps(e)) // 4 for e in examples),
+                "truncatedExamples": 0,
+                "droppedExamples": 0,
+                "format": "text",
+            },
+        },
+    )
 
 
 def serve_progress(state: dict[str, Any]) -> None:
@@ -125,23 +144,39 @@ def train(job: dict[str, Any]) -> None:
     _, script = load_dataset(storage, spec["dataset"]["train"])
     rank = int(os.environ.get("NODE_RANK", "0"))
     steps, pause = int(script.get("steps", 6)), float(script.get("stepSeconds", 0.5))
-    state: dict[str, Any] = {"stage": "training", "step": 0, "totalSteps": steps, "epoch": 0.0,
-                             "updatedAt": now()}
+    state: dict[str, Any] = {
+        "stage": "training",
+        "step": 0,
+        "totalSteps": steps,
+        "epoch": 0.0,
+        "updatedAt": now(),
+    }
     if rank == 0:
         serve_progress(state)
     for step in range(1, steps + 1):
         time.sleep(pause)
-        state.update(step=step, epoch=step / steps, loss=2.0 / step, tokensPerSecond=1000.0,
-                     etaSeconds=int((steps - step) * pause), updatedAt=now())
+        state.update(
+            step=step,
+            epoch=step / steps,
+            loss=2.0 / step,
+            tokensPerSecond=1000.0,
+            etaSeconds=int((steps - step) * pause),
+            updatedAt=now(),
+        )
         if step % 2 == 0 and rank == 0:
             checkpoint = f"{output}/checkpoints/step-{step:06d}/"
             storage.write(checkpoint + "state.json", json.dumps({"step": step}))
             state["lastCheckpoint"] = {"uri": checkpoint, "step": step, "time": now()}
         if step == 1 and "exit" in script:
             code = int(script["exit"])
-            finish(code, {"ok": False,
-                          "reason": "InvalidCredentials" if code == EXIT_PERMANENT else "Error",
-                          "message": f"scripted exit {code}"})
+            finish(
+                code,
+                {
+                    "ok": False,
+                    "reason": "InvalidCredentials" if code == EXIT_PERMANENT else "Error",
+                    "message": f"scripted exit {code}",
+                },
+            )
         if step == 1 and script.get("crashOnce") and rank == 0:
             marker = f"{output}/standin/crashed"
             if not storage.exists(marker):
@@ -154,11 +189,22 @@ def train(job: dict[str, Any]) -> None:
         storage.write(f"{output}/{name}", "standin")
     storage.write(f"{output}/manifest.json", json.dumps({"files": files}))
     state.update(stage="done", evalLoss=1.25)
-    finish(0, {"ok": True, "kind": "train", "step": steps,
-               "metrics": {"trainLoss": 2.0 / steps, "evalLoss": 1.25, "evalPerplexity": 3.49,
-                           "baseEvalLoss": 2.5, "evalTokenAccuracy": 0.5},
-               "output": {"uri": f"{output}/", "manifest": f"{output}/manifest.json",
-                          "files": files}})
+    finish(
+        0,
+        {
+            "ok": True,
+            "kind": "train",
+            "step": steps,
+            "metrics": {
+                "trainLoss": 2.0 / steps,
+                "evalLoss": 1.25,
+                "evalPerplexity": 3.49,
+                "baseEvalLoss": 2.5,
+                "evalTokenAccuracy": 0.5,
+            },
+            "output": {"uri": f"{output}/", "manifest": f"{output}/manifest.json", "files": files},
+        },
+    )
 
 
 def main() -> None:

@@ -49,28 +49,38 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("lora-with-full", bad(method={"type": "full", "lora": {"r": 8}}), "spec.method.lora"),
     ("lora-rank-zero", bad(method={"lora": {"r": 0}}), "spec.method.lora.r"),
     ("lora-dropout-one", bad(method={"lora": {"dropout": 1}}), "spec.method.lora.dropout"),
-    ("seq-too-short", bad(hyperparameters={"maxSeqLength": 8}),
-     "spec.hyperparameters.maxSeqLength"),
-    ("seq-too-long", bad(hyperparameters={"maxSeqLength": 131073}),
-     "spec.hyperparameters.maxSeqLength"),
+    (
+        "seq-too-short",
+        bad(hyperparameters={"maxSeqLength": 8}),
+        "spec.hyperparameters.maxSeqLength",
+    ),
+    (
+        "seq-too-long",
+        bad(hyperparameters={"maxSeqLength": 131073}),
+        "spec.hyperparameters.maxSeqLength",
+    ),
     ("lr-zero", bad(hyperparameters={"learningRate": 0}), "spec.hyperparameters.learningRate"),
     ("epochs-negative", bad(hyperparameters={"epochs": -1}), "spec.hyperparameters.epochs"),
-    ("batch-not-int", bad(hyperparameters={"batchSize": "16"}),
-     "spec.hyperparameters.batchSize"),
+    ("batch-not-int", bad(hyperparameters={"batchSize": "16"}), "spec.hyperparameters.batchSize"),
     ("unknown-field", bad(hyperparameters={"lr": 0.1}), "spec.hyperparameters.lr"),
     ("zero-stage-4", bad(deepspeed={"zeroStage": 4}), "spec.deepspeed.zeroStage"),
     ("offload-disk", bad(deepspeed={"offload": "disk"}), "spec.deepspeed.offload"),
     ("no-nodes", bad(resources={"numNodes": 0}), "spec.resources.numNodes"),
     ("negative-gpus", bad(resources={"gpusPerNode": -1}), "spec.resources.gpusPerNode"),
-    ("toleration-operator", bad(resources={"tolerations": [{"operator": "Maybe"}]}),
-     "spec.resources.tolerations[0].operator"),
+    (
+        "toleration-operator",
+        bad(resources={"tolerations": [{"operator": "Maybe"}]}),
+        "spec.resources.tolerations[0].operator",
+    ),
     ("no-output-uri", bad(output={"uri": None, "merge": False}), "spec.output.uri"),
-    ("merge-with-full", bad(method={"type": "full"}, output={"merge": True}),
-     "spec.output.merge"),
+    ("merge-with-full", bad(method={"type": "full"}, output={"merge": True}), "spec.output.merge"),
     ("keep-zero", bad(checkpointing={"keep": 0}), "spec.checkpointing.keep"),
     ("backoff-negative", bad(runPolicy={"backoffLimit": -1}), "spec.runPolicy.backoffLimit"),
-    ("deadline-zero", bad(runPolicy={"activeDeadlineSeconds": 0}),
-     "spec.runPolicy.activeDeadlineSeconds"),
+    (
+        "deadline-zero",
+        bad(runPolicy={"activeDeadlineSeconds": 0}),
+        "spec.runPolicy.activeDeadlineSeconds",
+    ),
     ("queue-name", bad(queueName="Bad_Queue"), "spec.queueName"),
     ("endpoint-scheme", bad(storage={"endpoint": "ftp://s3.local"}), "spec.storage.endpoint"),
     ("name-too-long", manifest("a" * 53), "metadata.name"),
@@ -78,10 +88,12 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), [(b, f) for _, b, f in INVALID],
-                         ids=[case for case, _, _ in INVALID])
+@pytest.mark.parametrize(
+    ("body", "field"), [(b, f) for _, b, f in INVALID], ids=[case for case, _, _ in INVALID]
+)
 def test_invalid_manifest_is_rejected_naming_the_field(
-        cluster: Cluster, namespace: str, crd: str, body: dict[str, Any], field: str) -> None:
+    cluster: Cluster, namespace: str, crd: str, body: dict[str, Any], field: str
+) -> None:
     with pytest.raises(KubeError) as caught:
         cluster.api.request("POST", ftj_path(namespace), body, params=DRY_RUN)
     # 422 Invalid from validation; 400 BadRequest from strict decoding of unknown fields.
@@ -89,8 +101,9 @@ def test_invalid_manifest_is_rejected_naming_the_field(
     assert field in str(caught.value)
 
 
-def test_valid_manifest_is_accepted_and_defaulted(cluster: Cluster, namespace: str,
-                                                  crd: str) -> None:
+def test_valid_manifest_is_accepted_and_defaulted(
+    cluster: Cluster, namespace: str, crd: str
+) -> None:
     created = cluster.api.request("POST", ftj_path(namespace), manifest("ok"), params=DRY_RUN)
     spec = created["spec"]
     assert spec["hyperparameters"]["maxSeqLength"] == 1024
@@ -107,26 +120,40 @@ CHANGES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("change", "field"), [(c, f) for _, c, f in CHANGES],
-                         ids=[case for case, _, _ in CHANGES])
-def test_spec_is_immutable(cluster: Cluster, namespace: str, crd: str,
-                           change: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "field"), [(c, f) for _, c, f in CHANGES], ids=[case for case, _, _ in CHANGES]
+)
+def test_spec_is_immutable(
+    cluster: Cluster, namespace: str, crd: str, change: dict[str, Any], field: str
+) -> None:
     cluster.api.create(ftj_path(namespace), manifest("fixed"))
     with pytest.raises(KubeError) as caught:
-        cluster.api.request("PATCH", ftj_path(namespace, "fixed"), {"spec": change},
-                            params=DRY_RUN, content_type=MERGE)
+        cluster.api.request(
+            "PATCH",
+            ftj_path(namespace, "fixed"),
+            {"spec": change},
+            params=DRY_RUN,
+            content_type=MERGE,
+        )
     assert caught.value.status == 422, str(caught.value)
     assert f"{field} is immutable" in str(caught.value)
 
 
 def test_suspend_may_change(cluster: Cluster, namespace: str, crd: str) -> None:
     cluster.api.create(ftj_path(namespace), manifest("pausable"))
-    patched = cluster.api.request("PATCH", ftj_path(namespace, "pausable"),
-                                  {"spec": {"runPolicy": {"suspend": True}}},
-                                  params=DRY_RUN, content_type=MERGE)
+    patched = cluster.api.request(
+        "PATCH",
+        ftj_path(namespace, "pausable"),
+        {"spec": {"runPolicy": {"suspend": True}}},
+        params=DRY_RUN,
+        content_type=MERGE,
+    )
     assert patched["spec"]["runPolicy"]["suspend"] is True
     assert patched["spec"]["runPolicy"] == {
-        "suspend": True, "backoffLimit": 2, "activeDeadlineSeconds": 86400}
+        "suspend": True,
+        "backoffLimit": 2,
+        "activeDeadlineSeconds": 86400,
+    }
 
 
 def test_kubectl_explain_teaches_the_api(cluster: Cluster, crd: str) -> None:

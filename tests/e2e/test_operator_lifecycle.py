@@ -39,22 +39,29 @@ def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
     client = s3.client()
     with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
         client.create_bucket(Bucket=BUCKET)
-    cluster.api.create(f"/api/v1/namespaces/{namespace}/secrets", {
-        "metadata": {"name": "s3-credentials"},
-        "stringData": {"AWS_ACCESS_KEY_ID": s3.access_key,
-                       "AWS_SECRET_ACCESS_KEY": s3.secret_key},
-    })
+    cluster.api.create(
+        f"/api/v1/namespaces/{namespace}/secrets",
+        {
+            "metadata": {"name": "s3-credentials"},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": s3.access_key,
+                "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            },
+        },
+    )
 
-    def start(name: str, script: dict[str, Any] | None = None, raw_lines: tuple[str, ...] = (),
-              **spec: Any) -> str:
+    def start(
+        name: str,
+        script: dict[str, Any] | None = None,
+        raw_lines: tuple[str, ...] = (),
+        **spec: Any,
+    ) -> str:
         lines = [json.dumps({"text": f"example {i}"}) for i in range(20)]
         if script is not None:
             lines.append(json.dumps({"standin": script}))
         key = f"data/{namespace}/{name}.jsonl"
-        client.put_object(Bucket=BUCKET, Key=key,
-                          Body="\n".join([*lines, *raw_lines]).encode())
-        spec.setdefault("storage", {"secretRef": {"name": "s3-credentials"},
-                                    "region": s3.region})
+        client.put_object(Bucket=BUCKET, Key=key, Body="\n".join([*lines, *raw_lines]).encode())
+        spec.setdefault("storage", {"secretRef": {"name": "s3-credentials"}, "region": s3.region})
         spec.setdefault("output", {"uri": f"s3://{BUCKET}/out/{namespace}/{name}/"})
         body = manifest(name, dataset={"train": f"s3://{BUCKET}/{key}"}, **spec)
         cluster.api.create(ftj_path(namespace), body)
@@ -63,14 +70,21 @@ def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
     return start
 
 
-def wait_phase(cluster: Cluster, namespace: str, name: str, *phases: str,
-               timeout: float = 90.0) -> dict[str, Any]:
+def wait_phase(
+    cluster: Cluster, namespace: str, name: str, *phases: str, timeout: float = 90.0
+) -> dict[str, Any]:
     """Wait until the job is in one of ``phases``; the failure shows its status and pods."""
+
     def probe() -> dict[str, Any] | None:
         body = get_ftj(cluster, namespace, name)
         return body if body.get("status", {}).get("phase") in phases else None
-    return wait_for(f"{name} in {'/'.join(phases)}", probe, timeout,
-                    context=lambda: describe(cluster, namespace, name))
+
+    return wait_for(
+        f"{name} in {'/'.join(phases)}",
+        probe,
+        timeout,
+        context=lambda: describe(cluster, namespace, name),
+    )
 
 
 def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
@@ -80,18 +94,25 @@ def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def children(cluster: Cluster, namespace: str, name: str, collection: str) -> list[Any]:
     base = "/apis/batch/v1" if collection == "jobs" else "/api/v1"
-    items: list[Any] = cluster.api.get(f"{base}/namespaces/{namespace}/{collection}",
-                                       labelSelector=f"{CHILD_LABEL}={name}")["items"]
+    items: list[Any] = cluster.api.get(
+        f"{base}/namespaces/{namespace}/{collection}", labelSelector=f"{CHILD_LABEL}={name}"
+    )["items"]
     return items
 
 
-def test_validating_running_succeeded(cluster: Cluster, namespace: str, operator: Operator,
-                                      start_job: Any) -> None:
+def test_validating_running_succeeded(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("happy", {"steps": 10, "stepSeconds": 1})
     seen = wait_phase(cluster, namespace, name, "Validating", "Running")
-    running = wait_for("Running with progress", lambda: (
-        (b := get_ftj(cluster, namespace, name))["status"].get("phase") == "Running"
-        and b["status"].get("progress", {}).get("step", 0) > 0 and b))
+    running = wait_for(
+        "Running with progress",
+        lambda: (
+            (b := get_ftj(cluster, namespace, name))["status"].get("phase") == "Running"
+            and b["status"].get("progress", {}).get("step", 0) > 0
+            and b
+        ),
+    )
     assert running["status"]["progress"]["totalSteps"] == 10
     assert running["status"]["metrics"]["trainLoss"] > 0
     done = wait_phase(cluster, namespace, name, "Succeeded", "Failed")
@@ -112,27 +133,32 @@ def test_validating_running_succeeded(cluster: Cluster, namespace: str, operator
     assert not [k for k in annotations if "kopf" in k or "last-handled" in k]
     assert done["metadata"].get("finalizers", []) in ([], ["finetune.dev/finalizer"])
     # Children: deterministic names, owned by the job, own labels only.
-    for collection, expected in (("jobs", {"happy-validate", "happy-train"}),
-                                 ("services", {"happy-train"}),
-                                 ("configmaps", {"happy-config"})):
+    for collection, expected in (
+        ("jobs", {"happy-validate", "happy-train"}),
+        ("services", {"happy-train"}),
+        ("configmaps", {"happy-config"}),
+    ):
         items = children(cluster, namespace, name, collection)
         assert {i["metadata"]["name"] for i in items} == expected
         for item in items:
             assert item["metadata"]["ownerReferences"][0]["uid"] == done["metadata"]["uid"]
     # kubectl sees what users see.
-    cluster.kubectl("wait", "--for=condition=Succeeded", "--timeout=10s", "-n", namespace,
-                    f"ftj/{name}")
+    cluster.kubectl(
+        "wait", "--for=condition=Succeeded", "--timeout=10s", "-n", namespace, f"ftj/{name}"
+    )
     table = cluster.kubectl("get", "ftj", "-n", namespace)
     header, row = table.splitlines()[:2]
     assert header.split()[:6] == ["NAME", "PHASE", "PROGRESS", "TRAIN", "LOSS", "EVAL"]
     assert row.split()[:5] == [name, "Succeeded", "100", "0.2", "1.25"]
-    events = cluster.api.get(f"/api/v1/namespaces/{namespace}/events",
-                             fieldSelector=f"involvedObject.name={name}")["items"]
+    events = cluster.api.get(
+        f"/api/v1/namespaces/{namespace}/events", fieldSelector=f"involvedObject.name={name}"
+    )["items"]
     assert {"Validating", "Running", "Succeeded"} <= {e["reason"] for e in events}
 
 
 def test_invalid_dataset_fails_validation_and_never_trains(
-        cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("baddata", raw_lines=("this is not json",))
     done = wait_phase(cluster, namespace, name, "Failed", "Succeeded")
     failed = condition(done, "Failed")
@@ -144,7 +170,8 @@ def test_invalid_dataset_fails_validation_and_never_trains(
 
 
 def test_exit_code_3_fails_at_once_without_retry(
-        cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("exit3", {"exit": 3}, runPolicy={"backoffLimit": 3})
     done = wait_phase(cluster, namespace, name, "Failed", "Succeeded")
     assert condition(done, "Failed")["reason"] == "InvalidCredentials"
@@ -152,34 +179,46 @@ def test_exit_code_3_fails_at_once_without_retry(
     job = cluster.api.get(f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train")
     assert job["status"].get("failed") == 1
     assert [c["reason"] for c in job["status"]["conditions"] if c["type"] == "Failed"] == [
-        "PodFailurePolicy"]
+        "PodFailurePolicy"
+    ]
 
 
-def test_crash_once_is_retried(cluster: Cluster, namespace: str, operator: Operator,
-                               start_job: Any) -> None:
+def test_crash_once_is_retried(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("crash", {"crashOnce": True})
     done = wait_phase(cluster, namespace, name, "Succeeded", "Failed")
     assert done["status"]["phase"] == "Succeeded", done["status"]
     assert done["status"]["attempts"] == 2
 
 
-def test_suspend_and_resume(cluster: Cluster, namespace: str, operator: Operator,
-                            start_job: Any) -> None:
+def test_suspend_and_resume(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("pause", {"steps": 40, "stepSeconds": 0.5})
     wait_phase(cluster, namespace, name, "Running")
     patch = "application/merge-patch+json"
-    cluster.api.patch(ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": True}}},
-                      content_type=patch)
+    cluster.api.patch(
+        ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": True}}}, content_type=patch
+    )
     suspended = wait_phase(cluster, namespace, name, "Suspended")
     assert condition(suspended, "Suspended")["status"] == "True"
     job_path = f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train"
     assert cluster.api.get(job_path)["spec"]["suspend"] is True
-    wait_for("training pods gone", lambda: not [
-        p for p in children(cluster, namespace, name, "pods")
-        if p["metadata"]["labels"].get("finetune.dev/role") == "train"
-        and p["status"].get("phase") in ("Pending", "Running")])
-    cluster.api.patch(ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": False}}},
-                      content_type=patch)
+    wait_for(
+        "training pods gone",
+        lambda: (
+            not [
+                p
+                for p in children(cluster, namespace, name, "pods")
+                if p["metadata"]["labels"].get("finetune.dev/role") == "train"
+                and p["status"].get("phase") in ("Pending", "Running")
+            ]
+        ),
+    )
+    cluster.api.patch(
+        ftj_path(namespace, name), {"spec": {"runPolicy": {"suspend": False}}}, content_type=patch
+    )
     resumed = wait_phase(cluster, namespace, name, "Running")
     assert condition(resumed, "Suspended")["status"] == "False"
     assert cluster.api.get(job_path)["spec"]["suspend"] is False
@@ -187,27 +226,42 @@ def test_suspend_and_resume(cluster: Cluster, namespace: str, operator: Operator
     assert done["status"]["phase"] == "Succeeded"
 
 
-def test_delete_mid_run_removes_every_child(cluster: Cluster, namespace: str,
-                                            operator: Operator, start_job: Any) -> None:
+def test_delete_mid_run_removes_every_child(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("gone", {"steps": 60, "stepSeconds": 0.5})
     wait_phase(cluster, namespace, name, "Running")
     cluster.api.delete(ftj_path(namespace, name), {"propagationPolicy": "Foreground"})
-    wait_for("the FineTuneJob deleted", lambda: not exists(cluster, ftj_path(namespace, name)),
-             timeout=60)
+    wait_for(
+        "the FineTuneJob deleted",
+        lambda: not exists(cluster, ftj_path(namespace, name)),
+        timeout=60,
+    )
     for collection in ("jobs", "services", "configmaps", "pods"):
-        wait_for(f"no {collection} left", lambda c=collection: not children(  # type: ignore[misc]
-            cluster, namespace, name, c), timeout=60)
-    events = cluster.api.get(f"/api/v1/namespaces/{namespace}/events",
-                             fieldSelector=f"involvedObject.name={name}")["items"]
+        wait_for(
+            f"no {collection} left",
+            lambda c=collection: (
+                not children(  # type: ignore[misc]
+                    cluster, namespace, name, c
+                )
+            ),
+            timeout=60,
+        )
+    events = cluster.api.get(
+        f"/api/v1/namespaces/{namespace}/events", fieldSelector=f"involvedObject.name={name}"
+    )["items"]
     assert "Cancelled" in {e["reason"] for e in events}
 
 
 def test_operator_killed_mid_run_still_finishes_once(
-        cluster: Cluster, namespace: str, operator: Operator, start_job: Any) -> None:
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
     name = start_job("phoenix", {"steps": 16, "stepSeconds": 0.5})
     wait_phase(cluster, namespace, name, "Running")
-    wait_for("training under way", lambda: get_ftj(cluster, namespace, name)["status"].get(
-        "progress", {}).get("step", 0) >= 2)
+    wait_for(
+        "training under way",
+        lambda: get_ftj(cluster, namespace, name)["status"].get("progress", {}).get("step", 0) >= 2,
+    )
     before = children(cluster, namespace, name, "jobs")
     operator.kill9()
     operator.start()
@@ -226,8 +280,9 @@ def free_port() -> int:
         return port
 
 
-def test_liveness_and_metrics_endpoints(cluster: Cluster, namespace: str,
-                                        start_operator: Any, start_job: Any) -> None:
+def test_liveness_and_metrics_endpoints(
+    cluster: Cluster, namespace: str, start_operator: Any, start_job: Any
+) -> None:
     metrics_port, liveness_port = free_port(), free_port()
     start_operator("--metrics-port", str(metrics_port), "--liveness-port", str(liveness_port))
     name = start_job("watched", raw_lines=("not json",))
@@ -247,17 +302,21 @@ def test_liveness_and_metrics_endpoints(cluster: Cluster, namespace: str,
     assert "finetune_time_to_running_seconds_bucket" in text
 
 
-def test_ttl_after_finished_deletes_the_job(cluster: Cluster, namespace: str,
-                                            operator: Operator, start_job: Any) -> None:
-    name = start_job("shortlived", raw_lines=("not json",),
-                     runPolicy={"ttlSecondsAfterFinished": 2})
+def test_ttl_after_finished_deletes_the_job(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
+    name = start_job(
+        "shortlived", raw_lines=("not json",), runPolicy={"ttlSecondsAfterFinished": 2}
+    )
     wait_phase(cluster, namespace, name, "Failed")
-    wait_for("deleted after its TTL", lambda: not exists(cluster, ftj_path(namespace, name)),
-             timeout=30)
+    wait_for(
+        "deleted after its TTL", lambda: not exists(cluster, ftj_path(namespace, name)), timeout=30
+    )
 
 
-def test_concurrency_limit_queues_the_second_job(cluster: Cluster, namespace: str,
-                                                 start_operator: Any, start_job: Any) -> None:
+def test_concurrency_limit_queues_the_second_job(
+    cluster: Cluster, namespace: str, start_operator: Any, start_job: Any
+) -> None:
     start_operator("--max-running-per-namespace", "1")
     first = start_job("first", {"steps": 12, "stepSeconds": 0.5})
     wait_phase(cluster, namespace, first, "Running")

@@ -29,8 +29,10 @@ def _constraints(schema: dict[str, Any]) -> str:
     parts = []
     if "enum" in schema:
         parts.append("one of " + ", ".join(f"`{v}`" for v in schema["enum"]))
-    for bound, exclusive, sign in (("minimum", "exclusiveMinimum", ">"),
-                                   ("maximum", "exclusiveMaximum", "<")):
+    for bound, exclusive, sign in (
+        ("minimum", "exclusiveMinimum", ">"),
+        ("maximum", "exclusiveMaximum", "<"),
+    ):
         if bound in schema:
             parts.append(f"{sign}{'' if schema.get(exclusive) else '='} {schema[bound]}")
     if "pattern" in schema:
@@ -47,8 +49,10 @@ def _rows(schema: dict[str, Any], path: str, required: set[str]) -> list[str]:
         default = json.dumps(sub["default"]) if "default" in sub else ""
         must = "yes" if name in required else ""
         description = " ".join(str(sub.get("description", "")).split())
-        rows.append(f"| `{field}` | {_type(sub)} | {must} | {default and f'`{default}`'} | "
-                    f"{_constraints(sub)} | {description} |")
+        rows.append(
+            f"| `{field}` | {_type(sub)} | {must} | {default and f'`{default}`'} | "
+            f"{_constraints(sub)} | {description} |"
+        )
         nested = sub.get("items", sub) if sub.get("type") == "array" else sub
         suffix = "[]" if sub.get("type") == "array" else ""
         rows += _rows(nested, field + suffix, set(nested.get("required", [])))
@@ -56,8 +60,10 @@ def _rows(schema: dict[str, Any], path: str, required: set[str]) -> list[str]:
 
 
 def _rules(schema: dict[str, Any], path: str) -> list[str]:
-    found = [f"- `{path or '.'}`: {' '.join(rule['message'].split())}"
-             for rule in schema.get("x-kubernetes-validations", [])]
+    found = [
+        f"- `{path or '.'}`: {' '.join(rule['message'].split())}"
+        for rule in schema.get("x-kubernetes-validations", [])
+    ]
     for name, sub in (schema.get("properties") or {}).items():
         found += _rules(sub, f"{path}.{name}" if path else name)
     return found
@@ -67,38 +73,43 @@ def render() -> str:
     crd = yaml.safe_load(CRD.read_text())
     version = crd["spec"]["versions"][0]
     schema = version["schema"]["openAPIV3Schema"]
-    header = ("| field | type | required | default | constraints | description |\n"
-              "|---|---|---|---|---|---|")
+    header = (
+        "| field | type | required | default | constraints | description |\n"
+        "|---|---|---|---|---|---|"
+    )
     spec, status = schema["properties"]["spec"], schema["properties"]["status"]
     columns = ", ".join(c["name"] for c in version["additionalPrinterColumns"])
     names = crd["spec"]["names"]
-    return "\n".join([
-        "# FineTuneJob API reference",
-        "",
-        "<!-- Generated from crds/finetunejob.yaml by `python tests/unit/test_crd_docs.py`;"
-        " do not edit. -->",
-        "",
-        f"`{crd['spec']['group']}/{version['name']}`, kind `{names['kind']}`, short name "
-        f"`{names['shortNames'][0]}`, category `{names['categories'][0]}`. "
-        f"`kubectl get ftj` columns: {columns}. `kubectl explain ftj.spec` shows the same text.",
-        "",
-        " ".join(schema["description"].split()),
-        "",
-        "## spec",
-        "",
-        header,
-        *_rows(spec, "spec", set(spec.get("required", []))),
-        "",
-        "## Rules checked by the apiserver (CEL)",
-        "",
-        *_rules(schema, ""),
-        "",
-        "## status",
-        "",
-        header,
-        *_rows(status, "status", set()),
-        "",
-    ])
+    return "\n".join(
+        [
+            "# FineTuneJob API reference",
+            "",
+            "<!-- Generated from crds/finetunejob.yaml by `python tests/unit/test_crd_docs.py`;"
+            " do not edit. -->",
+            "",
+            f"`{crd['spec']['group']}/{version['name']}`, kind `{names['kind']}`, short name "
+            f"`{names['shortNames'][0]}`, category `{names['categories'][0]}`. "
+            f"`kubectl get ftj` columns: {columns}. "
+            "`kubectl explain ftj.spec` shows the same text.",
+            "",
+            " ".join(schema["description"].split()),
+            "",
+            "## spec",
+            "",
+            header,
+            *_rows(spec, "spec", set(spec.get("required", []))),
+            "",
+            "## Rules checked by the apiserver (CEL)",
+            "",
+            *_rules(schema, ""),
+            "",
+            "## status",
+            "",
+            header,
+            *_rows(status, "status", set()),
+            "",
+        ]
+    )
 
 
 def test_api_reference_is_generated_from_the_crd() -> None:

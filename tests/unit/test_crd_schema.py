@@ -91,8 +91,10 @@ def test_defaulted_spec_round_trips_through_the_model(root: dict[str, Any]) -> N
 
 def test_every_field_has_a_description(root: dict[str, Any]) -> None:
     undocumented = [
-        path for path, schema in walk(root)
-        if path not in ("", ".metadata") and not path.endswith("{}")
+        path
+        for path, schema in walk(root)
+        if path not in ("", ".metadata")
+        and not path.endswith("{}")
         and not schema.get("description")
     ]
     assert undocumented == []
@@ -101,7 +103,8 @@ def test_every_field_has_a_description(root: dict[str, Any]) -> None:
 def test_every_string_is_bounded(root: dict[str, Any]) -> None:
     """CEL cost estimation needs maxLength on spec strings (rules compare whole subtrees)."""
     unbounded = [
-        path for path, schema in walk(root["properties"]["spec"], ".spec")
+        path
+        for path, schema in walk(root["properties"]["spec"], ".spec")
         if schema.get("type") == "string" and "maxLength" not in schema and "enum" not in schema
     ]
     assert unbounded == []
@@ -110,11 +113,26 @@ def test_every_string_is_bounded(root: dict[str, Any]) -> None:
 def test_status_describes_the_design_fields(root: dict[str, Any]) -> None:
     status = root["properties"]["status"]["properties"]
     assert {
-        "phase", "observedGeneration", "conditions", "startTime", "completionTime", "dataset",
-        "progress", "metrics", "lastCheckpoint", "output", "attempts",
+        "phase",
+        "observedGeneration",
+        "conditions",
+        "startTime",
+        "completionTime",
+        "dataset",
+        "progress",
+        "metrics",
+        "lastCheckpoint",
+        "output",
+        "attempts",
     } <= set(status)
     assert set(status["phase"]["enum"]) >= {
-        "Pending", "Validating", "Queued", "Running", "Succeeded", "Failed", "Cancelled",
+        "Pending",
+        "Validating",
+        "Queued",
+        "Running",
+        "Succeeded",
+        "Failed",
+        "Cancelled",
         "Suspended",
     }
 
@@ -131,11 +149,14 @@ def test_names_columns_and_subresources(crd: dict[str, Any]) -> None:
 def test_name_rule_is_the_binding_child_limit(root: dict[str, Any]) -> None:
     """Pod hostnames `<name>-train-<index>` (DNS labels, <= 63) bind tightest: the index goes
     up to numNodes.maximum - 1. Every other derived name is shorter."""
-    max_index = root["properties"]["spec"]["properties"]["resources"]["properties"][
-        "numNodes"]["maximum"] - 1
+    max_index = (
+        root["properties"]["spec"]["properties"]["resources"]["properties"]["numNodes"]["maximum"]
+        - 1
+    )
     limit = 63 - len("-train-") - len(str(max_index))
     rules = [v["rule"] for v in root["x-kubernetes-validations"]]
     assert f"size(self.metadata.name) <= {limit}" in rules
     longest = "a" * limit
-    assert all(len(n) <= 63 for n in (f"{longest}-validate", f"{longest}-config",
-                                      f"{longest}-train"))
+    assert all(
+        len(n) <= 63 for n in (f"{longest}-validate", f"{longest}-config", f"{longest}-train")
+    )

@@ -15,8 +15,12 @@ RUNTIME = builders.TrainerRuntime(image="registry.example/finetune-trainer:1", s
 BASE: dict[str, Any] = {
     "apiVersion": "finetune.dev/v1alpha1",
     "kind": "FineTuneJob",
-    "metadata": {"name": "support-lora", "namespace": "team-a", "uid": "uid-1",
-                 "labels": {"argocd.argoproj.io/instance": "team-a"}},
+    "metadata": {
+        "name": "support-lora",
+        "namespace": "team-a",
+        "uid": "uid-1",
+        "labels": {"argocd.argoproj.io/instance": "team-a"},
+    },
     "spec": {
         "baseModel": {"uri": "s3://models/base/"},
         "dataset": {"train": "s3://data/train.jsonl"},
@@ -41,8 +45,14 @@ def pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
     return spec
 
 
-OWNER = {"apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob", "name": "support-lora",
-         "uid": "uid-1", "controller": True, "blockOwnerDeletion": True}
+OWNER = {
+    "apiVersion": "finetune.dev/v1alpha1",
+    "kind": "FineTuneJob",
+    "name": "support-lora",
+    "uid": "uid-1",
+    "controller": True,
+    "blockOwnerDeletion": True,
+}
 
 
 @pytest.mark.parametrize(
@@ -51,8 +61,11 @@ OWNER = {"apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob", "name": "
         (builders.build_config_map, "support-lora-config", "config"),
         (builders.build_service, "support-lora-train", "train"),
         (lambda j: builders.build_validate_job(j, RUNTIME), "support-lora-validate", "validate"),
-        (lambda j: builders.build_train_job(j, RUNTIME, suspend=False), "support-lora-train",
-         "train"),
+        (
+            lambda j: builders.build_train_job(j, RUNTIME, suspend=False),
+            "support-lora-train",
+            "train",
+        ),
     ],
     ids=["config", "service", "validate", "train"],
 )
@@ -76,8 +89,9 @@ def test_config_map_carries_the_rendered_job() -> None:
     data = builders.build_config_map(job)["data"]
     document = yaml.safe_load(data["job.yaml"])
     assert document == job.rendered()
-    assert parse_job(document) == parse_job({**job.rendered(), "metadata": {
-        "name": "support-lora", "namespace": "team-a"}})
+    assert parse_job(document) == parse_job(
+        {**job.rendered(), "metadata": {"name": "support-lora", "namespace": "team-a"}}
+    )
 
 
 def test_service_is_headless_with_rendezvous_and_progress_ports() -> None:
@@ -99,8 +113,11 @@ def test_validate_job_is_cpu_only_and_runs_validate() -> None:
 
 
 RESTRICTED_CONTAINER = {
-    "runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
@@ -108,8 +125,11 @@ RESTRICTED_CONTAINER = {
 @pytest.mark.parametrize("role", ["validate", "train"])
 def test_pods_are_restricted_with_scratch_and_shm(role: str) -> None:
     job = job_with()
-    manifest = (builders.build_validate_job(job, RUNTIME) if role == "validate"
-                else builders.build_train_job(job, RUNTIME, suspend=False))
+    manifest = (
+        builders.build_validate_job(job, RUNTIME)
+        if role == "validate"
+        else builders.build_train_job(job, RUNTIME, suspend=False)
+    )
     spec = pod_spec(manifest)
     container = spec["containers"][0]
     assert container["securityContext"] == RESTRICTED_CONTAINER
@@ -129,19 +149,29 @@ def test_pods_are_restricted_with_scratch_and_shm(role: str) -> None:
 
 def test_train_job_shape() -> None:
     job = job_with(
-        resources={"numNodes": 4, "gpusPerNode": 8, "gpuResource": "amd.com/gpu",
-                   "nodeSelector": {"pool": "h100"}, "priorityClassName": "training",
-                   "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]},
+        resources={
+            "numNodes": 4,
+            "gpusPerNode": 8,
+            "gpuResource": "amd.com/gpu",
+            "nodeSelector": {"pool": "h100"},
+            "priorityClassName": "training",
+            "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        },
         runPolicy={"backoffLimit": 5, "activeDeadlineSeconds": 3600},
     )
     manifest = builders.build_train_job(job, RUNTIME, suspend=False)
     spec = manifest["spec"]
     assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 4)
-    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["suspend"]) == (5, 3600,
-                                                                                     False)
+    assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["suspend"]) == (
+        5,
+        3600,
+        False,
+    )
     assert spec["podFailurePolicy"]["rules"] == [
-        {"action": "FailJob",
-         "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [3]}},
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [3]},
+        },
         {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
     ]
     pod = pod_spec(manifest)
@@ -151,13 +181,16 @@ def test_train_job_shape() -> None:
     assert pod["tolerations"] == [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}]
     container = pod["containers"][0]
     assert container["args"] == ["train", "--job", "/etc/finetune/job.yaml"]
-    assert container["resources"] == {"requests": {"amd.com/gpu": "8"},
-                                      "limits": {"amd.com/gpu": "8"}}
+    assert container["resources"] == {
+        "requests": {"amd.com/gpu": "8"},
+        "limits": {"amd.com/gpu": "8"},
+    }
     assert container["image"] == RUNTIME.image
 
 
 @pytest.mark.parametrize(
-    ("gpus", "nproc"), [(0, "1"), (1, "1"), (8, "8")],
+    ("gpus", "nproc"),
+    [(0, "1"), (1, "1"), (8, "8")],
 )
 def test_rendezvous_env(gpus: int, nproc: str) -> None:
     job = job_with(resources={"numNodes": 2, "gpusPerNode": gpus})
@@ -166,8 +199,11 @@ def test_rendezvous_env(gpus: int, nproc: str) -> None:
     assert env["MASTER_PORT"] == "29500"
     assert env["NNODES"] == "2"
     assert env["NPROC_PER_NODE"] == nproc
-    assert env["NODE_RANK"] == {"fieldRef": {
-        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}
+    assert env["NODE_RANK"] == {
+        "fieldRef": {
+            "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+        }
+    }
     assert (env["FINETUNE_JOB_NAME"], env["FINETUNE_NAMESPACE"]) == ("support-lora", "team-a")
 
 
@@ -176,20 +212,32 @@ def test_rendezvous_env(gpus: int, nproc: str) -> None:
     [
         ({}, "", {}),
         ({}, "http://s3.local:8333", {"AWS_ENDPOINT_URL": "http://s3.local:8333"}),
-        ({"endpoint": "https://minio.example", "region": "eu-1"}, "http://s3.local:8333",
-         {"AWS_ENDPOINT_URL": "https://minio.example", "AWS_REGION": "eu-1"}),
-        ({"secretRef": {"name": "s3-creds"}}, "",
-         {"AWS_ACCESS_KEY_ID": {"secretKeyRef": {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}},
-          "AWS_SECRET_ACCESS_KEY": {"secretKeyRef": {"name": "s3-creds",
-                                                     "key": "AWS_SECRET_ACCESS_KEY"}}}),
+        (
+            {"endpoint": "https://minio.example", "region": "eu-1"},
+            "http://s3.local:8333",
+            {"AWS_ENDPOINT_URL": "https://minio.example", "AWS_REGION": "eu-1"},
+        ),
+        (
+            {"secretRef": {"name": "s3-creds"}},
+            "",
+            {
+                "AWS_ACCESS_KEY_ID": {
+                    "secretKeyRef": {"name": "s3-creds", "key": "AWS_ACCESS_KEY_ID"}
+                },
+                "AWS_SECRET_ACCESS_KEY": {
+                    "secretKeyRef": {"name": "s3-creds", "key": "AWS_SECRET_ACCESS_KEY"}
+                },
+            },
+        ),
     ],
     ids=["aws", "operator-default", "job-endpoint-wins", "secret-ref"],
 )
-def test_s3_env(storage: dict[str, Any], default_endpoint: str,
-                expected: dict[str, Any]) -> None:
+def test_s3_env(storage: dict[str, Any], default_endpoint: str, expected: dict[str, Any]) -> None:
     runtime = builders.TrainerRuntime(image="img", s3_endpoint=default_endpoint)
-    for manifest in (builders.build_validate_job(job_with(storage=storage), runtime),
-                     builders.build_train_job(job_with(storage=storage), runtime, suspend=False)):
+    for manifest in (
+        builders.build_validate_job(job_with(storage=storage), runtime),
+        builders.build_train_job(job_with(storage=storage), runtime, suspend=False),
+    ):
         env = env_of(manifest)
         assert {k: v for k, v in env.items() if k.startswith("AWS_")} == expected
 

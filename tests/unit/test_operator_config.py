@@ -13,19 +13,42 @@ def test_defaults() -> None:
     assert config.trainer_image == DEFAULT_TRAINER_IMAGE
     assert config.allowed_images == (DEFAULT_TRAINER_IMAGE,)
     assert (config.max_running_per_namespace, config.metrics_port, config.liveness_port) == (
-        0, 9090, 8080)
+        0,
+        9090,
+        8080,
+    )
     assert config.progress_interval == 10
     assert config.log_level == "INFO"
 
 
 def test_flags() -> None:
-    config = parse_config([
-        "--namespace", "team-a", "--namespace", "team-b", "--trainer-image", "img:2",
-        "--allowed-image", "img:2", "--allowed-image", "registry.example/*",
-        "--max-running-per-namespace", "3", "--default-s3-endpoint", "http://s3:8333",
-        "--log-level", "debug", "--metrics-port", "0", "--liveness-port", "0",
-        "--progress-interval", "2.5",
-    ], {})
+    config = parse_config(
+        [
+            "--namespace",
+            "team-a",
+            "--namespace",
+            "team-b",
+            "--trainer-image",
+            "img:2",
+            "--allowed-image",
+            "img:2",
+            "--allowed-image",
+            "registry.example/*",
+            "--max-running-per-namespace",
+            "3",
+            "--default-s3-endpoint",
+            "http://s3:8333",
+            "--log-level",
+            "debug",
+            "--metrics-port",
+            "0",
+            "--liveness-port",
+            "0",
+            "--progress-interval",
+            "2.5",
+        ],
+        {},
+    )
     assert config.namespaces == ("team-a", "team-b")
     assert config.allowed_images == ("img:2", "registry.example/*")
     assert config.max_running_per_namespace == 3
@@ -35,8 +58,12 @@ def test_flags() -> None:
 
 
 def test_environment_and_flag_precedence() -> None:
-    env = {"FINETUNE_NAMESPACE": "a, b", "FINETUNE_ALLOWED_IMAGE": "x,y*",
-           "FINETUNE_MAX_RUNNING_PER_NAMESPACE": "4", "FINETUNE_TRAINER_IMAGE": "env-img"}
+    env = {
+        "FINETUNE_NAMESPACE": "a, b",
+        "FINETUNE_ALLOWED_IMAGE": "x,y*",
+        "FINETUNE_MAX_RUNNING_PER_NAMESPACE": "4",
+        "FINETUNE_TRAINER_IMAGE": "env-img",
+    }
     config = parse_config(["--trainer-image", "flag-img"], env)
     assert config.namespaces == ("a", "b")
     assert config.allowed_images == ("x", "y*")
@@ -59,8 +86,9 @@ def test_image_allow_list(allowed: list[str], image: str, ok: bool) -> None:
     assert parse_config(args, {}).image_allowed(image) is ok
 
 
-@pytest.mark.parametrize("argv", [["--max-running-per-namespace", "-1"],
-                                  ["--progress-interval", "0"]])
+@pytest.mark.parametrize(
+    "argv", [["--max-running-per-namespace", "-1"], ["--progress-interval", "0"]]
+)
 def test_rejects_bad_values(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_config(argv, {})

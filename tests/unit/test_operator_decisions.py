@@ -19,43 +19,96 @@ ALLOW = Policy(image_allowed=True, max_running_per_namespace=0)
 
 
 def spec(**extra: Any) -> FineTuneJobSpec:
-    return FineTuneJobSpec.model_validate({
-        "baseModel": {"uri": "s3://models/base/"},
-        "dataset": {"train": "s3://data/train.jsonl"},
-        "output": {"uri": "s3://models/out/"},
-        **extra,
-    })
+    return FineTuneJobSpec.model_validate(
+        {
+            "baseModel": {"uri": "s3://models/base/"},
+            "dataset": {"train": "s3://data/train.jsonl"},
+            "output": {"uri": "s3://models/out/"},
+            **extra,
+        }
+    )
 
 
-def job(role: str, *, finished: str | None = None, reason: str = "", suspended: bool = False,
-        active: int = 0) -> JobState:
-    return JobState(name=f"j-{role}", role=role, suspended=suspended, active=active, succeeded=0,
-                    failed=0, finished=finished, finish_reason=reason, finish_message=reason)
+def job(
+    role: str,
+    *,
+    finished: str | None = None,
+    reason: str = "",
+    suspended: bool = False,
+    active: int = 0,
+) -> JobState:
+    return JobState(
+        name=f"j-{role}",
+        role=role,
+        suspended=suspended,
+        active=active,
+        succeeded=0,
+        failed=0,
+        finished=finished,
+        finish_reason=reason,
+        finish_message=reason,
+    )
 
 
-def pod(role: str, name: str, *, index: int | None = None, exit_code: int | None = None,
-        summary: dict[str, Any] | None = None, created: str = "2026-11-28T11:00:00Z",
-        ip: str | None = None) -> PodState:
-    terminated = (Terminated(exit_code, parse_summary(json.dumps(summary)) if summary else None)
-                  if exit_code is not None else None)
-    return PodState(name=name, role=role, index=index,
-                    phase="Running" if exit_code is None else
-                    ("Succeeded" if exit_code == 0 else "Failed"),
-                    ip=ip, created=created, terminated=terminated)
+def pod(
+    role: str,
+    name: str,
+    *,
+    index: int | None = None,
+    exit_code: int | None = None,
+    summary: dict[str, Any] | None = None,
+    created: str = "2026-11-28T11:00:00Z",
+    ip: str | None = None,
+) -> PodState:
+    terminated = (
+        Terminated(exit_code, parse_summary(json.dumps(summary)) if summary else None)
+        if exit_code is not None
+        else None
+    )
+    return PodState(
+        name=name,
+        role=role,
+        index=index,
+        phase="Running" if exit_code is None else ("Succeeded" if exit_code == 0 else "Failed"),
+        ip=ip,
+        created=created,
+        terminated=terminated,
+    )
 
 
-VALIDATED = {"phase": "Validating", "conditions": [{
-    "type": "Validated", "status": "True", "reason": "DatasetValid", "message": "",
-    "lastTransitionTime": "2026-11-28T11:00:00Z", "observedGeneration": 1}]}
-DATASET = {"ok": True, "kind": "validate", "dataset": {
-    "trainExamples": 100, "evalExamples": 10, "trainTokens": 5000, "truncatedExamples": 1,
-    "droppedExamples": 0, "format": "chat"}}
+VALIDATED = {
+    "phase": "Validating",
+    "conditions": [
+        {
+            "type": "Validated",
+            "status": "True",
+            "reason": "DatasetValid",
+            "message": "",
+            "lastTransitionTime": "2026-11-28T11:00:00Z",
+            "observedGeneration": 1,
+        }
+    ],
+}
+DATASET = {
+    "ok": True,
+    "kind": "validate",
+    "dataset": {
+        "trainExamples": 100,
+        "evalExamples": 10,
+        "trainTokens": 5000,
+        "truncatedExamples": 1,
+        "droppedExamples": 0,
+        "format": "chat",
+    },
+}
 
 
-def decide(status: dict[str, Any], observed: Observed, policy: Policy = ALLOW,
-           **spec_extra: Any) -> decisions.Decision:
-    return decisions.decide(spec(**spec_extra), generation=1, status=status, observed=observed,
-                            policy=policy, now=NOW)
+def decide(
+    status: dict[str, Any], observed: Observed, policy: Policy = ALLOW, **spec_extra: Any
+) -> decisions.Decision:
+    return decisions.decide(
+        spec(**spec_extra), generation=1, status=status, observed=observed, policy=policy, now=NOW
+    )
 
 
 def conditions(decision: decisions.Decision) -> dict[str, tuple[str, str]]:
@@ -80,8 +133,11 @@ def test_validation_running_waits() -> None:
 
 
 def test_validation_success_reports_dataset_and_starts_training() -> None:
-    observed = Observed(validation=job("validate", finished="Complete"), training=None,
-                        pods=[pod("validate", "v-1", exit_code=0, summary=DATASET)])
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=0, summary=DATASET)],
+    )
     decision = decide({"phase": "Validating"}, observed)
     assert decision.status["dataset"] == DATASET["dataset"]
     assert conditions(decision)["Validated"] == ("True", "DatasetValid")
@@ -94,19 +150,28 @@ def test_validation_success_reports_dataset_and_starts_training() -> None:
 @pytest.mark.parametrize(
     ("summary", "reason", "message"),
     [
-        ({"ok": False, "reason": "InvalidDataset", "message": "line 3: no messages"},
-         "InvalidDataset", "line 3: no messages"),
-        ({"ok": False, "reason": "InvalidModel", "message": "pickle weights refused"},
-         "InvalidModel", "pickle weights refused"),
+        (
+            {"ok": False, "reason": "InvalidDataset", "message": "line 3: no messages"},
+            "InvalidDataset",
+            "line 3: no messages",
+        ),
+        (
+            {"ok": False, "reason": "InvalidModel", "message": "pickle weights refused"},
+            "InvalidModel",
+            "pickle weights refused",
+        ),
         (None, "ValidationFailed", "BackoffLimitExceeded"),
     ],
     ids=["dataset", "model", "no-summary"],
 )
 def test_validation_failure_fails_the_job_without_training(
-        summary: dict[str, Any] | None, reason: str, message: str) -> None:
+    summary: dict[str, Any] | None, reason: str, message: str
+) -> None:
     observed = Observed(
         validation=job("validate", finished="Failed", reason="BackoffLimitExceeded"),
-        training=None, pods=[pod("validate", "v-1", exit_code=3, summary=summary)])
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=3, summary=summary)],
+    )
     decision = decide({"phase": "Validating"}, observed)
     assert decision.status["phase"] == "Failed"
     assert Action.CREATE_TRAINING not in decision.actions
@@ -118,21 +183,31 @@ def test_validation_failure_fails_the_job_without_training(
 
 
 def test_disallowed_image_fails_before_anything_is_created() -> None:
-    decision = decide({}, Observed(validation=None, training=None),
-                      Policy(image_allowed=False, max_running_per_namespace=0))
+    decision = decide(
+        {},
+        Observed(validation=None, training=None),
+        Policy(image_allowed=False, max_running_per_namespace=0),
+    )
     assert decision.actions == ()
     assert conditions(decision)["Failed"] == ("True", "ImageNotAllowed")
 
 
 def test_concurrency_limit_queues() -> None:
-    decision = decide(VALIDATED, Observed(validation=job("validate", finished="Complete"),
-                                          training=None, running_in_namespace=2),
-                      Policy(image_allowed=True, max_running_per_namespace=2))
+    decision = decide(
+        VALIDATED,
+        Observed(
+            validation=job("validate", finished="Complete"), training=None, running_in_namespace=2
+        ),
+        Policy(image_allowed=True, max_running_per_namespace=2),
+    )
     assert decision.status["phase"] == "Queued"
     assert decision.actions == ()
     assert conditions(decision)["Admitted"] == ("False", "ConcurrencyLimit")
-    below = decide(VALIDATED, Observed(validation=None, training=None, running_in_namespace=1),
-                   Policy(image_allowed=True, max_running_per_namespace=2))
+    below = decide(
+        VALIDATED,
+        Observed(validation=None, training=None, running_in_namespace=1),
+        Policy(image_allowed=True, max_running_per_namespace=2),
+    )
     assert below.actions == (Action.CREATE_TRAINING,)
 
 
@@ -142,18 +217,24 @@ def test_kueue_job_is_created_suspended_and_queued_until_admitted() -> None:
     assert decision.create_suspended is True
     assert decision.status["phase"] == "Queued"
     assert conditions(decision)["Admitted"] == ("False", "WaitingForKueue")
-    waiting = decide(VALIDATED, Observed(validation=None, training=job("train", suspended=True)),
-                     queueName="q")
+    waiting = decide(
+        VALIDATED, Observed(validation=None, training=job("train", suspended=True)), queueName="q"
+    )
     assert (waiting.status["phase"], waiting.actions) == ("Queued", ())
-    admitted = decide(VALIDATED, Observed(validation=None, training=job("train", active=1)),
-                      queueName="q")
+    admitted = decide(
+        VALIDATED, Observed(validation=None, training=job("train", active=1)), queueName="q"
+    )
     assert admitted.status["phase"] == "Running"
     assert conditions(admitted)["Admitted"] == ("True", "Admitted")
 
 
 def test_kueue_job_suspend_flag_never_touches_the_job() -> None:
-    decision = decide(VALIDATED, Observed(validation=None, training=job("train", suspended=True)),
-                      queueName="q", runPolicy={"suspend": False})
+    decision = decide(
+        VALIDATED,
+        Observed(validation=None, training=job("train", suspended=True)),
+        queueName="q",
+        runPolicy={"suspend": False},
+    )
     assert Action.RESUME_TRAINING not in decision.actions
 
 
@@ -168,46 +249,80 @@ def test_kueue_job_suspend_flag_never_touches_the_job() -> None:
     ],
     ids=["before-start", "suspend", "stays-suspended", "resume", "running"],
 )
-def test_suspend_and_resume(training: JobState | None, suspend: bool, phase: str,
-                            actions: tuple[Action, ...]) -> None:
-    decision = decide(VALIDATED, Observed(validation=None, training=training),
-                      runPolicy={"suspend": suspend})
+def test_suspend_and_resume(
+    training: JobState | None, suspend: bool, phase: str, actions: tuple[Action, ...]
+) -> None:
+    decision = decide(
+        VALIDATED, Observed(validation=None, training=training), runPolicy={"suspend": suspend}
+    )
     assert decision.status["phase"] == phase
     assert decision.actions == actions
 
 
 def test_resume_clears_the_suspended_condition() -> None:
-    suspended = decide(VALIDATED, Observed(validation=None, training=job("train", active=1)),
-                       runPolicy={"suspend": True})
+    suspended = decide(
+        VALIDATED,
+        Observed(validation=None, training=job("train", active=1)),
+        runPolicy={"suspend": True},
+    )
     assert conditions(suspended)["Suspended"] == ("True", "SuspendedByUser")
-    resumed = decide(suspended.status,
-                     Observed(validation=None, training=job("train", suspended=True)))
+    resumed = decide(
+        suspended.status, Observed(validation=None, training=job("train", suspended=True))
+    )
     assert conditions(resumed)["Suspended"] == ("False", "Resumed")
     assert [e.reason for e in resumed.events] == ["Running"]
 
 
-TRAIN_SUMMARY = {"ok": True, "kind": "train", "step": 120,
-                 "metrics": {"trainLoss": 1.2, "evalLoss": 1.4, "evalPerplexity": 4.05,
-                             "baseEvalLoss": 2.0, "evalTokenAccuracy": 0.5},
-                 "output": {"uri": "s3://models/out/", "manifest": "s3://models/out/manifest.json",
-                            "files": ["a", "b", "c"]}}
+TRAIN_SUMMARY = {
+    "ok": True,
+    "kind": "train",
+    "step": 120,
+    "metrics": {
+        "trainLoss": 1.2,
+        "evalLoss": 1.4,
+        "evalPerplexity": 4.05,
+        "baseEvalLoss": 2.0,
+        "evalTokenAccuracy": 0.5,
+    },
+    "output": {
+        "uri": "s3://models/out/",
+        "manifest": "s3://models/out/manifest.json",
+        "files": ["a", "b", "c"],
+    },
+}
 
 
 def test_success_takes_metrics_and_output_from_rank0() -> None:
     running = decide(VALIDATED, Observed(validation=None, training=job("train", active=1))).status
     running["progress"] = {"step": 100, "totalSteps": 120}
-    observed = Observed(validation=None, training=job("train", finished="Complete"), pods=[
-        pod("train", "t-0", index=0, exit_code=0, summary=TRAIN_SUMMARY),
-        pod("train", "t-1", index=1, exit_code=0, summary={"ok": True, "kind": "train",
-                                                           "rank": 1}),
-    ])
+    observed = Observed(
+        validation=None,
+        training=job("train", finished="Complete"),
+        pods=[
+            pod("train", "t-0", index=0, exit_code=0, summary=TRAIN_SUMMARY),
+            pod(
+                "train",
+                "t-1",
+                index=1,
+                exit_code=0,
+                summary={"ok": True, "kind": "train", "rank": 1},
+            ),
+        ],
+    )
     decision = decide(running, observed)
     assert decision.status["phase"] == "Succeeded"
     assert decision.status["metrics"] == TRAIN_SUMMARY["metrics"]
-    assert decision.status["output"] == {"uri": "s3://models/out/",
-                                         "manifest": "s3://models/out/manifest.json", "files": 3}
-    assert decision.status["progress"] == {"step": 120, "totalSteps": 120, "percent": 100,
-                                           "stage": "done"}
+    assert decision.status["output"] == {
+        "uri": "s3://models/out/",
+        "manifest": "s3://models/out/manifest.json",
+        "files": 3,
+    }
+    assert decision.status["progress"] == {
+        "step": 120,
+        "totalSteps": 120,
+        "percent": 100,
+        "stage": "done",
+    }
     assert conditions(decision)["Succeeded"] == ("True", "TrainingComplete")
     assert conditions(decision)["Running"][0] == "False"
     assert decision.status["completionTime"] == STAMP
@@ -216,25 +331,47 @@ def test_success_takes_metrics_and_output_from_rank0() -> None:
 @pytest.mark.parametrize(
     ("job_reason", "pods", "reason"),
     [
-        ("PodFailurePolicy",
-         [pod("train", "t-0", index=0, exit_code=3,
-              summary={"ok": False, "reason": "InvalidCredentials", "message": "denied"})],
-         "InvalidCredentials"),
+        (
+            "PodFailurePolicy",
+            [
+                pod(
+                    "train",
+                    "t-0",
+                    index=0,
+                    exit_code=3,
+                    summary={"ok": False, "reason": "InvalidCredentials", "message": "denied"},
+                )
+            ],
+            "InvalidCredentials",
+        ),
         ("PodFailurePolicy", [], "PermanentError"),
         ("DeadlineExceeded", [], "DeadlineExceeded"),
-        ("BackoffLimitExceeded",
-         [pod("train", "t-0", index=0, exit_code=1,
-              summary={"ok": False, "reason": "TrainingDiverged", "message": "loss is nan"})],
-         "TrainingDiverged"),
-        ("BackoffLimitExceeded", [pod("train", "t-0", index=0, exit_code=137)],
-         "BackoffLimitExceeded"),
+        (
+            "BackoffLimitExceeded",
+            [
+                pod(
+                    "train",
+                    "t-0",
+                    index=0,
+                    exit_code=1,
+                    summary={"ok": False, "reason": "TrainingDiverged", "message": "loss is nan"},
+                )
+            ],
+            "TrainingDiverged",
+        ),
+        (
+            "BackoffLimitExceeded",
+            [pod("train", "t-0", index=0, exit_code=137)],
+            "BackoffLimitExceeded",
+        ),
     ],
     ids=["exit-3", "exit-3-no-summary", "deadline", "diverged", "crashes"],
 )
 def test_training_failure_reasons(job_reason: str, pods: list[PodState], reason: str) -> None:
     running = {**VALIDATED, "phase": "Running"}
-    observed = Observed(validation=None, pods=pods,
-                        training=job("train", finished="Failed", reason=job_reason))
+    observed = Observed(
+        validation=None, pods=pods, training=job("train", finished="Failed", reason=job_reason)
+    )
     decision = decide(running, observed)
     assert decision.status["phase"] == "Failed"
     assert conditions(decision)["Failed"] == ("True", reason)
@@ -251,27 +388,52 @@ def test_final_phases_are_sticky(phase: str) -> None:
 
 
 def test_progress_is_mirrored_while_running() -> None:
-    report = {"stage": "training", "step": 30, "totalSteps": 120, "epoch": 0.75, "loss": 1.5,
-              "tokensPerSecond": 900.5, "etaSeconds": 60, "updatedAt": "2026-11-28T11:59:58Z",
-              "evalLoss": 1.6, "lastCheckpoint": {"uri": "s3://models/out/checkpoints/step-30/",
-                                                  "step": 30, "time": "2026-11-28T11:59:00Z"}}
-    decision = decide({**VALIDATED, "phase": "Running"},
-                      Observed(validation=None, training=job("train", active=1),
-                               progress=report))
+    report = {
+        "stage": "training",
+        "step": 30,
+        "totalSteps": 120,
+        "epoch": 0.75,
+        "loss": 1.5,
+        "tokensPerSecond": 900.5,
+        "etaSeconds": 60,
+        "updatedAt": "2026-11-28T11:59:58Z",
+        "evalLoss": 1.6,
+        "lastCheckpoint": {
+            "uri": "s3://models/out/checkpoints/step-30/",
+            "step": 30,
+            "time": "2026-11-28T11:59:00Z",
+        },
+    }
+    decision = decide(
+        {**VALIDATED, "phase": "Running"},
+        Observed(validation=None, training=job("train", active=1), progress=report),
+    )
     assert decision.status["progress"] == {
-        "step": 30, "totalSteps": 120, "epoch": 0.75, "etaSeconds": 60,
-        "tokensPerSecond": 900.5, "stage": "training", "updatedAt": "2026-11-28T11:59:58Z",
-        "percent": 25}
+        "step": 30,
+        "totalSteps": 120,
+        "epoch": 0.75,
+        "etaSeconds": 60,
+        "tokensPerSecond": 900.5,
+        "stage": "training",
+        "updatedAt": "2026-11-28T11:59:58Z",
+        "percent": 25,
+    }
     assert decision.status["metrics"]["trainLoss"] == 1.5
     assert decision.status["metrics"]["evalPerplexity"] == pytest.approx(4.953, rel=1e-3)
     assert decision.status["lastCheckpoint"]["step"] == 30
 
 
 def test_attempts_count_rank0_pods_and_never_decrease() -> None:
-    pods = [pod("train", "t-0-a", index=0, exit_code=1), pod("train", "t-0-b", index=0),
-            pod("train", "t-1-a", index=1), pod("validate", "v")]
-    decision = decide({**VALIDATED, "phase": "Running"},
-                      Observed(validation=None, training=job("train", active=2), pods=pods))
+    pods = [
+        pod("train", "t-0-a", index=0, exit_code=1),
+        pod("train", "t-0-b", index=0),
+        pod("train", "t-1-a", index=1),
+        pod("validate", "v"),
+    ]
+    decision = decide(
+        {**VALIDATED, "phase": "Running"},
+        Observed(validation=None, training=job("train", active=2), pods=pods),
+    )
     assert decision.status["attempts"] == 2
     later = decide(decision.status, Observed(validation=None, training=job("train", active=1)))
     assert later.status["attempts"] == 2
@@ -288,9 +450,14 @@ def test_unchanged_observation_changes_nothing() -> None:
 
 def test_last_transition_time_moves_only_on_status_change() -> None:
     first = decide(VALIDATED, Observed(validation=None, training=job("train", active=1)))
-    later = decisions.decide(spec(), generation=2, status=first.status,
-                             observed=Observed(validation=None, training=job("train", active=1)),
-                             policy=ALLOW, now=NOW + timedelta(hours=1))
+    later = decisions.decide(
+        spec(),
+        generation=2,
+        status=first.status,
+        observed=Observed(validation=None, training=job("train", active=1)),
+        policy=ALLOW,
+        now=NOW + timedelta(hours=1),
+    )
     running = next(c for c in later.status["conditions"] if c["type"] == "Running")
     assert running["lastTransitionTime"] == STAMP
     assert running["observedGeneration"] == 2
@@ -312,8 +479,9 @@ def test_cancelled_when_deleted_mid_run() -> None:
         (60, "Failed", "2026-11-28T11:58:00Z", -60.0),
     ],
 )
-def test_ttl_after_finished(ttl: int | None, phase: str, finished: str | None,
-                            expected: float | None) -> None:
+def test_ttl_after_finished(
+    ttl: int | None, phase: str, finished: str | None, expected: float | None
+) -> None:
     status = {"phase": phase, **({"completionTime": finished} if finished else {})}
     job_spec = spec(runPolicy={"ttlSecondsAfterFinished": ttl} if ttl is not None else {})
     assert decisions.seconds_until_deletion(job_spec, status, NOW) == expected

@@ -47,22 +47,34 @@ class FakeKube:
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
-    return kopf.Body({
-        "apiVersion": "finetune.dev/v1alpha1", "kind": "FineTuneJob",
-        "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "u-1", "generation": 1,
-                     "creationTimestamp": "2026-11-28T10:00:00Z"},
-        "spec": {"baseModel": {"uri": "s3://models/base/"},
-                 "dataset": {"train": "s3://data/train.jsonl"},
-                 "output": {"uri": "s3://models/out/"}, "image": IMAGE},
-        "status": status or {},
-    })
+    return kopf.Body(
+        {
+            "apiVersion": "finetune.dev/v1alpha1",
+            "kind": "FineTuneJob",
+            "metadata": {
+                "name": NAME,
+                "namespace": NAMESPACE,
+                "uid": "u-1",
+                "generation": 1,
+                "creationTimestamp": "2026-11-28T10:00:00Z",
+            },
+            "spec": {
+                "baseModel": {"uri": "s3://models/base/"},
+                "dataset": {"train": "s3://data/train.jsonl"},
+                "output": {"uri": "s3://models/out/"},
+                "image": IMAGE,
+            },
+            "status": status or {},
+        }
+    )
 
 
 @pytest.fixture
 def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     posted: list[str] = []
-    monkeypatch.setattr(kopf, "event", lambda _body, *, type, reason, message: posted.append(
-        reason))
+    monkeypatch.setattr(
+        kopf, "event", lambda _body, *, type, reason, message: posted.append(reason)
+    )
     return posted
 
 
@@ -72,21 +84,38 @@ def runtime(kube: FakeKube) -> reconcile.Runtime:
 
 
 def child(role: str, *, complete: bool = False) -> Any:
-    return job_state({
-        "metadata": {"name": f"{NAME}-{role}", "namespace": NAMESPACE,
-                     "labels": {"finetune.dev/job": NAME, "finetune.dev/role": role}},
-        "status": {"conditions": [{"type": "Complete", "status": "True"}]} if complete else {},
-    })
+    return job_state(
+        {
+            "metadata": {
+                "name": f"{NAME}-{role}",
+                "namespace": NAMESPACE,
+                "labels": {"finetune.dev/job": NAME, "finetune.dev/role": role},
+            },
+            "status": {"conditions": [{"type": "Complete", "status": "True"}]} if complete else {},
+        }
+    )
 
 
 def validate_pod() -> Any:
     summary = {"ok": True, "kind": "validate", "dataset": {"trainExamples": 3}}
-    return pod_state({
-        "metadata": {"name": f"{NAME}-validate-x", "namespace": NAMESPACE,
-                     "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"}},
-        "status": {"phase": "Succeeded", "containerStatuses": [{"name": "trainer", "state": {
-            "terminated": {"exitCode": 0, "message": json.dumps(summary)}}}]},
-    })
+    return pod_state(
+        {
+            "metadata": {
+                "name": f"{NAME}-validate-x",
+                "namespace": NAMESPACE,
+                "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"},
+            },
+            "status": {
+                "phase": "Succeeded",
+                "containerStatuses": [
+                    {
+                        "name": "trainer",
+                        "state": {"terminated": {"exitCode": 0, "message": json.dumps(summary)}},
+                    }
+                ],
+            },
+        }
+    )
 
 
 def run(loop: reconcile.JobLoop, jobs: dict[Any, list[Any]], pods: dict[Any, list[Any]]) -> None:
@@ -98,8 +127,7 @@ def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None
     loop = reconcile.JobLoop(runtime(kube), body(), logging.getLogger("test"))
 
     run(loop, {}, {})
-    assert kube.calls[:2] == [("create", "ConfigMap/demo-config"),
-                              ("create", "Job/demo-validate")]
+    assert kube.calls[:2] == [("create", "ConfigMap/demo-config"), ("create", "Job/demo-validate")]
     assert kube.status_patches[-1]["phase"] == "Validating"
     assert events == ["Validating"]
 
@@ -132,8 +160,7 @@ def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None
 
 def test_deleted_before_finishing_is_cancelled(events: list[str]) -> None:
     kube = FakeKube()
-    loop = reconcile.JobLoop(runtime(kube), body({"phase": "Running"}),
-                             logging.getLogger("test"))
+    loop = reconcile.JobLoop(runtime(kube), body({"phase": "Running"}), logging.getLogger("test"))
     asyncio.run(loop.cancel())
     assert kube.status_patches[-1]["phase"] == "Cancelled"
     assert events == ["Cancelled"]

@@ -95,16 +95,15 @@ class ObjectInfo:
 class Storage:
     """The S3 operations the trainer needs, with credential errors mapped to InvalidCredentials."""
 
-    def __init__(self, client: S3Client | None = None) -> None:
-        if client is None:
-            client = boto3.client(
-                "s3",
-                config=Config(
-                    max_pool_connections=4 * PARALLEL_FILES,
-                    retries={"max_attempts": 5, "mode": "standard"},
-                ),
-            )
-        self.client = client
+    def __init__(self) -> None:
+        # A session of its own reads the AWS_* env now, not whatever boto3's default cached.
+        self.client: S3Client = boto3.session.Session().client(
+            "s3",
+            config=Config(
+                max_pool_connections=4 * PARALLEL_FILES,
+                retries={"max_attempts": 5, "mode": "standard"},
+            ),
+        )
 
     @staticmethod
     def _transfer_config() -> Any:
