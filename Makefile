@@ -62,3 +62,8 @@ cluster-status: ## Which local components run (pids)
 .PHONY: demo
 demo: $(STAMP) binaries ## Local cluster + operator + S3, a real LoRA fine-tune of SmolLM2 on the CPU
 	PYTHONPATH=. $(PY) examples/demo/run.py
+
+BENCH_ARGS ?=
+.PHONY: bench
+bench: $(STAMP) ## Trainer throughput and peak RSS on the CPU: padded vs packed vs length-grouped (BENCH_ARGS=--quick: 1 min)
+	$(PY) -m bench.trainer_throughput $(BENCH_ARGS)

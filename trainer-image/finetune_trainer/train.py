@@ -253,9 +253,14 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     """
     final_eval = None
     if trainer.eval_dataset is not None:
-        if progress is not None:
-            progress.update(stage="evaluating")
-        final_eval = trainer.evaluate()
+        step = trainer.state.global_step
+        done = [e for e in trainer.state.log_history if "eval_loss" in e and e.get("step") == step]
+        if done:  # the Trainer already evaluated the last step
+            final_eval = done[-1]
+        else:
+            if progress is not None:
+                progress.update(stage="evaluating")
+            final_eval = trainer.evaluate()
     if progress is not None:
         progress.update(stage="publishing")
     weights_dir = ws.final / ("adapter" if job.spec.method.type == "lora" else "model")
