@@ -1,6 +1,6 @@
 """Real-token throughput and peak RSS of the trainer's SFT path on the CPU, variant by variant.
 
-`make bench` (about 4 minutes on 2 cores) or `python -m bench.trainer_throughput --quick` (about
+`make bench` (about 3 minutes on 2 cores) or `python -m bench.trainer_throughput --quick` (about
 1 minute). Variants, all in one run and on the same data:
 
 - ``padded``: the trainer's default, random order, each micro-batch padded to its longest example;
@@ -239,6 +239,13 @@ def run_variant(
 # --- report --------------------------------------------------------------------------------
 
 
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
+    names = [line.partition(":")[2].strip() for line in lines if line.startswith("model name")]
+    return names[0] if names else platform.machine()
+
+
 def machine() -> dict[str, Any]:
     import torch  # noqa: PLC0415
     import transformers  # noqa: PLC0415
@@ -246,7 +253,7 @@ def machine() -> dict[str, Any]:
 
     return {
         "nproc": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
@@ -281,7 +288,7 @@ def write_docs(report: dict[str, Any], rows: list[str]) -> None:
             BEGIN,
             f"Run {report['date']} with `{report['command']}` on {m['nproc']} CPUs "
             f"(`{m['cpu']}`), torch {m['torch']}, transformers {m['transformers']}, "
-            f"TRL {m['trl']}, {report['results'][0]['torch_threads']} torch threads, "
+            f"TRL {m['trl']}, torch threads per run: {report['results'][0]['torch_threads']}, "
             f"load average {m['loadavg_at_start'][0]} at the start. "
             f"{w['examples']} examples, one epoch, batch {w['batch_size']} "
             f"(micro 4 x accumulation 2), maxSeqLength {w['max_seq_length']}, "

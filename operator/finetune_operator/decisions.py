@@ -167,9 +167,7 @@ def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
 def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
     term = _newest(observed.pods, "train", succeeded=True)
     summary = (term.summary if term else None) or {}
-    metrics = mirror.final_metrics(summary)
-    if metrics:
-        work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
+    _merge_metrics(work, mirror.final_metrics(summary))
     output = mirror.output_fields(summary)
     if output:
         work.status["output"] = output
@@ -186,13 +184,17 @@ def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
     work.status.setdefault("completionTime", work.now)
 
 
+def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
+    """Newer values win; metrics the new source lacks (e.g. baseEvalLoss) are kept."""
+    if metrics:
+        work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
+
+
 def _mirror_progress(work: _Pass, report: Mapping[str, Any]) -> None:
     progress = mirror.progress_fields(report)
     if progress:
         work.status["progress"] = progress
-    metrics = mirror.metrics_from_progress(report)
-    if metrics:
-        work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
+    _merge_metrics(work, mirror.metrics_from_progress(report))
     checkpoint = mirror.checkpoint_fields(report)
     if checkpoint:
         work.status["lastCheckpoint"] = checkpoint
