@@ -36,6 +36,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import synthetic
+
+from finetune_trainer.dsconfig import plan_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -61,7 +64,7 @@ class Workload:
     max_words: int
     """Cap of the long-tailed assistant answer length, in words."""
     batch_size: int = 8
-    """Global batch (the job's batchSize); the trainer splits it into micro 4 x accumulation 2."""
+    """Global batch (the job's batchSize); one process splits 8 into micro 4 x accumulation 2."""
     max_seq_length: int = 512
     """The job's maxSeqLength: truncation, and the packed row length."""
     layers: int = 4
@@ -190,7 +193,8 @@ def run_variant(
     torch.set_num_threads(threads)
     state = PartialState(backend="gloo")
     job = parse_job(job_document(load, packing=variant == "packed"))
-    ws = ft.Workspace(Path(tempfile.mkdtemp(prefix=f"bench-{variant}-")))
+    ws = ft.Workspace(model_dir.parent / f"workspace-{variant}")  # removed with the inputs
+    ws.root.mkdir()
     files = DatasetFiles(
         format="chat", train=str(train_file), train_examples=load.examples, raw_train=""
     )
@@ -283,22 +287,20 @@ def table(results: list[Result]) -> list[str]:
 def write_docs(report: dict[str, Any], rows: list[str]) -> None:
     """Replace the generated section of docs/benchmarks.md; the prose around it stays."""
     m, w = report["machine"], report["workload"]
-    section = "\n".join(
-        [
-            BEGIN,
-            f"Run {report['date']} with `{report['command']}` on {m['nproc']} CPUs "
-            f"(`{m['cpu']}`), torch {m['torch']}, transformers {m['transformers']}, "
-            f"TRL {m['trl']}, torch threads per run: {report['results'][0]['torch_threads']}, "
-            f"load average {m['loadavg_at_start'][0]} at the start. "
-            f"{w['examples']} examples, one epoch, batch {w['batch_size']} "
-            f"(micro 4 x accumulation 2), maxSeqLength {w['max_seq_length']}, "
-            f"Llama {w['layers']} layers x hidden {w['hidden']}, LoRA r=16 all-linear, "
-            "DeepSpeed ZeRO-2, fp32.",
-            "",
-            *rows,
-            END,
-        ]
+    plan = plan_batch(w["batch_size"], 1)
+    about = textwrap.fill(
+        f"Run {report['date']} with `{report['command']}` on {m['nproc']} CPUs "
+        f"(`{m['cpu']}`), torch {m['torch']}, transformers {m['transformers']}, "
+        f"TRL {m['trl']}, torch threads per run: {report['results'][0]['torch_threads']}, "
+        f"load average {m['loadavg_at_start'][0]} at the start. "
+        f"{w['examples']} examples, one epoch, batch {w['batch_size']} "
+        f"(micro {plan.micro_batch} x accumulation {plan.grad_accum}), "
+        f"maxSeqLength {w['max_seq_length']}, "
+        f"Llama {w['layers']} layers x hidden {w['hidden']}, LoRA r=16 all-linear, "
+        "DeepSpeed ZeRO-2, fp32.",
+        width=100,
     )
+    section = "\n".join([BEGIN, about, "", *rows, END])
     text = DOCS.read_text() if DOCS.exists() else f"# Benchmarks\n\n{BEGIN}\n{END}\n"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)

@@ -176,7 +176,12 @@ class Agent:
             return
         meta = pod["metadata"]
         try:
-            self.api.patch(_pod_path(meta) + "/status", {"status": status})
+            # A merge patch replaces lists whole: a strategic merge would append to podIPs.
+            self.api.patch(
+                _pod_path(meta) + "/status",
+                {"status": status},
+                content_type="application/merge-patch+json",
+            )
         except KubeError as exc:
             if exc.status != 404:
                 raise
