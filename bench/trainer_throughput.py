@@ -91,6 +91,8 @@ class Result:
     rss_before_train_mib: float
     peak_rss_mib: float
     torch_threads: int
+    loadavg_end: float
+    """1-minute load average at the end of training, this run included (more: neighbours)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -237,6 +239,7 @@ def run_variant(
         # ru_maxrss is KiB on Linux.
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         torch_threads=torch.get_num_threads(),
+        loadavg_end=round(os.getloadavg()[0], 2),
     )
 
 
@@ -271,15 +274,15 @@ def table(results: list[Result]) -> list[str]:
     base = results[0].tokens_per_second
     rows = [
         "| variant | steps | real tokens | computed tokens | padding share | train s "
-        "| real tokens/s | vs padded | peak RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| real tokens/s | vs padded | peak RSS MiB | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
             f"| {r.variant} | {r.steps} | {r.real_tokens:,} | {r.computed_tokens:,} "
             f"| {1 - r.real_tokens / r.computed_tokens:.0%} | {r.train_seconds:.1f} "
             f"| {r.tokens_per_second:,.0f} | {r.tokens_per_second / base:.2f} "
-            f"| {r.peak_rss_mib:,.0f} |"
+            f"| {r.peak_rss_mib:,.0f} | {r.loadavg_end:.1f} |"
         )
     return rows
 

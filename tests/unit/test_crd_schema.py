@@ -76,7 +76,7 @@ def walk(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, An
 def test_crd_defaults_equal_model_defaults(
     root: dict[str, Any], spec_extra: dict[str, Any]
 ) -> None:
-    manifest = copy.deepcopy(MINIMAL)
+    manifest: dict[str, Any] = copy.deepcopy(MINIMAL)
     manifest["spec"].update(copy.deepcopy(spec_extra))
     defaulted = apply_defaults(root["properties"]["spec"], copy.deepcopy(manifest["spec"]))
     rendered = parse_job(manifest).rendered()["spec"]

@@ -47,26 +47,26 @@ class FakeKube:
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
-    return kopf.Body(
-        {
-            "apiVersion": "finetune.dev/v1alpha1",
-            "kind": "FineTuneJob",
-            "metadata": {
-                "name": NAME,
-                "namespace": NAMESPACE,
-                "uid": "u-1",
-                "generation": 1,
-                "creationTimestamp": "2026-11-28T10:00:00Z",
-            },
-            "spec": {
-                "baseModel": {"uri": "s3://models/base/"},
-                "dataset": {"train": "s3://data/train.jsonl"},
-                "output": {"uri": "s3://models/out/"},
-                "image": IMAGE,
-            },
-            "status": status or {},
-        }
-    )
+    raw: Any = {
+        "apiVersion": "finetune.dev/v1alpha1",
+        "kind": "FineTuneJob",
+        "metadata": {
+            "name": NAME,
+            "namespace": NAMESPACE,
+            "uid": "u-1",
+            "generation": 1,
+            "creationTimestamp": "2026-11-28T10:00:00Z",
+        },
+        "spec": {
+            "baseModel": {"uri": "s3://models/base/"},
+            "dataset": {"train": "s3://data/train.jsonl"},
+            "output": {"uri": "s3://models/out/"},
+            "image": IMAGE,
+        },
+        "status": status or {},
+    }
+    # A plain dict: kopf's RawBody TypedDict has no key for metadata.generation.
+    return kopf.Body(raw)
 
 
 @pytest.fixture
