@@ -92,7 +92,7 @@ def build_tokenizer(out: Path, corpus: list[str]) -> Any:
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
     )
-    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+    tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<pad>"
     )
     tokenizer.chat_template = CHAT_TEMPLATE
@@ -123,7 +123,7 @@ def build_model(out: Path, *, layers: int, hidden: int, max_positions: int, seed
         tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config)
-    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
+    model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
     model.save_pretrained(out, safe_serialization=True)
