@@ -7,6 +7,7 @@ pins), never whatever happens to be on PATH.
 from __future__ import annotations
 
 import subprocess
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,10 @@ def test_real_authorizer_agrees_with_least_privilege(
             return run(argv).stdout.strip() == "yes"
 
         here, elsewhere = ["-n", namespace], ["-n", "default"]
+        # The RBAC authorizer learns new bindings through a watch: wait until it has this one.
+        deadline = time.monotonic() + 30
+        while not can(*NEEDED[0], here) and time.monotonic() < deadline:
+            time.sleep(0.5)
         for verb, resource, sub in NEEDED:
             assert can(verb, resource, sub, here), f"cannot {verb} {resource}/{sub}"
             assert not can(verb, resource, sub, elsewhere), f"may {verb} {resource} elsewhere"

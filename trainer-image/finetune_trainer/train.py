@@ -211,9 +211,6 @@ def sft_arguments(
         disable_tqdm=True,
         dataloader_num_workers=0,
         packing=hp.packing,
-        # Batches of similar lengths: padding fell from 47% to 5% and real tokens/s rose 1.67x
-        # in bench/trainer_throughput.py (docs/benchmarks.md); packing has no padding to save.
-        train_sampling_strategy="random" if hp.packing else "group_by_length",
         # Activation checkpointing recomputes the forward pass (about 20% more compute); TRL
         # turns it on by default, but nothing here needs the memory it saves.
         gradient_checkpointing=False,
