@@ -42,12 +42,32 @@ def _bind(source: str, target: str, read_only: bool) -> None:
         _mount(None, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
+def _handle(path: str) -> str:
+    """A path that keeps naming ``path`` after later mounts hide it (a /proc magic link)."""
+    return f"/proc/self/fd/{os.open(path, os.O_PATH)}"
+
+
 def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
-    for m in spec["mounts"]:
-        _bind(m["source"], m["target"], m["read_only"])
+    # The host's filesystem is the pod's image here, so a volume at e.g. /tmp would hide a
+    # checkout under /tmp: its venv, the pod's own volume sources and working directory. Take
+    # handles on all of them first, then put the host paths pods need back on top.
+    keep = [(Path(p), _handle(p)) for p in spec.get("keep_visible", []) if Path(p).exists()]
+    mounts = [(_handle(m["source"]), m["target"], m["read_only"]) for m in spec["mounts"]]
+    workdir = spec["working_dir"]
+    workdir_handle = _handle(workdir) if Path(workdir).is_dir() else None
+    for source, target, read_only in mounts:
+        _bind(source, target, read_only)
+    for path, handle in keep:
+        if not path.exists() or not os.path.samestat(path.stat(), Path(handle).stat()):
+            _bind(handle, str(path), read_only=False)
     socket.sethostname(spec["hostname"])
-    os.chdir(spec["working_dir"])
+    try:
+        os.chdir(workdir)
+    except FileNotFoundError:
+        if workdir_handle is None:
+            raise
+        os.chdir(workdir_handle)
     argv = spec["argv"]
     os.execvp(argv[0], argv)
 

@@ -177,6 +177,14 @@ class PodRunner:
             ],
             "hostname": hostname(self.pod),
             "working_dir": spec.get("workingDir") or str(work),
+            # What the host provides in place of an image: the checkout (venv, code), the
+            # agent's state, the shared caches and the Python installation.
+            "keep_visible": [
+                str(self.config.settings.root),
+                str(self.config.settings.state),
+                str(self.config.settings.cache),
+                sys.base_prefix,
+            ],
             "argv": argv,
         }
         spec_file = self.dir / "containers" / f"{record.name}.json"
