@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from tests.cluster import controlplane, stack
 from tests.cluster import s3 as s3_server
 from tests.cluster.settings import Settings
@@ -148,7 +149,18 @@ class Demo:
             "--ignore-not-found",
             "--wait=true",
         )
+        # ... and so does its output: an earlier demo's checkpoints and weights are removed.
+        self.clear_prefix(yaml.safe_load(JOB_FILE.read_text())["spec"]["output"]["uri"])
         self.run("kubectl", "apply", "-n", NAMESPACE, "-f", str(JOB_FILE))
+
+    def clear_prefix(self, uri: str) -> None:
+        client = self.s3.client()
+        bucket, prefix = split_uri(uri)
+        ensure_bucket(client, bucket)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
 
     def watch(self) -> dict[str, Any]:
         last = ""

@@ -68,10 +68,25 @@ def to_prune(inv: Inventory, keep: int) -> list[int]:
 class CheckpointStore:
     """Upload, list, download and prune checkpoints below ``<output>/checkpoints/``."""
 
-    def __init__(self, storage: Storage, output: S3Uri, keep: int) -> None:
+    def __init__(self, storage: Storage, output: S3Uri, keep: int, run: str) -> None:
         self.storage = storage
         self.root = output.join(PREFIX)
         self.keep = keep
+        self.run = run
+        """Identity of the training run (a digest of the resolved job); only its own
+        checkpoints are resumed, never those another job left under the same output URI."""
+
+    def newest_resumable(self) -> int | None:
+        """The newest complete checkpoint that this run wrote, if any."""
+        for step in sorted(self.inventory().complete, reverse=True):
+            marker = json.loads(self.storage.get_bytes(self.uri(step).join(MARKER)))
+            if marker.get("run") == self.run:
+                return step
+            log.warning(
+                "checkpoint: %s was written by another job (run %s, this run %s); not resumed",
+                self.uri(step), marker.get("run"), self.run,
+            )  # fmt: skip
+        return None
 
     def uri(self, step: int) -> S3Uri:
         return self.root.join(step_dir(step))
@@ -92,7 +107,7 @@ class CheckpointStore:
             for o in self.storage.list_objects(prefix)
             if o.relative != MARKER
         ]
-        marker = {"step": step, "files": objects, **extra}
+        marker = {"step": step, "run": self.run, "files": objects, **extra}
         self.storage.put_bytes(prefix.join(MARKER), json.dumps(marker, indent=1).encode())
         self.prune()
         return prefix

@@ -8,6 +8,7 @@ by building the distributed state ourselves before ``TrainingArguments``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -102,12 +103,25 @@ def fetch_inputs(
             marker.unlink(missing_ok=True)
             fetch_model(storage, job.spec.base_model.uri, ws.model, weights=True)
             files = fetch_dataset(storage, job.spec, ws.data)
-            step = store.inventory().newest
+            step = store.newest_resumable()
             if step is not None:
                 log.info("resume: downloading checkpoint step %d", step)
                 store.download(step, ws.checkpoint(step))
             marker.write_text(json.dumps(asdict(Fetched(asdict(files), step))))
     return Fetched(**json.loads(marker.read_text()))
+
+
+TRAJECTORY_FIELDS = ("baseModel", "dataset", "method", "hyperparameters", "deepspeed", "resources")
+"""What decides the training trajectory (and the checkpoint's shard layout); names, output,
+checkpointing and run policy do not, so a copied or renamed job may still resume."""
+
+
+def run_identity(job: FineTuneJob) -> str:
+    """A digest of the resolved spec's trajectory fields: retries of one job share it; a job
+    with other data, model or hyperparameters under the same output URI does not."""
+    spec = job.rendered()["spec"]
+    document = json.dumps({k: spec.get(k) for k in TRAJECTORY_FIELDS}, sort_keys=True)
+    return hashlib.sha256(document.encode()).hexdigest()[:16]
 
 
 def check_eos(tokenizer: Any, generation_config: Any, fmt: str) -> None:
@@ -311,7 +325,9 @@ def run(job: FineTuneJob) -> RunResult:
         spec = job.spec
         ws = Workspace(scratch_dir(job.metadata.name))
         storage = Storage()
-        store = CheckpointStore(storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep)
+        store = CheckpointStore(
+            storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep, run_identity(job)
+        )
         fetched = fetch_inputs(state, ws, storage, job, store)
         files = fetched.files
         if progress is not None and fetched.resume_step is not None:
