@@ -17,8 +17,10 @@ import yaml
 from tests.cluster import controlplane
 from tests.cluster.settings import Settings
 from tests.cluster.stack import Cluster
+from tests.e2e.operator_env import crd
 
 pytestmark = pytest.mark.e2e
+__all__ = ["crd"]  # fixture used by name: `auth can-i` resolves only known resource types
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "finetune-operator"
 KUBE_VERSION = "1.30.0"
@@ -244,7 +246,7 @@ FORBIDDEN = [
 
 
 def test_real_authorizer_agrees_with_least_privilege(
-    bins: Path, tmp_path: Path, cluster: Cluster, namespace: str
+    bins: Path, tmp_path: Path, cluster: Cluster, namespace: str, crd: str
 ) -> None:
     """Bind the chart's RBAC (one watched namespace) for real and ask the apiserver's authorizer
     what the operator's ServiceAccount may do there, elsewhere, and cluster-wide."""
