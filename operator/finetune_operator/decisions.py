@@ -184,6 +184,17 @@ def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
     work.status.setdefault("completionTime", work.now)
 
 
+def _wait_for_kueue(work: _Pass, spec: FineTuneJobSpec) -> None:
+    """The training Job exists suspended; Kueue, not the operator, decides when it starts."""
+    work.phase("Queued")
+    work.condition(
+        "Admitted",
+        False,
+        "WaitingForKueue",
+        f"waiting for admission by LocalQueue {spec.queue_name}",
+    )
+
+
 def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
     """Newer values win; metrics the new source lacks (e.g. baseEvalLoss) are kept."""
     if metrics:
@@ -223,13 +234,7 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         work.actions.append(Action.CREATE_TRAINING)
         work.create_suspended = kueue
         if kueue:
-            work.phase("Queued")
-            work.condition(
-                "Admitted",
-                False,
-                "WaitingForKueue",
-                f"waiting for admission by LocalQueue {spec.queue_name}",
-            )
+            _wait_for_kueue(work, spec)
             return
         _running(work, spec)
         return
@@ -238,13 +243,7 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
     elif job.finished == "Failed":
         work.fail(*_train_failure(job, observed.pods))
     elif kueue and job.suspended:
-        work.phase("Queued")
-        work.condition(
-            "Admitted",
-            False,
-            "WaitingForKueue",
-            f"waiting for admission by LocalQueue {spec.queue_name}",
-        )
+        _wait_for_kueue(work, spec)
     elif not kueue and spec.run_policy.suspend:
         if not job.suspended:
             work.actions.append(Action.SUSPEND_TRAINING)
