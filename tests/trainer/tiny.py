@@ -67,17 +67,15 @@ def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
     return path
 
 
-def build_tokenizer(out: Path) -> Any:
-    corpus = [json.dumps(e) for e in chat_examples(200, 0)] + [
-        "reverse You words system user assistant"
-    ]
+def train_tokenizer(out: Path, corpus: list[str], vocab_size: int) -> Any:
+    """A byte-level BPE trained on ``corpus``, with the ChatML template, saved under ``out``."""
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator(
         corpus,
         trainers.BpeTrainer(
-            vocab_size=400,
+            vocab_size=vocab_size,
             special_tokens=["<|im_start|>", "<|im_end|>", "<pad>"],
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
@@ -90,19 +88,27 @@ def build_tokenizer(out: Path) -> Any:
     return tokenizer
 
 
-def build_model(out: Path) -> Path:
-    """Random Llama (hidden 64, 2 layers) saved as safetensors with its tokenizer."""
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(out)
-    torch.manual_seed(0)
+def build_llama(
+    out: Path,
+    tokenizer: Any,
+    *,
+    layers: int,
+    hidden: int,
+    intermediate: int,
+    kv_heads: int,
+    max_positions: int,
+    seed: int,
+) -> None:
+    """A random Llama (4 attention heads) for ``tokenizer``, saved as safetensors under ``out``."""
+    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
         num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
@@ -113,4 +119,21 @@ def build_model(out: Path) -> Path:
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
     model.save_pretrained(out, safe_serialization=True)
+
+
+def build_tokenizer(out: Path) -> Any:
+    """The tiny model's tokenizer, trained on this module's own chats."""
+    corpus = [json.dumps(e) for e in chat_examples(200, 0)] + [
+        "reverse You words system user assistant"
+    ]
+    return train_tokenizer(out, corpus, vocab_size=400)
+
+
+def build_model(out: Path) -> Path:
+    """Random Llama (hidden 64, 2 layers) saved as safetensors with its tokenizer."""
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer(out)
+    build_llama(
+        out, tokenizer, layers=2, hidden=64, intermediate=128, kv_heads=2, max_positions=256, seed=0
+    )
     return out
