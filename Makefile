@@ -30,14 +30,14 @@ venv: $(STAMP) ## Create .venv with every extra (skipped while pyproject.toml is
 
 .PHONY: binaries
 binaries: ## Build or reuse etcd, kube-*, kubectl, helm (cached in ~/.cache/finetune-operator)
-	tests/cluster/gobuild/build.sh
+	devcluster/gobuild/build.sh
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --explicit-package-bases tests
+	$(VENV)/bin/mypy --explicit-package-bases tests devcluster
 
 .PHONY: test
 test: lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if needed)
@@ -45,19 +45,19 @@ test: lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if
 
 .PHONY: cluster-up
 cluster-up: $(STAMP) ## Start the local control plane, node agent and S3 (idempotent)
-	$(PY) -m tests.cluster up
+	$(PY) -m devcluster up
 
 .PHONY: cluster-down
 cluster-down: ## Stop what cluster-up started
-	$(PY) -m tests.cluster down
+	$(PY) -m devcluster down
 
 .PHONY: cluster-env
 cluster-env: ## Print export lines: eval "$$(make -s cluster-env)"
-	@$(PY) -m tests.cluster env
+	@$(PY) -m devcluster env
 
 .PHONY: cluster-status
 cluster-status: ## Which local components run (pids)
-	@$(PY) -m tests.cluster status
+	@$(PY) -m devcluster status
 
 .PHONY: demo
 demo: $(STAMP) binaries ## Local cluster + operator + S3, a real LoRA fine-tune of SmolLM2 on the CPU

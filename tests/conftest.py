@@ -2,7 +2,7 @@
 
 Fixtures start what they need lazily and reuse what is running (`make cluster-up`, or another
 pytest session); what a session started is stopped by the last session to finish
-(tests/cluster/sharing.py). See tests/cluster/README.md.
+(devcluster/sharing.py). See devcluster/README.md.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.cluster import s3 as s3_server
-from tests.cluster import sharing, stack
-from tests.cluster.settings import Settings
-from tests.cluster.stack import Cluster
+from devcluster import s3 as s3_server
+from devcluster import sharing, stack
+from devcluster.settings import Settings
+from devcluster.stack import Cluster
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient

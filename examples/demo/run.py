@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.cluster import controlplane, stack
-from tests.cluster import s3 as s3_server
-from tests.cluster.settings import Settings
+from devcluster import controlplane, stack
+from devcluster import s3 as s3_server
+from devcluster.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "finetune-demo"

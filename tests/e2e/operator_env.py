@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from tests.cluster.kubeapi import KubeError
-from tests.cluster.stack import Cluster
+from devcluster.kubeapi import KubeError
+from devcluster.stack import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "finetunejob.yaml"

@@ -1,6 +1,6 @@
 """The Helm chart: lint, render, and have the real apiserver accept what it renders.
 
-Uses the helm and kubectl that tests/cluster/gobuild/build.sh builds (the versions the project
+Uses the helm and kubectl that devcluster/gobuild/build.sh builds (the versions the project
 pins), never whatever happens to be on PATH.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.cluster import controlplane
-from tests.cluster.settings import Settings
-from tests.cluster.stack import Cluster
+from devcluster import controlplane
+from devcluster.settings import Settings
+from devcluster.stack import Cluster
 from tests.e2e.operator_env import crd
 
 pytestmark = pytest.mark.e2e

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.cluster.kubeapi import KubeError
-from tests.cluster.nodeagent.runner import LOG_ANNOTATION
-from tests.cluster.s3 import S3Endpoint
-from tests.cluster.stack import Cluster
+from devcluster.kubeapi import KubeError
+from devcluster.nodeagent.runner import LOG_ANNOTATION
+from devcluster.s3 import S3Endpoint
+from devcluster.stack import Cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.cluster.stack import Cluster
+from devcluster.stack import Cluster
 from tests.e2e.operator_env import crd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.cluster import controlplane
-from tests.cluster.stack import Cluster
+from devcluster import controlplane
+from devcluster.stack import Cluster
 from tests.e2e.operator_env import crd, ftj_path, get_ftj, remove_finalizers, wait_for
 from tests.trainer.tiny import build_model, chat_examples, write_jsonl
 

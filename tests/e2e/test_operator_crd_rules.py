@@ -7,8 +7,8 @@ import copy
 from typing import Any
 
 import pytest
-from tests.cluster.kubeapi import KubeError
-from tests.cluster.stack import Cluster
+from devcluster.kubeapi import KubeError
+from devcluster.stack import Cluster
 from tests.e2e.operator_env import crd, ftj_path, manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]

@@ -11,8 +11,8 @@ import urllib.request
 from typing import Any
 
 import pytest
-from tests.cluster.s3 import S3Endpoint
-from tests.cluster.stack import Cluster
+from devcluster.s3 import S3Endpoint
+from devcluster.stack import Cluster
 from tests.e2e.operator_env import (
     BUCKET,
     Operator,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from tests.cluster.s3 import S3Endpoint
+from devcluster.s3 import S3Endpoint
 from tests.trainer.tiny import build_model, chat_examples, write_jsonl
 
 pytest.importorskip("trl")

@@ -6,7 +6,7 @@ import json
 import uuid
 
 import pytest
-from tests.cluster.s3 import S3Endpoint
+from devcluster.s3 import S3Endpoint
 
 from finetune_trainer.checkpoints import MARKER, CheckpointStore, step_dir
 from finetune_trainer.storage import S3Uri, Storage

@@ -22,7 +22,7 @@ import pytest
 import torch
 from accelerate.state import AcceleratorState
 from peft import PeftModel
-from tests.cluster.s3 import S3Endpoint
+from devcluster.s3 import S3Endpoint
 from tests.trainer.conftest import job_document, write_job
 from tests.trainer.tiny import chat_examples, write_jsonl
 from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.cluster.s3 import S3Endpoint
+from devcluster.s3 import S3Endpoint
 from tests.trainer.conftest import job_document, write_job
 from tests.unit.test_trainer_data import MALFORMED
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.cluster.nodeagent import hosts
-from tests.cluster.nodeagent.podenv import (
+from devcluster.nodeagent import hosts
+from devcluster.nodeagent.podenv import (
     ConfigError,
     command_line,
     container_env,
     expand,
     image_repository,
 )
-from tests.cluster.nodeagent.status import ContainerRecord, phase
+from devcluster.nodeagent.status import ContainerRecord, phase
 
 INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 POD: dict[str, Any] = {

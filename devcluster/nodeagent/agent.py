@@ -14,12 +14,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tests.cluster.kubeapi import KubeApi, KubeError
-from tests.cluster.nodeagent import hosts
-from tests.cluster.nodeagent.config import AgentConfig
-from tests.cluster.nodeagent.node import Nodes
-from tests.cluster.nodeagent.podenv import decode_secret
-from tests.cluster.nodeagent.runner import PodRunner, hostname
+from devcluster.kubeapi import KubeApi, KubeError
+from devcluster.nodeagent import hosts
+from devcluster.nodeagent.config import AgentConfig
+from devcluster.nodeagent.node import Nodes
+from devcluster.nodeagent.podenv import decode_secret
+from devcluster.nodeagent.runner import PodRunner, hostname
 
 log = logging.getLogger("nodeagent")
 HEARTBEAT_SECONDS = 10.0

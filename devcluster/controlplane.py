@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from tests.cluster import pki, procs
-from tests.cluster.settings import Settings
+from devcluster import pki, procs
+from devcluster.settings import Settings
 
 
 def bin_dir(settings: Settings) -> Path:

@@ -10,9 +10,9 @@ import platform
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.cluster.kubeapi import MERGE, KubeApi, KubeError
-from tests.cluster.nodeagent.config import AgentConfig
-from tests.cluster.nodeagent.status import now
+from devcluster.kubeapi import MERGE, KubeApi, KubeError
+from devcluster.nodeagent.config import AgentConfig
+from devcluster.nodeagent.status import now
 
 LEASE_SECONDS = 40
 KUBELET_VERSION = "v1.36.3"

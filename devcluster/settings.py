@@ -14,7 +14,7 @@ ENV_PREFIX = "FINETUNE_TESTENV_"
 
 
 def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[1]
 
 
 def _int(name: str, default: int) -> int:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from tests.cluster.settings import Settings
+from devcluster.settings import Settings
 
 
 def _pid_file(settings: Settings, name: str) -> Path:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the local control plane's binaries from the upstream Go modules and cache them by version.
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, helm
-# Usage: tests/cluster/gobuild/build.sh            (prints the bin dir on stdout)
+# Usage: devcluster/gobuild/build.sh            (prints the bin dir on stdout)
 # Why helper modules: k8s.io/kubernetes requires its staging modules at v0.0.0 with replaces that
 # Go ignores in a dependency, so `go install ...@v1.x` cannot work; a main module that carries
 # one replace per staging module can.

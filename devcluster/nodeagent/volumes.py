@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.cluster.nodeagent.podenv import ConfigError, Reads, field_value
+from devcluster.nodeagent.podenv import ConfigError, Reads, field_value
 
 ALWAYS_READ_ONLY = ("configMap", "secret", "downwardAPI", "projected")
 

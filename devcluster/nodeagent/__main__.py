@@ -1,4 +1,4 @@
-"""``python -m tests.cluster.nodeagent``: run the node agent until SIGTERM."""
+"""``python -m devcluster.nodeagent``: run the node agent until SIGTERM."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 import signal
 from types import FrameType
 
-from tests.cluster.nodeagent.agent import Agent
-from tests.cluster.nodeagent.config import AgentConfig
-from tests.cluster.settings import Settings
+from devcluster.nodeagent.agent import Agent
+from devcluster.nodeagent.config import AgentConfig
+from devcluster.settings import Settings
 
 
 def main() -> None:

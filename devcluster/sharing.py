@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.cluster.settings import Settings
+from devcluster.settings import Settings
 
 
 @contextmanager

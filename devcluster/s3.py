@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.cluster import procs
-from tests.cluster.settings import Settings
+from devcluster import procs
+from devcluster.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -14,10 +14,10 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from tests.cluster import controlplane, procs, s3
-from tests.cluster.kubeapi import KubeApi
-from tests.cluster.nodeagent.config import publish_image_entries
-from tests.cluster.settings import ENV_PREFIX, Settings
+from devcluster import controlplane, procs, s3
+from devcluster.kubeapi import KubeApi
+from devcluster.nodeagent.config import publish_image_entries
+from devcluster.settings import ENV_PREFIX, Settings
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
@@ -27,7 +27,7 @@ ALL = (s3.NAME, *(c.name for c in controlplane.COMPONENTS), NODEAGENT)
 
 
 def _nodeagent_argv() -> list[str]:
-    return [sys.executable, "-m", "tests.cluster.nodeagent"]
+    return [sys.executable, "-m", "devcluster.nodeagent"]
 
 
 def _nodes_ready(settings: Settings) -> bool:

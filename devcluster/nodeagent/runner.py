@@ -19,9 +19,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.nodeagent import podenv, volumes
-from tests.cluster.nodeagent.config import AgentConfig
-from tests.cluster.nodeagent.status import ContainerRecord, now, pod_status
+from devcluster.nodeagent import podenv, volumes
+from devcluster.nodeagent.config import AgentConfig
+from devcluster.nodeagent.status import ContainerRecord, now, pod_status
 
 ENTER = Path(__file__).with_name("enter.py")
 MESSAGE_LIMIT = 4096

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.cluster.settings import ENV_PREFIX, Settings
+from devcluster.settings import ENV_PREFIX, Settings
 
 DEFAULT_IMAGE_MAP = {
     "finetune-trainer": ["python", "-m", "finetune_trainer"],

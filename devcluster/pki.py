@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.cluster.settings import Settings
+from devcluster.settings import Settings
 
 _CA_EXT = """basicConstraints=critical,CA:TRUE
 keyUsage=critical,keyCertSign,cRLSign,digitalSignature

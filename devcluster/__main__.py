@@ -1,16 +1,16 @@
-"""``python -m tests.cluster up|down|env|status``: the Makefile's cluster targets."""
+"""``python -m devcluster up|down|env|status``: the Makefile's cluster targets."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from tests.cluster import sharing, stack
-from tests.cluster.settings import Settings
+from devcluster import sharing, stack
+from devcluster.settings import Settings
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.cluster", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devcluster", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "env", "status"])
     command = parser.parse_args().command
     settings = Settings.from_env()
