@@ -28,9 +28,14 @@ $(STAMP): pyproject.toml
 .PHONY: venv
 venv: $(STAMP) ## Create .venv with every extra (skipped while pyproject.toml is unchanged)
 
+.PHONY: host-packages
+host-packages: ## Install Debian's runc, CNI plugins, iptables, conntrack, debootstrap (as root)
+	devcluster/host-packages.sh
+
 .PHONY: binaries
-binaries: ## Build or reuse etcd, kube-*, kubectl, helm (cached in ~/.cache/finetune-operator)
+binaries: host-packages ## Build or reuse the control plane's and the node's binaries (cached in ~/.cache/finetune-operator)
 	devcluster/gobuild/build.sh
+	devcluster/gobuild/build-node.sh
 
 .PHONY: lint
 lint: $(STAMP) ## ruff and mypy
@@ -44,7 +49,7 @@ test: lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 .PHONY: cluster-up
-cluster-up: $(STAMP) ## Start the local control plane, node agent and S3 (idempotent)
+cluster-up: $(STAMP) binaries ## Start the local control plane, the node (kubelet, containerd, images) and S3 (idempotent)
 	$(PY) -m devcluster up
 
 .PHONY: cluster-down

@@ -1,8 +1,8 @@
 """etcd, kube-apiserver, kube-controller-manager and kube-scheduler as local processes.
 
 Flags follow upstream's hack/local-up-cluster.sh and kwokctl, trimmed to what a single-node
-loopback cluster needs. Everything binds to 127.0.0.1; the apiserver advertises 127.0.0.1 with
-``--endpoint-reconciler-type=none`` because a loopback address is invalid in Endpoints.
+cluster needs. Everything binds to 127.0.0.1 except the apiserver: pods reach it through the
+``kubernetes`` Service, whose endpoint is the host's own address (``Settings.node_ip``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from devcluster.settings import Settings
 
 def bin_dir(settings: Settings) -> Path:
     """Build (first time, 15-30 min) or find the cached binaries; the script is idempotent."""
-    script = settings.root / "tests" / "cluster" / "gobuild" / "build.sh"
+    script = settings.root / "devcluster" / "gobuild" / "build.sh"
     out = subprocess.run([str(script)], check=True, stdout=subprocess.PIPE, text=True)
     return Path(out.stdout.strip().splitlines()[-1])
 
@@ -65,10 +65,15 @@ def _apiserver(s: Settings, bins: Path) -> list[str]:
     return [
         str(bins / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{s.etcd_port}",
-        "--bind-address=127.0.0.1",
+        "--bind-address=0.0.0.0",
         f"--secure-port={s.api_port}",
-        "--advertise-address=127.0.0.1",
-        "--endpoint-reconciler-type=none",
+        f"--advertise-address={s.node_ip}",
+        # kubectl logs/exec: the apiserver calls the kubelet as cluster admin, and checks the
+        # kubelet's serving certificate against the local CA.
+        f"--kubelet-client-certificate={d / 'admin.crt'}",
+        f"--kubelet-client-key={d / 'admin.key'}",
+        f"--kubelet-certificate-authority={d / 'ca.crt'}",
+        "--kubelet-preferred-address-types=InternalIP",
         f"--tls-cert-file={d / 'apiserver.crt'}",
         f"--tls-private-key-file={d / 'apiserver.key'}",
         f"--client-ca-file={d / 'ca.crt'}",

@@ -92,3 +92,11 @@ class KubeApi:
 
     def delete(self, path: str, body: Mapping[str, Any] | None = None) -> Any:
         return self.request("DELETE", path, body)
+
+    def ensure(self, path: str, body: Mapping[str, Any]) -> None:
+        """Create ``body`` in collection ``path`` unless an object of its name exists."""
+        try:
+            self.create(path, body)
+        except KubeError as err:
+            if err.status != 409:
+                raise

@@ -26,8 +26,14 @@ authorityKeyIdentifier=keyid,issuer
 _SERVER_SANS = (
     "subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
     "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,"
-    "IP:127.0.0.1,IP:10.0.0.1\n"
+    "IP:127.0.0.1,IP:10.0.0.1,IP:{node_ip}\n"
 )
+# Node components' client identities: the Node authorizer and the default RBAC roles know these.
+NODE_CLIENTS = {
+    "kubelet": "/O=system:nodes/CN=system:node:{node}",
+    "kube-proxy": "/CN=system:kube-proxy",
+    "coredns": "/CN=devcluster:coredns",
+}
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -53,8 +59,13 @@ def ensure(settings: Settings) -> Path:
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
              "-out", "ca.crt", "-days", "3650", "-subj", "/CN=finetune-testenv-ca",
              "-extensions", "v3", "-config", "ca.cnf", cwd=d)  # fmt: skip
-    _leaf(d, "apiserver", "/CN=kube-apiserver", _LEAF_EXT.format(usage="serverAuth") + _SERVER_SANS)
+    server = _LEAF_EXT.format(usage="serverAuth")
+    _leaf(d, "apiserver", "/CN=kube-apiserver", server + _SERVER_SANS.format(node_ip=settings.node_ip))
     _leaf(d, "admin", "/O=system:masters/CN=admin", _LEAF_EXT.format(usage="clientAuth"))
+    for name, subject in NODE_CLIENTS.items():
+        _leaf(d, name, subject.format(node=settings.node_name), _LEAF_EXT.format(usage="clientAuth"))
+    sans = f"subjectAltName=DNS:{settings.node_name},IP:{settings.node_ip},IP:127.0.0.1\n"
+    _leaf(d, "kubelet-serving", f"/CN={settings.node_name}", server + sans)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)  # written last
     return d
@@ -62,8 +73,18 @@ def ensure(settings: Settings) -> Path:
 
 def write_kubeconfig(settings: Settings) -> Path:
     """An admin kubeconfig with absolute paths, so it works from any directory."""
+    return _kubeconfig(settings, settings.kubeconfig, "admin")
+
+
+def write_node_kubeconfigs(settings: Settings) -> None:
+    """``<client>.kubeconfig`` in the PKI directory for each node component."""
+    for name in NODE_CLIENTS:
+        _kubeconfig(settings, settings.pki / f"{name}.kubeconfig", name)
+
+
+def _kubeconfig(settings: Settings, path: Path, user: str) -> Path:
     d = settings.pki
-    settings.kubeconfig.write_text(
+    path.write_text(
         f"""apiVersion: v1
 kind: Config
 clusters:
@@ -72,14 +93,14 @@ clusters:
     server: {settings.api_url}
     certificate-authority: {d / "ca.crt"}
 users:
-- name: admin
+- name: {user}
   user:
-    client-certificate: {d / "admin.crt"}
-    client-key: {d / "admin.key"}
+    client-certificate: {d / f"{user}.crt"}
+    client-key: {d / f"{user}.key"}
 contexts:
 - name: finetune-testenv
-  context: {{cluster: finetune-testenv, user: admin, namespace: default}}
+  context: {{cluster: finetune-testenv, user: {user}, namespace: default}}
 current-context: finetune-testenv
 """
     )
-    return settings.kubeconfig
+    return path

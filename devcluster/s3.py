@@ -108,7 +108,7 @@ def start(settings: Settings) -> bool:
         "server",
         f"-dir={data}",
         "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
+        "-ip.bind=0.0.0.0",  # pods reach S3 at the host's address
         f"-master.port={settings.weed_master_port}",
         f"-volume.port={settings.weed_volume_port}",
         "-filer",

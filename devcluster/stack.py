@@ -1,45 +1,33 @@
 """Bring the whole local environment up or down, and describe it to shells and tests.
 
-Order: SeaweedFS S3, etcd, kube-apiserver, controller-manager, scheduler, node agent. ``up`` is
-idempotent and returns what it started, so a pytest session can stop exactly that and leave a
+Order: SeaweedFS S3, etcd, kube-apiserver, controller-manager, scheduler, then the node
+(containerd, BuildKit and the image builds, kubelet, kube-proxy, CoreDNS). ``up`` is idempotent and returns what it started, so a pytest session can stop exactly that and leave a
 `make cluster-up` environment running.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from devcluster import controlplane, procs, s3
+from devcluster import controlplane, node, procs, s3
 from devcluster.kubeapi import KubeApi
-from devcluster.nodeagent.config import publish_image_entries
-from devcluster.settings import ENV_PREFIX, Settings
+from devcluster.settings import Settings
 
 if TYPE_CHECKING:
     from kubernetes.client import ApiClient
 
-NODEAGENT = "nodeagent"
-ALL = (s3.NAME, *(c.name for c in controlplane.COMPONENTS), NODEAGENT)
+CONTROL_PLANE = (s3.NAME, *(c.name for c in controlplane.COMPONENTS))
+NODE = tuple(p.name for p in node.ALL)
+ALL = (*CONTROL_PLANE, *NODE)
 
 
-def _nodeagent_argv() -> list[str]:
-    return [sys.executable, "-m", "devcluster.nodeagent"]
-
-
-def _nodes_ready(settings: Settings) -> bool:
+def _default_service_account(settings: Settings) -> bool:
     api = KubeApi(settings, timeout=5)
-    ready = [
-        node
-        for node in api.get("/api/v1/nodes")["items"]
-        for cond in node.get("status", {}).get("conditions") or []
-        if cond["type"] == "Ready" and cond["status"] == "True"
-    ]
-    default_sa = api.get("/api/v1/namespaces/default/serviceaccounts")["items"]
-    return len(ready) >= settings.nodes and bool(default_sa)
+    return bool(api.get("/api/v1/namespaces/default/serviceaccounts")["items"])
 
 
 def up(settings: Settings) -> list[str]:
@@ -51,19 +39,8 @@ def up(settings: Settings) -> list[str]:
     bins = controlplane.bin_dir(settings)
     started += controlplane.up(settings, bins)
     s3.wait(settings)
-    if not procs.running(settings, NODEAGENT):
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(settings.root),
-            "KUBECONFIG": str(settings.kubeconfig),
-        }
-        procs.start(settings, NODEAGENT, _nodeagent_argv(), env)
-        started.append(NODEAGENT)
-    # An agent that already ran before this process set the variable still gets its entries.
-    image_map = json.loads(os.environ.get(ENV_PREFIX + "IMAGE_MAP", "{}"))
-    if image_map:
-        publish_image_entries(settings, image_map)
-    procs.wait_until("nodes Ready and default ServiceAccount", lambda: _nodes_ready(settings), 120)
+    started += node.up(settings, node.bin_dir(settings))
+    procs.wait_until("default ServiceAccount", lambda: _default_service_account(settings), 60)
     print(f"[cluster] up in {time.monotonic() - t0:.1f}s; started: {started or 'nothing'}",
           file=sys.stderr)  # fmt: skip
     return started
@@ -72,7 +49,9 @@ def up(settings: Settings) -> list[str]:
 def down(settings: Settings, only: list[str] | None = None) -> list[str]:
     """Stop components in reverse start order (all known ones, or just ``only``)."""
     stopped = []
-    for name in reversed(ALL):
+    if only is None or set(only) & set(NODE):
+        stopped += node.down(settings, node.bin_dir(settings))
+    for name in reversed(CONTROL_PLANE):
         grace = s3.STOP_GRACE if name == s3.NAME else 15.0
         if (only is None or name in only) and procs.stop(settings, name, grace):
             stopped.append(name)
@@ -120,11 +99,6 @@ class Cluster:
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         return out.stdout
-
-    def map_image(self, repository_suffix: str, entry_point: list[str]) -> None:
-        """Run containers of images whose repository ends in ``repository_suffix`` (and that
-        have no ``command``) as ``entry_point`` + args; applies to containers started later."""
-        publish_image_entries(self.settings, {repository_suffix: entry_point})
 
     def create_namespace(self, name: str, labels: dict[str, str]) -> None:
         """Create ``name`` and wait for its default ServiceAccount (pods need it)."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local node's components from the upstream Go modules and cache them by version.
 #   kubelet, kube-proxy (k8s.io/kubernetes, the apiserver's patch), containerd + shim + ctr,
-#   buildkitd + buildctl, and a CoreDNS with the plugins a cluster DNS needs.
+#   buildkitd + buildctl, a CoreDNS with the plugins a cluster DNS needs, crictl, and the pod
+#   sandbox ("pause") process.
 # runc, the CNI plugins, iptables and debootstrap come from Debian's packages (devcluster/host.sh).
 # Usage: devcluster/gobuild/build-node.sh          (prints the bin dir on stdout)
 # Versions and why each was chosen: devcluster/README.md.
@@ -10,18 +11,21 @@ K8S_VERSION=${K8S_VERSION:-v1.36.3}
 CONTAINERD_VERSION=${CONTAINERD_VERSION:-v2.2.9}
 BUILDKIT_VERSION=${BUILDKIT_VERSION:-v0.34.2}
 COREDNS_VERSION=${COREDNS_VERSION:-v1.15.0}
+CRI_TOOLS_VERSION=${CRI_TOOLS_VERSION:-v1.37.0}
 CACHE=${FINETUNE_CACHE:-$HOME/.cache/finetune-operator}
-BIN_DIR="$CACHE/bin/node-k8s-$K8S_VERSION-containerd-$CONTAINERD_VERSION-buildkit-$BUILDKIT_VERSION-coredns-$COREDNS_VERSION"
+BIN_DIR="$CACHE/bin/node-k8s-$K8S_VERSION-containerd-$CONTAINERD_VERSION-buildkit-$BUILDKIT_VERSION-coredns-$COREDNS_VERSION-crictl-$CRI_TOOLS_VERSION"
 HERE=$(cd "$(dirname "$0")" && pwd)
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 log() { echo "[build-node] $*" >&2; }
 
-want=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr buildkitd buildctl coredns)
+want=(kubelet kube-proxy containerd containerd-shim-runc-v2 ctr buildkitd buildctl coredns crictl pause)
 missing=0
 for b in "${want[@]}"; do [[ -x "$BIN_DIR/$b" ]] || missing=1; done
 if [[ $missing == 0 ]]; then echo "$BIN_DIR"; exit 0; fi
 
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
+# An older set of this version key gains the missing binaries; what is there is kept.
+if [[ -d "$BIN_DIR" && ! -d "$BIN_DIR.partial" ]]; then mv "$BIN_DIR" "$BIN_DIR.partial"; fi
 mkdir -p "$BIN_DIR.partial"
 
 # A helper main module that requires one module and builds the listed packages of it.
@@ -88,6 +92,24 @@ if [[ ! -x "$BIN_DIR.partial/coredns" ]]; then
   cp "$HERE/coredns/main.go.txt" main.go
   go mod tidy
   go build -trimpath -ldflags "-s -w" -o "$BIN_DIR.partial/coredns" .
+fi
+
+# --- crictl: tears pod sandboxes down through the CRI (network, netns) at cluster-down -----
+if [[ ! -x "$BIN_DIR.partial/crictl" ]]; then
+  log "building crictl $CRI_TOOLS_VERSION"
+  tool_module crictl sigs.k8s.io/cri-tools "$CRI_TOOLS_VERSION"
+  go mod edit -tool=sigs.k8s.io/cri-tools/cmd/crictl
+  go mod tidy
+  go build -trimpath -ldflags "-s -w" -o "$BIN_DIR.partial/crictl" sigs.k8s.io/cri-tools/cmd/crictl
+fi
+
+# --- pause: the pod sandbox's process (images.py packs it into the sandbox image) ----------
+if [[ ! -x "$BIN_DIR.partial/pause" ]]; then
+  log "building pause"
+  mkdir -p "$WORK/pause" && cd "$WORK/pause"
+  cp "$HERE/pause/main.go.txt" main.go
+  printf 'module example.invalid/finetune-operator/pause\n\ngo 1.24\n' > go.mod
+  go build -trimpath -ldflags "-s -w" -o "$BIN_DIR.partial/pause" .
 fi
 
 rm -rf "$BIN_DIR" && mv "$BIN_DIR.partial" "$BIN_DIR"

@@ -114,7 +114,9 @@ class Demo:
             if any(p.get("status", {}).get("phase") == "Running" for p in pods):
                 return
             time.sleep(2)
-        raise SystemExit("the operator pod did not start; see .testenv/pods/*/ logs")
+        raise SystemExit(
+            f"the operator pod did not start: kubectl -n {OPERATOR_NAMESPACE} describe pods"
+        )
 
     def create_namespace(self) -> None:
         manifest = self.run(

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from devcluster.images import STANDIN_IMAGE_REFERENCE
 from devcluster.kubeapi import KubeError
 from devcluster.stack import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "finetunejob.yaml"
 FTJ_API = "/apis/finetune.dev/v1alpha1"
-STANDIN_IMAGE = "localhost/standin-trainer:test"
+STANDIN_IMAGE = STANDIN_IMAGE_REFERENCE  # built from tests/e2e/standin/Dockerfile
 BUCKET = "operator-e2e"
 
 
@@ -67,12 +68,7 @@ def describe(cluster: Cluster, namespace: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def crd(cluster: Cluster) -> str:
-    """The FineTuneJob CRD, applied from crds/ and Established; the stand-in image mapped."""
-    # The node agent may already run (make cluster-up), so the stand-in's entry point is
-    # published to it at run time rather than through its start-up environment.
-    cluster.map_image(
-        "standin-trainer", ["python", str(Path(__file__).with_name("standin_trainer.py"))]
-    )
+    """The FineTuneJob CRD, applied from crds/ and Established."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
     cluster.kubectl(
         "wait", "--for=condition=Established", "--timeout=60s", "crd/finetunejobs.finetune.dev"

@@ -1,9 +1,10 @@
-"""The local control plane behaves like a real cluster where the product relies on it.
+"""The local cluster behaves like a real one where the product relies on it.
 
-Covers the Foundation contract: versions and readiness, an Indexed Job under the PodSecurity
-"restricted" profile whose pods use ConfigMap volumes, Secret env, S3 and termination messages,
-garbage collection through ownerReferences, SIGTERM on pod deletion, admission rejections, and
-S3 authentication.
+Versions and readiness (a kubelet on containerd, with GPU capacity), an Indexed Job under the
+PodSecurity "restricted" profile whose pods use ConfigMap volumes, Secret env, S3, cluster DNS,
+the ``kubernetes`` Service and termination messages, garbage collection through
+ownerReferences, SIGTERM on pod deletion, ``kubectl logs``, what the kubelet enforces
+(read-only root filesystem, runAsNonRoot), admission rejections, and S3 authentication.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from devcluster.images import BASE_IMAGE_REFERENCE, STANDIN_IMAGE_REFERENCE
 from devcluster.kubeapi import KubeError
-from devcluster.nodeagent.runner import LOG_ANNOTATION
 from devcluster.s3 import S3Endpoint
 from devcluster.stack import Cluster
 
@@ -37,12 +37,12 @@ CONTAINER_SECURITY = {
 }
 
 JOB_SCRIPT = """
-import json, os, socket, time
+import json, os, socket, ssl, time, urllib.request
 import boto3
 
 index = os.environ["JOB_COMPLETION_INDEX"]
 deadline = time.monotonic() + 30
-while True:  # pod 0 is listed in /etc/hosts as soon as the node agent admits it
+while True:  # CoreDNS lists pod 0 once its address is known (publishNotReadyAddresses)
     try:
         peer = socket.gethostbyname(os.environ["PEER"])
         break
@@ -52,6 +52,14 @@ while True:  # pod 0 is listed in /etc/hosts as soon as the node agent admits it
         time.sleep(0.5)
 with open("/scratch/note", "w") as f:  # emptyDir: the root filesystem is read-only
     f.write(index)
+sa = "/var/run/secrets/kubernetes.io/serviceaccount"
+api = urllib.request.Request(
+    f"https://{os.environ['KUBERNETES_SERVICE_HOST']}:{os.environ['KUBERNETES_SERVICE_PORT']}/version",
+    headers={"Authorization": "Bearer " + open(f"{sa}/token").read()},
+)
+context = ssl.create_default_context(cafile=f"{sa}/ca.crt")
+with urllib.request.urlopen(api, context=context, timeout=10) as reply:
+    api_version = json.load(reply)["gitVersion"]
 report = {
     "index": index,
     "scratch": open("/scratch/note").read(),
@@ -60,6 +68,7 @@ report = {
     "hostname": socket.gethostname(),
     "podIP": os.environ["POD_IP"],
     "peer": peer,
+    "apiVersion": api_version,
 }
 boto3.client("s3").put_object(
     Bucket=os.environ["BUCKET"], Key=f"{os.environ['NS']}/out-{index}.json",
@@ -128,8 +137,8 @@ def _setup(cluster: Cluster, ns: str, bucket: str, script: str) -> None:
 def _container(name: str) -> dict[str, Any]:
     return {
         "name": name,
-        "image": "docker.io/library/python:3.11-slim",
-        "command": ["python", "/etc/demo/script.py"],
+        "image": STANDIN_IMAGE_REFERENCE,  # Python with boto3
+        "command": ["/opt/venv/bin/python", "/etc/demo/script.py"],
         "securityContext": CONTAINER_SECURITY,
         "envFrom": [{"secretRef": {"name": "s3-credentials"}}],
         "env": [
@@ -169,7 +178,12 @@ def test_versions_and_readiness(cluster: Cluster) -> None:
     assert version["serverVersion"]["gitVersion"] == "v1.36.3"
     assert cluster.kubectl("get", "--raw", "/readyz").strip() == "ok"
     nodes = cluster.api.get("/api/v1/nodes")["items"]
-    assert all(n["status"]["allocatable"]["nvidia.com/gpu"] == "8" for n in nodes)
+    assert nodes
+    for node in nodes:
+        assert node["status"]["allocatable"]["nvidia.com/gpu"] == "8"
+        info = node["status"]["nodeInfo"]
+        assert info["kubeletVersion"] == "v1.36.3"
+        assert info["containerRuntimeVersion"].startswith("containerd://2.")
 
 
 def test_wrong_s3_secret_is_refused(s3: S3Endpoint) -> None:
@@ -227,7 +241,12 @@ def test_indexed_job_runs_restricted_pods_and_is_collected(
         for i in (0, 1)
     ]
     pod0_ip = next(p["status"]["podIP"] for p in pods if p["spec"]["hostname"] == "work-0")
+    assert all(
+        p["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
+        for p in pods
+    )
     for i, report in enumerate(reports):
+        assert report["apiVersion"] == "v1.36.3"
         assert report["config"] == "learning-rate=2e-4"
         assert report["scratch"] == str(i)
         assert report["greeting"] == "hello from a secret"
@@ -249,11 +268,10 @@ def test_deleting_a_running_pod_sends_sigterm(
     cluster.api.create(pods, {"metadata": {"name": "sleeper"}, "spec": spec})
 
     def log_says_ready() -> bool:
-        pod = cluster.api.get(f"{pods}/sleeper")
-        log = pod["metadata"].get("annotations", {}).get(LOG_ANNOTATION)
-        return bool(log) and Path(log).exists() and "ready" in Path(log).read_text()
+        phase = cluster.api.get(f"{pods}/sleeper").get("status", {}).get("phase")
+        return phase == "Running" and "ready" in cluster.kubectl("logs", "-n", namespace, "sleeper")
 
-    wait_for("the pod to trap SIGTERM", log_says_ready)
+    wait_for("the pod to trap SIGTERM (kubectl logs)", log_says_ready)
     cluster.api.delete(f"{pods}/sleeper")
 
     def gone() -> bool:
@@ -282,3 +300,56 @@ def test_privileged_pod_is_rejected_by_pod_security(cluster: Cluster, namespace:
         cluster.api.create(f"/api/v1/namespaces/{namespace}/pods", pod)
     assert rejected.value.status == 403
     assert "violates PodSecurity" in str(rejected.value)
+
+
+def _run_to_end(cluster: Cluster, namespace: str, pod: dict[str, Any]) -> dict[str, Any]:
+    """Create ``pod`` and return its status once it has ended or is stuck before starting."""
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    cluster.api.create(path, pod)
+
+    def settled() -> dict[str, Any] | None:
+        status: dict[str, Any] = cluster.api.get(f"{path}/{pod['metadata']['name']}")["status"]
+        state = (status.get("containerStatuses") or [{}])[0].get("state", {})
+        waiting = state.get("waiting", {}).get("reason")
+        ended = status.get("phase") in ("Succeeded", "Failed")
+        return status if ended or waiting == "CreateContainerConfigError" else None
+
+    result: dict[str, Any] = wait_for("the pod to end or be refused", settled, timeout=120)
+    return result
+
+
+@pytest.mark.namespace_labels(RESTRICTED)
+def test_read_only_root_filesystem_is_enforced(cluster: Cluster, namespace: str) -> None:
+    container = {
+        "name": "writer",
+        "image": STANDIN_IMAGE_REFERENCE,
+        "command": ["/opt/venv/bin/python", "-c", "open('/written', 'w').write('x')"],
+        "securityContext": CONTAINER_SECURITY,
+    }
+    pod = {
+        "metadata": {"name": "writer"},
+        "spec": {"securityContext": POD_SECURITY, "restartPolicy": "Never",
+                 "containers": [container]},
+    }  # fmt: skip
+    status = _run_to_end(cluster, namespace, pod)
+    assert status["phase"] == "Failed"
+    assert status["containerStatuses"][0]["state"]["terminated"]["exitCode"] != 0
+    assert "Read-only file system" in cluster.kubectl("logs", "-n", namespace, "writer")
+
+
+def test_image_running_as_root_is_refused_under_run_as_non_root(
+    cluster: Cluster, namespace: str
+) -> None:
+    """The base image has no USER: the kubelet refuses to start it under runAsNonRoot."""
+    container = {
+        "name": "root",
+        "image": BASE_IMAGE_REFERENCE,
+        "command": ["true"],
+        "securityContext": {"runAsNonRoot": True},
+    }
+    pod = {"metadata": {"name": "root"}, "spec": {"restartPolicy": "Never",
+                                                   "containers": [container]}}  # fmt: skip
+    status = _run_to_end(cluster, namespace, pod)
+    waiting = status["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CreateContainerConfigError"
+    assert "runAsNonRoot and image will run as root" in waiting["message"]
