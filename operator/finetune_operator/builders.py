@@ -13,7 +13,14 @@ from typing import Any
 import yaml
 
 from finetune_operator import names
-from finetune_trainer.jobspec import API_GROUP, API_VERSION, KIND, FineTuneJob
+from finetune_trainer.jobspec import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    SCRATCH_DIR,
+    SCRATCH_ENV,
+    FineTuneJob,
+)
 
 Manifest = dict[str, Any]
 
@@ -94,8 +101,8 @@ def _env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
         {"name": "FINETUNE_NAMESPACE", "value": job.metadata.namespace},
         {"name": "FINETUNE_PROGRESS_PORT", "value": str(names.PROGRESS_PORT)},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "HOME", "value": names.SCRATCH_DIR},
-        {"name": "TMPDIR", "value": names.SCRATCH_DIR},
+        # The trainer places HOME, TMPDIR and every cache under it (read-only root filesystem).
+        {"name": SCRATCH_ENV, "value": SCRATCH_DIR},
     ]
     if storage.secret_ref is not None:
         # Credentials reach the pod straight from the Secret; the operator never reads them.
@@ -169,7 +176,7 @@ def _pod_spec(
         "terminationMessagePolicy": "File",
         "volumeMounts": [
             {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
-            {"name": "scratch", "mountPath": names.SCRATCH_DIR},
+            {"name": "scratch", "mountPath": SCRATCH_DIR},
             {"name": "dshm", "mountPath": "/dev/shm"},
         ],
     }

@@ -30,7 +30,6 @@ CONTAINER_NAME: Final = "trainer"
 CONFIG_DIR: Final = "/etc/finetune"
 CONFIG_KEY: Final = "job.yaml"
 JOB_FILE: Final = f"{CONFIG_DIR}/{CONFIG_KEY}"
-SCRATCH_DIR: Final = "/scratch"
 EXIT_PERMANENT: Final = 3
 """Trainer exit code for a permanent user error: failed at once, never retried."""
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from finetune_operator import builders, names
+from finetune_trainer import jobspec
 from finetune_trainer.jobspec import FineTuneJob, parse_job
 
 RUNTIME = builders.TrainerRuntime(image="registry.example/finetune-trainer:1", s3_endpoint="")
@@ -143,8 +144,20 @@ def test_pods_are_restricted_with_scratch_and_shm(role: str) -> None:
     assert volumes["config"]["configMap"]["name"] == "support-lora-config"
     assert volumes["dshm"]["emptyDir"] == {"medium": "Memory"}
     env = env_of(manifest)
-    assert (env["HOME"], env["TMPDIR"]) == ("/scratch", "/scratch")
+    # The trainer derives HOME, TMPDIR and every cache dir from FINETUNE_SCRATCH.
+    assert env["FINETUNE_SCRATCH"] == "/scratch"
+    assert "HOME" not in env
+    assert "TMPDIR" not in env
     assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+
+
+def test_scratch_env_names_the_scratch_mount() -> None:
+    """Both sides take the path and the variable from jobspec, so they cannot drift."""
+    manifest = builders.build_train_job(job_with(), RUNTIME, suspend=False)
+    container = pod_spec(manifest)["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env_of(manifest)[jobspec.SCRATCH_ENV] == mounts["scratch"] == jobspec.SCRATCH_DIR
+    assert {"name": "scratch", "emptyDir": {}} in pod_spec(manifest)["volumes"]
 
 
 def test_train_job_shape() -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
 
-from finetune_trainer.config import Rendezvous, is_worker, single_process_env
+from finetune_trainer.config import Rendezvous, is_worker, single_process_env, use_scratch
 from finetune_trainer.errors import InvalidConfig, TrainerError
 from finetune_trainer.jobspec import load_job_file
 from finetune_trainer.report import failure, write_termination
@@ -60,6 +61,7 @@ def _reported(action: Callable[[], dict[str, Any]]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
+    use_scratch(os.environ)  # first: the heavy imports below read the cache locations once
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -9,8 +9,24 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from finetune_trainer.jobspec import SCRATCH_ENV
+
+SCRATCH_LAYOUT = {
+    "HOME": "home",
+    "TMPDIR": "tmp",
+    "XDG_CACHE_HOME": "cache",
+    "HF_HOME": "hf",
+    "HF_DATASETS_CACHE": "hf/datasets",
+    "TORCH_EXTENSIONS_DIR": "torch-extensions",
+    "TRITON_CACHE_DIR": "triton",
+    "MPLCONFIGDIR": "matplotlib",
+}
+"""Each variable that places a cache or temp dir the trainer's libraries write, and its
+subdirectory of the scratch dir."""
 
 
 @dataclass(frozen=True)
@@ -39,9 +55,35 @@ class Rendezvous:
         )
 
 
+def use_scratch(env: MutableMapping[str, str]) -> None:
+    """Place every cache and temp dir of ``SCRATCH_LAYOUT`` under $FINETUNE_SCRATCH.
+
+    Call it before torch, transformers or matplotlib are imported: they read these variables
+    once. In a pod the root filesystem is read-only and only the scratch emptyDir is writable,
+    so a library writing to its default (~/.cache, /tmp) would fail. A variable already set is
+    kept, as the user chose it, except a HOME that is not a writable directory: the container
+    runtime always sets HOME (from /etc/passwd), so such a HOME is a default, not a choice.
+    Without $FINETUNE_SCRATCH (a run outside a pod) nothing changes.
+    """
+    scratch = env.get(SCRATCH_ENV)
+    if not scratch:
+        return
+    for name, subdir in SCRATCH_LAYOUT.items():
+        current = env.get(name)
+        if current and (name != "HOME" or _writable_dir(current)):
+            continue
+        path = Path(scratch) / subdir
+        path.mkdir(parents=True, exist_ok=True)  # TMPDIR must exist, or tempfile skips it
+        env[name] = str(path)
+
+
+def _writable_dir(path: str) -> bool:
+    return Path(path).is_dir() and os.access(path, os.W_OK)
+
+
 def scratch_dir(job_name: str) -> Path:
     """Local working space: $FINETUNE_SCRATCH (an emptyDir in the pod) or the temp dir."""
-    base = Path(os.environ.get("FINETUNE_SCRATCH") or tempfile.gettempdir())
+    base = Path(os.environ.get(SCRATCH_ENV) or tempfile.gettempdir())
     path = base / f"finetune-{job_name}"
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -3,7 +3,8 @@
 Both sides parse the same document with these models: the operator renders the job (defaults
 resolved, ``schemaVersion`` added) into the ``<job>-config`` ConfigMap, and the trainer reads that
 file, or the manifest a user would ``kubectl apply``. Defaults here mirror the CRD schema's
-defaults (``crds/finetunejob.yaml``); a unit test keeps the two equal.
+defaults (``crds/finetunejob.yaml``); a unit test keeps the two equal. The few names of the pod
+contract that both sides must spell alike (the scratch dir) live here too.
 
 This module imports only pydantic and PyYAML so the operator can use it without torch.
 """
@@ -22,6 +23,10 @@ API_VERSION = "v1alpha1"
 KIND = "FineTuneJob"
 SCHEMA_VERSION = 1
 """Version of the rendered job document; bump when a change is not backward compatible."""
+SCRATCH_DIR = "/scratch"
+"""Where the operator mounts the pod's writable emptyDir (the root filesystem is read-only)."""
+SCRATCH_ENV = "FINETUNE_SCRATCH"
+"""The variable naming the scratch dir; the trainer puts every cache and work dir under it."""
 
 
 class Model(BaseModel):
