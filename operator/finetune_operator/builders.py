@@ -37,6 +37,8 @@ class TrainerRuntime:
     image: str
     s3_endpoint: str
     """AWS_ENDPOINT_URL: the job's spec.storage.endpoint, else the operator's default."""
+    grace_period_seconds: int
+    """terminationGracePeriodSeconds of training pods: time to checkpoint after SIGTERM."""
 
 
 def owner_reference(job: FineTuneJob) -> dict[str, Any]:
@@ -264,14 +266,20 @@ def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool)
     metadata = _metadata(job, names.train_job_name(name), "train")
     if spec.queue_name:
         metadata["labels"][names.LABEL_KUEUE_QUEUE] = spec.queue_name
+    # SIGTERM (preemption, drain, suspend) makes the trainer finish its step and upload a
+    # checkpoint; the default 30 s would cut that short and lose the work since the last one.
+    # torchrun, which forwards SIGTERM to the ranks, must wait as long before killing them.
+    grace = runtime.grace_period_seconds
+    shutdown = {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(grace)}
     pod_spec = _pod_spec(
         job,
         runtime,
         ["train", "--job", names.JOB_FILE],
-        _env(job, runtime) + _rendezvous_env(job),
+        [*_env(job, runtime), *_rendezvous_env(job), shutdown],
         _train_resources(job),
     )
     pod_spec["subdomain"] = names.service_name(name)
+    pod_spec["terminationGracePeriodSeconds"] = grace
     pod_spec["containers"][0]["ports"] = [
         {"name": "rendezvous", "containerPort": names.RENDEZVOUS_PORT, "protocol": "TCP"},
         {"name": "progress", "containerPort": names.PROGRESS_PORT, "protocol": "TCP"},

@@ -36,6 +36,10 @@ class OperatorConfig:
     """Port of Kopf's /healthz liveness endpoint; 0 disables it."""
     progress_interval: float
     """Seconds between polls of a running trainer's progress endpoint."""
+    trainer_grace_period: int
+    """terminationGracePeriodSeconds of training pods: after SIGTERM the trainer finishes its
+    step and uploads a checkpoint, which must fit in this time or the work since the last
+    checkpoint is lost."""
 
     def image_allowed(self, image: str) -> bool:
         """Whether the allow-list admits ``image`` (exact entry, or an entry ``prefix*``)."""
@@ -116,6 +120,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between trainer progress polls (default: %(default)s)",
     )
+    parser.add_argument(
+        "--trainer-grace-period",
+        type=int,
+        default=int(default("trainer-grace-period", "300")),
+        metavar="SECONDS",
+        help="terminationGracePeriodSeconds of training pods: time to checkpoint after SIGTERM "
+        "(default: %(default)s)",
+    )
     return parser
 
 
@@ -129,6 +141,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--max-running-per-namespace must be >= 0")
     if args.progress_interval <= 0:
         parser.error("--progress-interval must be > 0")
+    if args.trainer_grace_period < 0:
+        parser.error("--trainer-grace-period must be >= 0")
     return OperatorConfig(
         namespaces=tuple(namespaces),
         trainer_image=args.trainer_image,
@@ -139,4 +153,5 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         metrics_port=args.metrics_port,
         liveness_port=args.liveness_port,
         progress_interval=args.progress_interval,
+        trainer_grace_period=args.trainer_grace_period,
     )

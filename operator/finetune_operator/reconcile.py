@@ -128,7 +128,9 @@ class JobLoop:
     def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
         config = self.runtime.config
         return builders.TrainerRuntime(
-            image=job.spec.image or config.trainer_image, s3_endpoint=config.default_s3_endpoint
+            image=job.spec.image or config.trainer_image,
+            s3_endpoint=config.default_s3_endpoint,
+            grace_period_seconds=config.trainer_grace_period,
         )
 
     async def step(

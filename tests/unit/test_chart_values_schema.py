@@ -67,6 +67,7 @@ def test_defaults_are_accepted() -> None:
         ("networkPolicy", {"enabled": True, "extraEgress": [{"ports": [{"port": 8333}]}]}),
         ("serviceAccount", {"create": False, "name": "platform-operator"}),
         ("global", {"imageRegistry": "mirror.example.com"}),
+        ("trainer.terminationGracePeriodSeconds", 1800),
     ],
 )
 def test_good_values_are_accepted(path: str, value: Any) -> None:
@@ -114,6 +115,8 @@ def test_good_values_are_accepted(path: str, value: Any) -> None:
         ("rbac.create", None),
         ("resources", {"requests": {"cpu": ["1"]}}),
         ("nodeSelector", {"gpu": True}),
+        ("trainer.terminationGracePeriodSeconds", -1),
+        ("trainer.terminationGracePeriodSeconds", "300"),
         ("unknownKey", 1),
         ("trainer.unknownKey", 1),
     ],

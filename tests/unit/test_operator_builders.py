@@ -12,7 +12,9 @@ from finetune_operator import builders, names
 from finetune_trainer import jobspec
 from finetune_trainer.jobspec import FineTuneJob, parse_job
 
-RUNTIME = builders.TrainerRuntime(image="registry.example/finetune-trainer:1", s3_endpoint="")
+RUNTIME = builders.TrainerRuntime(
+    image="registry.example/finetune-trainer:1", s3_endpoint="", grace_period_seconds=300
+)
 BASE: dict[str, Any] = {
     "apiVersion": "finetune.dev/v1alpha1",
     "kind": "FineTuneJob",
@@ -160,6 +162,16 @@ def test_scratch_env_names_the_scratch_mount() -> None:
     assert {"name": "scratch", "emptyDir": {}} in pod_spec(manifest)["volumes"]
 
 
+def test_training_pods_get_the_grace_period_to_checkpoint() -> None:
+    runtime = builders.TrainerRuntime(image="img", s3_endpoint="", grace_period_seconds=900)
+    train = builders.build_train_job(job_with(), runtime, suspend=False)
+    assert pod_spec(train)["terminationGracePeriodSeconds"] == 900
+    assert env_of(train)["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "900"  # torchrun waits as long
+    # Validation writes no checkpoint: the Kubernetes default is enough.
+    validate = builders.build_validate_job(job_with(), runtime)
+    assert "terminationGracePeriodSeconds" not in pod_spec(validate)
+
+
 def test_train_job_shape() -> None:
     job = job_with(
         resources={
@@ -246,7 +258,9 @@ def test_rendezvous_env(gpus: int, nproc: str) -> None:
     ids=["aws", "operator-default", "job-endpoint-wins", "secret-ref"],
 )
 def test_s3_env(storage: dict[str, Any], default_endpoint: str, expected: dict[str, Any]) -> None:
-    runtime = builders.TrainerRuntime(image="img", s3_endpoint=default_endpoint)
+    runtime = builders.TrainerRuntime(
+        image="img", s3_endpoint=default_endpoint, grace_period_seconds=300
+    )
     for manifest in (
         builders.build_validate_job(job_with(storage=storage), runtime),
         builders.build_train_job(job_with(storage=storage), runtime, suspend=False),
