@@ -40,6 +40,10 @@ class OperatorConfig:
     """terminationGracePeriodSeconds of training pods: after SIGTERM the trainer finishes its
     step and uploads a checkpoint, which must fit in this time or the work since the last
     checkpoint is lost."""
+    blocked_pod_timeout: int
+    """Seconds a validation or training pod may stay unable to start (image pull failure,
+    missing Secret or key, unschedulable) before the job fails. Until someone fixes the cause
+    such a pod waits, and would hold the job (and any quota) until its deadline."""
 
     def image_allowed(self, image: str) -> bool:
         """Whether the allow-list admits ``image`` (exact entry, or an entry ``prefix*``)."""
@@ -128,6 +132,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="terminationGracePeriodSeconds of training pods: time to checkpoint after SIGTERM "
         "(default: %(default)s)",
     )
+    parser.add_argument(
+        "--blocked-pod-timeout",
+        type=int,
+        default=int(default("blocked-pod-timeout", "300")),
+        metavar="SECONDS",
+        help="fail a job whose pod cannot start (image pull error, missing Secret or key, "
+        "unschedulable) for this long (default: %(default)s)",
+    )
     return parser
 
 
@@ -143,6 +155,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--progress-interval must be > 0")
     if args.trainer_grace_period < 0:
         parser.error("--trainer-grace-period must be >= 0")
+    if args.blocked_pod_timeout <= 0:
+        parser.error("--blocked-pod-timeout must be > 0")
     return OperatorConfig(
         namespaces=tuple(namespaces),
         trainer_image=args.trainer_image,
@@ -154,4 +168,5 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         liveness_port=args.liveness_port,
         progress_interval=args.progress_interval,
         trainer_grace_period=args.trainer_grace_period,
+        blocked_pod_timeout=args.blocked_pod_timeout,
     )

@@ -3,6 +3,8 @@ the next status and what to create or change. Pure, so every transition is unit-
 
 Phases: Pending → Validating → (Queued) → Running → Succeeded | Failed | Cancelled, with
 Suspended while runPolicy.suspend holds. Final phases are sticky: nothing is created after them.
+A pod that cannot start (``observed.Blocked``) is shown on the Validated or Running condition
+and fails the job once it has been blocked for ``Policy.blocked_pod_timeout``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ class Action(enum.Enum):
     """The ConfigMap, the headless Service and the training Job."""
     SUSPEND_TRAINING = "suspend-training"
     RESUME_TRAINING = "resume-training"
+    DELETE_VALIDATION = "delete-validation"
+    """Stops the validation pods of a job that failed while they were still there."""
+    DELETE_TRAINING = "delete-training"
+    """Stops the training pods (and frees a Kueue quota) of a job that failed meanwhile."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ class Policy:
     image_allowed: bool
     max_running_per_namespace: int
     """0 is unlimited."""
+    blocked_pod_timeout: float
+    """Seconds a pod may stay unable to start before the job fails."""
 
 
 @dataclass(frozen=True)
@@ -73,15 +81,23 @@ def rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse_time(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 @dataclass
 class _Pass:
     """Mutable working copy of the status for one decision."""
 
     generation: int
-    now: str
+    clock: datetime
     status: dict[str, Any]
     actions: list[Action] = field(default_factory=list)
     create_suspended: bool = False
+
+    @property
+    def now(self) -> str:
+        return rfc3339(self.clock)
 
     def condition(self, type_: str, status: bool, reason: str, message: str = "") -> None:
         self.status["conditions"] = cond.set_condition(
@@ -111,8 +127,8 @@ class _Pass:
         self.status.setdefault("completionTime", self.now)
 
 
-def _newest(pods: Sequence[PodState], role: str, *, succeeded: bool) -> Terminated | None:
-    """The termination of the newest pod of ``role`` that exited with (or without) success."""
+def _newest_pod(pods: Sequence[PodState], role: str, *, succeeded: bool) -> PodState | None:
+    """The newest pod of ``role`` that exited with (or without) success."""
     finished = [
         p
         for p in pods
@@ -122,10 +138,59 @@ def _newest(pods: Sequence[PodState], role: str, *, succeeded: bool) -> Terminat
         and (role != "train" or not succeeded or p.index == 0)
     ]
     finished.sort(key=lambda p: p.created)
-    return finished[-1].terminated if finished else None
+    return finished[-1] if finished else None
 
 
-def _validate(work: _Pass, observed: Observed) -> None:
+def _newest(pods: Sequence[PodState], role: str, *, succeeded: bool) -> Terminated | None:
+    """The termination of the newest pod of ``role`` that exited with (or without) success."""
+    pod = _newest_pod(pods, role, succeeded=succeeded)
+    return pod.terminated if pod else None
+
+
+def _killed(term: Terminated) -> str:
+    return f"{term.container_reason}, exit code {term.exit_code}"
+
+
+def _oom_message(pod: str, term: Terminated) -> str:
+    """Why a training pod was OOM-killed, and what the user can change."""
+    return (
+        f"pod {pod}: the trainer ran out of memory ({_killed(term)}); set or "
+        "raise spec.resources.memory, or lower hyperparameters.microBatchSize or maxSeqLength"
+    )
+
+
+@dataclass(frozen=True)
+class _Stuck:
+    """A pod of the current step that cannot start, as the job reports it."""
+
+    reason: str
+    message: str
+    timed_out: bool
+    """Blocked for the policy's timeout: the job fails."""
+
+
+def _stuck(pods: Sequence[PodState], role: str, now: datetime, timeout: float) -> _Stuck | None:
+    """The longest-blocked pod of ``role``, or None when none is blocked."""
+    blocked = [(p.name, p.blocked) for p in pods if p.role == role and p.blocked is not None]
+    if not blocked:
+        return None
+    pod, problem = min(blocked, key=lambda item: item[1].since)
+    timed_out = (now - _parse_time(problem.since)).total_seconds() >= timeout
+    state = f"did not start within {timeout:g}s" if timed_out else "cannot start"
+    return _Stuck(problem.reason, f"pod {pod} {state}: {problem.message}", timed_out)
+
+
+def _validation_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
+    pod = _newest_pod(pods, "validate", succeeded=False)
+    term = pod.terminated if pod else None
+    if pod is not None and term is not None and term.oom_killed and not term.reason:
+        # Killed by the kernel, the validator wrote no message; the kubelet's reason says why.
+        return "OOMKilled", f"pod {pod.name}: validation ran out of memory ({_killed(term)})"
+    reason = term.reason if term and term.reason in VALIDATION_REASONS else "ValidationFailed"
+    return reason, (term.message if term else None) or job.finish_message or job.finish_reason
+
+
+def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
     """Validation step; leaves Validated True, or the phase Validating or Failed."""
     job = observed.validation
     if job is None:
@@ -144,21 +209,35 @@ def _validate(work: _Pass, observed: Observed) -> None:
             f"{dataset.get('trainTokens', '?')} tokens",
         )
     elif job.finished == "Failed":
-        term = _newest(observed.pods, "validate", succeeded=False)
-        reason = term.reason if term and term.reason in VALIDATION_REASONS else "ValidationFailed"
-        message = (term.message if term else None) or job.finish_message or job.finish_reason
+        reason, message = _validation_failure(job, observed.pods)
         work.condition("Validated", False, reason, message)
         work.fail(reason, message)
     else:
         work.phase("Validating")
+        stuck = _stuck(observed.pods, "validate", work.clock, policy.blocked_pod_timeout)
+        if stuck is None:
+            # Also clears a problem that went away (a Secret created, a node added).
+            work.condition("Validated", False, "Validating", "validating dataset and model")
+            return
+        work.condition("Validated", False, stuck.reason, stuck.message)
+        if stuck.timed_out:
+            work.fail(stuck.reason, stuck.message)
+            work.actions.append(Action.DELETE_VALIDATION)
 
 
 def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
     if job.finish_reason == "DeadlineExceeded":
         return "DeadlineExceeded", job.finish_message or "runPolicy.activeDeadlineSeconds passed"
-    term = _newest(pods, "train", succeeded=False)
+    pod = _newest_pod(pods, "train", succeeded=False)
+    term = pod.terminated if pod else None
     if term is not None and term.reason:
         return term.reason, term.message or job.finish_message
+    if pod is not None and term is not None and term.oom_killed:
+        # Killed by the kernel, the trainer wrote no message; the kubelet's reason says why.
+        return (
+            "OOMKilled",
+            f"{_oom_message(pod.name, term)} ({job.finish_reason}: {job.finish_message})",
+        )
     if job.finish_reason == "PodFailurePolicy":
         return "PermanentError", job.finish_message
     return job.finish_reason or "Error", job.finish_message
@@ -252,21 +331,34 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
     else:
         if job.suspended:  # resumed by the user (Kueue-managed Jobs never get here)
             work.actions.append(Action.RESUME_TRAINING)
-        _running(work, spec)
+        stuck = _stuck(observed.pods, "train", work.clock, policy.blocked_pod_timeout)
+        if stuck is not None and stuck.timed_out:
+            work.fail(stuck.reason, stuck.message)
+            work.actions.append(Action.DELETE_TRAINING)
+            return
+        _running(work, spec, observed.pods, stuck)
         if observed.progress:
             _mirror_progress(work, observed.progress)
 
 
-def _running(work: _Pass, spec: FineTuneJobSpec) -> None:
+def _running(
+    work: _Pass,
+    spec: FineTuneJobSpec,
+    pods: Sequence[PodState] = (),
+    stuck: _Stuck | None = None,
+) -> None:
     resources = spec.resources
     work.phase("Running")
     work.condition("Admitted", True, "Admitted", "training Job admitted")
-    work.condition(
-        "Running",
-        True,
-        "Training",
-        f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)",
-    )
+    if stuck is not None:
+        work.condition("Running", False, stuck.reason, stuck.message)
+    else:
+        message = f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)"
+        retried = _newest_pod(pods, "train", succeeded=False)
+        if retried is not None and retried.terminated and retried.terminated.oom_killed:
+            # The Job retries (backoffLimit) at once; say why the last attempt ended.
+            message += f"; retrying after {_oom_message(retried.name, retried.terminated)}"
+        work.condition("Running", True, "Training", message)
     work.status.setdefault("startTime", work.now)
 
 
@@ -309,13 +401,13 @@ def decide(
     before = status.get("phase")
     if before in FINAL_PHASES:
         return Decision(status=dict(status))
-    work = _Pass(generation=generation, now=rfc3339(now), status=dict(status))
+    work = _Pass(generation=generation, clock=now, status=dict(status))
     work.status["observedGeneration"] = generation
     if not policy.image_allowed:
         work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
     else:
         if not work.is_true("Validated"):
-            _validate(work, observed)
+            _validate(work, observed, policy)
         if work.is_true("Validated"):
             _run(work, spec, observed, policy)
     work.status["attempts"] = _attempts(int(status.get("attempts") or 0), observed.pods)
@@ -339,7 +431,7 @@ def _stop(
 ) -> Decision:
     if status.get("phase") in FINAL_PHASES:
         return Decision(status=dict(status))
-    work = _Pass(generation=generation, now=rfc3339(now), status=dict(status))
+    work = _Pass(generation=generation, clock=now, status=dict(status))
     work.status["observedGeneration"] = generation
     work.fail(reason, message)
     work.phase(phase)
@@ -374,5 +466,5 @@ def seconds_until_deletion(
     finished = status.get("completionTime")
     if ttl is None or status.get("phase") not in FINAL_PHASES or not isinstance(finished, str):
         return None
-    deadline = datetime.fromisoformat(finished.replace("Z", "+00:00")) + timedelta(seconds=ttl)
+    deadline = _parse_time(finished) + timedelta(seconds=ttl)
     return (deadline - now).total_seconds()

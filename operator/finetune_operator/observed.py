@@ -9,9 +9,23 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from finetune_operator import names
+
+BlockedReason = Literal["ImagePullFailed", "ConfigError", "Unschedulable"]
+
+BLOCKING_WAIT_REASONS: Mapping[str, BlockedReason] = {
+    "ErrImagePull": "ImagePullFailed",
+    "ImagePullBackOff": "ImagePullFailed",
+    "InvalidImageName": "ImagePullFailed",
+    "ErrImageNeverPull": "ImagePullFailed",
+    "CreateContainerConfigError": "ConfigError",
+}
+"""Waiting reasons of the trainer container that mean the kubelet cannot start it until someone
+fixes the image reference, the registry access, or the Secret (the message names it), and the
+reason the job shows for each. Other waiting reasons (ContainerCreating, a slow pull) are
+progress."""
 
 
 @dataclass(frozen=True)
@@ -21,6 +35,12 @@ class Terminated:
     exit_code: int
     summary: Mapping[str, Any] | None
     """The parsed termination message (docs/architecture.md), or None if absent or not JSON."""
+    container_reason: str = ""
+    """The kubelet's reason: OOMKilled (memory limit), Error, Completed, ..."""
+
+    @property
+    def oom_killed(self) -> bool:
+        return self.container_reason == "OOMKilled"
 
     @property
     def reason(self) -> str | None:
@@ -34,6 +54,18 @@ class Terminated:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """A pod that cannot start, in the job's terms, with the kubelet's or scheduler's words."""
+
+    reason: BlockedReason
+    message: str
+    since: str
+    """When the problem could first have appeared: the PodScheduled condition's last
+    transition (scheduling, for container problems; giving up, for Unschedulable), else the
+    pod's creation."""
+
+
+@dataclass(frozen=True)
 class PodState:
     name: str
     role: str
@@ -43,6 +75,7 @@ class PodState:
     ip: str | None
     created: str
     terminated: Terminated | None
+    blocked: Blocked | None = None
 
 
 @dataclass(frozen=True)
@@ -101,29 +134,54 @@ def job_state(body: Mapping[str, Any]) -> JobState:
     )
 
 
-def _terminated(status: Mapping[str, Any]) -> Terminated | None:
-    for container in status.get("containerStatuses") or []:
-        if container.get("name") != names.CONTAINER_NAME:
-            continue
-        state = (container.get("state") or {}).get("terminated")
-        if state:
-            return Terminated(
-                exit_code=int(state.get("exitCode", -1)),
-                summary=parse_summary(state.get("message")),
-            )
-    return None
+def _trainer_container(status: Mapping[str, Any]) -> Mapping[str, Any]:
+    return next(
+        (c for c in status.get("containerStatuses") or [] if c.get("name") == names.CONTAINER_NAME),
+        {},
+    )
+
+
+def _terminated(container: Mapping[str, Any]) -> Terminated | None:
+    # restartPolicy is Never: the container runs once, so lastState stays empty.
+    state = (container.get("state") or {}).get("terminated")
+    if not state:
+        return None
+    return Terminated(
+        exit_code=int(state.get("exitCode", -1)),
+        summary=parse_summary(state.get("message")),
+        container_reason=state.get("reason") or "",
+    )
+
+
+def _blocked(
+    status: Mapping[str, Any], container: Mapping[str, Any], created: str
+) -> Blocked | None:
+    scheduled: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), {}
+    )
+    since = scheduled.get("lastTransitionTime") or created
+    if scheduled.get("status") == "False" and scheduled.get("reason") == "Unschedulable":
+        return Blocked("Unschedulable", scheduled.get("message") or "", since)
+    waiting = (container.get("state") or {}).get("waiting") or {}
+    reason = BLOCKING_WAIT_REASONS.get(waiting.get("reason") or "")
+    if reason is None:
+        return None
+    return Blocked(reason, waiting.get("message") or waiting["reason"], since)
 
 
 def pod_state(body: Mapping[str, Any]) -> PodState:
     metadata = body.get("metadata") or {}
     status = body.get("status") or {}
     index = (metadata.get("annotations") or {}).get(names.COMPLETION_INDEX_ANNOTATION)
+    created = metadata.get("creationTimestamp") or ""
+    container = _trainer_container(status)
     return PodState(
         name=metadata.get("name", ""),
         role=(metadata.get("labels") or {}).get(names.LABEL_ROLE, ""),
         index=int(index) if index is not None and str(index).isdigit() else None,
         phase=status.get("phase") or "Pending",
         ip=status.get("podIP") or None,
-        created=metadata.get("creationTimestamp") or "",
-        terminated=_terminated(status),
+        created=created,
+        terminated=_terminated(container),
+        blocked=_blocked(status, container, created),
     )

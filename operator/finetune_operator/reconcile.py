@@ -164,6 +164,7 @@ class JobLoop:
             policy = decisions.Policy(
                 image_allowed=self.runtime.config.image_allowed(self.trainer_runtime(job).image),
                 max_running_per_namespace=self.runtime.config.max_running_per_namespace,
+                blocked_pod_timeout=self.runtime.config.blocked_pod_timeout,
             )
             decision = decisions.decide(
                 job.spec,
@@ -203,6 +204,14 @@ class JobLoop:
                 )
                 if created:
                     self.runtime.claims.add(self.key)
+            elif action is decisions.Action.DELETE_VALIDATION:
+                # The job failed; deleting (not suspending) stops its pods for good, where Kueue
+                # would resume an admitted training Job. Before the status write, like every
+                # action: should the write fail, the next pass finds no child and starts the
+                # step again, instead of leaving pods that never start.
+                await kube.delete(job_path(namespace, names.validate_job_name(name)))
+            elif action is decisions.Action.DELETE_TRAINING:
+                await kube.delete(job_path(namespace, names.train_job_name(name)))
             else:
                 suspend = action is decisions.Action.SUSPEND_TRAINING
                 await kube.merge_patch(

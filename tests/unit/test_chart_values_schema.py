@@ -68,6 +68,7 @@ def test_defaults_are_accepted() -> None:
         ("serviceAccount", {"create": False, "name": "platform-operator"}),
         ("global", {"imageRegistry": "mirror.example.com"}),
         ("trainer.terminationGracePeriodSeconds", 1800),
+        ("blockedPodTimeoutSeconds", 1800),
     ],
 )
 def test_good_values_are_accepted(path: str, value: Any) -> None:
@@ -117,6 +118,8 @@ def test_good_values_are_accepted(path: str, value: Any) -> None:
         ("nodeSelector", {"gpu": True}),
         ("trainer.terminationGracePeriodSeconds", -1),
         ("trainer.terminationGracePeriodSeconds", "300"),
+        ("blockedPodTimeoutSeconds", 0),
+        ("blockedPodTimeoutSeconds", 1.5),
         ("unknownKey", 1),
         ("trainer.unknownKey", 1),
     ],

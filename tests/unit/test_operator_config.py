@@ -19,7 +19,7 @@ def test_defaults() -> None:
     )
     assert config.progress_interval == 10
     assert config.log_level == "INFO"
-    assert config.trainer_grace_period == 300
+    assert (config.trainer_grace_period, config.blocked_pod_timeout) == (300, 300)
 
 
 def test_flags() -> None:
@@ -49,6 +49,8 @@ def test_flags() -> None:
             "2.5",
             "--trainer-grace-period",
             "900",
+            "--blocked-pod-timeout",
+            "120",
         ],
         {},
     )
@@ -58,7 +60,7 @@ def test_flags() -> None:
     assert config.default_s3_endpoint == "http://s3:8333"
     assert (config.log_level, config.metrics_port, config.liveness_port) == ("DEBUG", 0, 0)
     assert config.progress_interval == 2.5
-    assert config.trainer_grace_period == 900
+    assert (config.trainer_grace_period, config.blocked_pod_timeout) == (900, 120)
 
 
 def test_environment_and_flag_precedence() -> None:
@@ -68,9 +70,10 @@ def test_environment_and_flag_precedence() -> None:
         "FINETUNE_MAX_RUNNING_PER_NAMESPACE": "4",
         "FINETUNE_TRAINER_IMAGE": "env-img",
         "FINETUNE_TRAINER_GRACE_PERIOD": "600",
+        "FINETUNE_BLOCKED_POD_TIMEOUT": "60",
     }
     config = parse_config(["--trainer-image", "flag-img"], env)
-    assert config.trainer_grace_period == 600
+    assert (config.trainer_grace_period, config.blocked_pod_timeout) == (600, 60)
     assert config.namespaces == ("a", "b")
     assert config.allowed_images == ("x", "y*")
     assert config.max_running_per_namespace == 4
@@ -98,6 +101,7 @@ def test_image_allow_list(allowed: list[str], image: str, ok: bool) -> None:
         ["--max-running-per-namespace", "-1"],
         ["--progress-interval", "0"],
         ["--trainer-grace-period", "-1"],
+        ["--blocked-pod-timeout", "0"],
     ],
 )
 def test_rejects_bad_values(argv: list[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,12 +11,13 @@ import pytest
 
 from finetune_operator import decisions
 from finetune_operator.decisions import Action, Observed, Policy
-from finetune_operator.observed import JobState, PodState, Terminated, parse_summary
+from finetune_operator.observed import JobState, PodState, Terminated, parse_summary, pod_state
 from finetune_trainer.jobspec import FineTuneJobSpec
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 STAMP = "2026-11-28T12:00:00Z"
-ALLOW = Policy(image_allowed=True, max_running_per_namespace=0)
+TIMEOUT = 300
+ALLOW = Policy(image_allowed=True, max_running_per_namespace=0, blocked_pod_timeout=TIMEOUT)
 
 
 def spec(**extra: Any) -> FineTuneJobSpec:
@@ -59,9 +61,12 @@ def pod(
     summary: dict[str, Any] | None = None,
     created: str = "2026-11-28T11:00:00Z",
     ip: str | None = None,
+    container_reason: str = "",
 ) -> PodState:
     terminated = (
-        Terminated(exit_code, parse_summary(json.dumps(summary)) if summary else None)
+        Terminated(
+            exit_code, parse_summary(json.dumps(summary)) if summary else None, container_reason
+        )
         if exit_code is not None
         else None
     )
@@ -186,7 +191,7 @@ def test_disallowed_image_fails_before_anything_is_created() -> None:
     decision = decide(
         {},
         Observed(validation=None, training=None),
-        Policy(image_allowed=False, max_running_per_namespace=0),
+        dataclasses.replace(ALLOW, image_allowed=False),
     )
     assert decision.actions == ()
     assert conditions(decision)["Failed"] == ("True", "ImageNotAllowed")
@@ -198,7 +203,7 @@ def test_concurrency_limit_queues() -> None:
         Observed(
             validation=job("validate", finished="Complete"), training=None, running_in_namespace=2
         ),
-        Policy(image_allowed=True, max_running_per_namespace=2),
+        dataclasses.replace(ALLOW, max_running_per_namespace=2),
     )
     assert decision.status["phase"] == "Queued"
     assert decision.actions == ()
@@ -206,7 +211,7 @@ def test_concurrency_limit_queues() -> None:
     below = decide(
         VALIDATED,
         Observed(validation=None, training=None, running_in_namespace=1),
-        Policy(image_allowed=True, max_running_per_namespace=2),
+        dataclasses.replace(ALLOW, max_running_per_namespace=2),
     )
     assert below.actions == (Action.CREATE_TRAINING,)
 
@@ -364,8 +369,13 @@ def test_success_takes_metrics_and_output_from_rank0() -> None:
             [pod("train", "t-0", index=0, exit_code=137)],
             "BackoffLimitExceeded",
         ),
+        (
+            "BackoffLimitExceeded",
+            [pod("train", "t-0", index=0, exit_code=137, container_reason="OOMKilled")],
+            "OOMKilled",
+        ),
     ],
-    ids=["exit-3", "exit-3-no-summary", "deadline", "diverged", "crashes"],
+    ids=["exit-3", "exit-3-no-summary", "deadline", "diverged", "crashes", "oom"],
 )
 def test_training_failure_reasons(job_reason: str, pods: list[PodState], reason: str) -> None:
     running = {**VALIDATED, "phase": "Running"}
@@ -485,3 +495,184 @@ def test_ttl_after_finished(
     status = {"phase": phase, **({"completionTime": finished} if finished else {})}
     job_spec = spec(runPolicy={"ttlSecondsAfterFinished": ttl} if ttl is not None else {})
     assert decisions.seconds_until_deletion(job_spec, status, NOW) == expected
+
+
+def test_oom_kill_is_named_while_retrying_and_when_failing() -> None:
+    oom = pod("train", "t-0-a", index=0, exit_code=137, container_reason="OOMKilled")
+    retry = pod("train", "t-0-b", index=0, created="2026-11-28T11:30:00Z")
+    running = decide(
+        {**VALIDATED, "phase": "Running"},
+        Observed(validation=None, training=job("train", active=1), pods=[oom, retry]),
+    )
+    assert conditions(running)["Running"] == ("True", "Training")
+    assert "retrying after pod t-0-a: the trainer ran out of memory (OOMKilled" in message_of(
+        running, "Running"
+    )
+    failed = decide(
+        running.status,
+        Observed(
+            validation=None,
+            training=job("train", finished="Failed", reason="BackoffLimitExceeded"),
+            pods=[oom, dataclasses.replace(retry, terminated=oom.terminated)],
+        ),
+    )
+    assert conditions(failed)["Failed"] == ("True", "OOMKilled")
+    assert "spec.resources.memory" in message_of(failed, "Failed")
+    assert "BackoffLimitExceeded" in message_of(failed, "Failed")
+
+
+def message_of(decision: decisions.Decision, type_: str) -> str:
+    return str(next(c["message"] for c in decision.status["conditions"] if c["type"] == type_))
+
+
+WAITING = "2026-11-28T11:58:00Z"
+"""Blocked 120 s before NOW: under the 300 s timeout."""
+TIMED_OUT = "2026-11-28T11:54:00Z"
+"""Blocked 360 s before NOW: past the timeout."""
+BLOCKED = {
+    "image": (
+        {"waiting": {"reason": "ImagePullBackOff", "message": 'Back-off pulling image "bad:1"'}},
+        "True",
+        "ImagePullFailed",
+        'Back-off pulling image "bad:1"',
+    ),
+    "secret": (
+        {
+            "waiting": {
+                "reason": "CreateContainerConfigError",
+                "message": 'secret "s3-credentials" not found',
+            }
+        },
+        "True",
+        "ConfigError",
+        'secret "s3-credentials" not found',
+    ),
+    "unschedulable": (
+        {},
+        "False",
+        "Unschedulable",
+        "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+    ),
+}
+
+
+def pod_that_cannot_start(kind: str, role: str, since: str) -> PodState:
+    """A Pending pod as the apiserver shows it, reduced by ``observed.pod_state``."""
+    state, scheduled, reason, message = BLOCKED[kind]
+    condition = {"type": "PodScheduled", "status": scheduled, "lastTransitionTime": since}
+    if scheduled == "False":
+        condition.update(reason=reason, message=message)
+    name = f"demo-{role}-x"
+    return pod_state(
+        {
+            "metadata": {
+                "name": name,
+                "labels": {"finetune.dev/job": "demo", "finetune.dev/role": role},
+                "annotations": {"batch.kubernetes.io/job-completion-index": "0"}
+                if role == "train"
+                else {},
+                "creationTimestamp": "2026-11-28T11:50:00Z",
+            },
+            "status": {
+                "phase": "Pending",
+                "conditions": [condition],
+                "containerStatuses": [{"name": "trainer", "state": state}] if state else [],
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", list(BLOCKED))
+def test_validation_pod_that_cannot_start_is_shown_then_fails_the_job(kind: str) -> None:
+    _, _, reason, kubelet_message = BLOCKED[kind]
+    validating = {"phase": "Validating"}
+    stuck = Observed(
+        validation=job("validate", active=1),
+        training=None,
+        pods=[pod_that_cannot_start(kind, "validate", WAITING)],
+    )
+    waiting = decide(validating, stuck)
+    assert waiting.status["phase"] == "Validating"
+    assert conditions(waiting)["Validated"] == ("False", reason)
+    assert (
+        message_of(waiting, "Validated") == f"pod demo-validate-x cannot start: {kubelet_message}"
+    )
+    assert (waiting.actions, waiting.events) == ((), ())
+
+    late = dataclasses.replace(stuck, pods=[pod_that_cannot_start(kind, "validate", TIMED_OUT)])
+    failed = decide(waiting.status, late)
+    assert failed.status["phase"] == "Failed"
+    assert conditions(failed)["Failed"] == ("True", reason)
+    assert kubelet_message in message_of(failed, "Failed")
+    assert "did not start within 300s" in message_of(failed, "Failed")
+    assert failed.actions == (Action.DELETE_VALIDATION,)
+    assert [(e.type, e.reason) for e in failed.events] == [("Warning", reason)]
+
+
+def test_validation_problem_that_went_away_is_cleared() -> None:
+    stuck = decide(
+        {"phase": "Validating"},
+        Observed(
+            validation=job("validate", active=1),
+            training=None,
+            pods=[pod_that_cannot_start("secret", "validate", WAITING)],
+        ),
+    )
+    started = decide(
+        stuck.status,
+        Observed(validation=job("validate", active=1), training=None, pods=[pod("validate", "v")]),
+    )
+    assert conditions(started)["Validated"] == ("False", "Validating")
+
+
+@pytest.mark.parametrize("kind", list(BLOCKED))
+def test_training_pod_that_cannot_start_is_shown_then_fails_the_job(kind: str) -> None:
+    _, _, reason, kubelet_message = BLOCKED[kind]
+    running = decide(VALIDATED, Observed(validation=None, training=job("train", active=1)))
+    stuck = Observed(
+        validation=None,
+        training=job("train", active=1),
+        pods=[pod_that_cannot_start(kind, "train", WAITING)],
+    )
+    waiting = decide(running.status, stuck)
+    assert waiting.status["phase"] == "Running"
+    assert conditions(waiting)["Running"] == ("False", reason)
+    assert kubelet_message in message_of(waiting, "Running")
+    assert waiting.actions == ()
+    again = decide(waiting.status, stuck)
+    assert again.status == waiting.status  # no write while nothing changes
+
+    late = dataclasses.replace(stuck, pods=[pod_that_cannot_start(kind, "train", TIMED_OUT)])
+    failed = decide(waiting.status, late)
+    assert failed.status["phase"] == "Failed"
+    assert conditions(failed)["Failed"] == ("True", reason)
+    assert failed.actions == (Action.DELETE_TRAINING,)
+
+    recovered = decide(
+        waiting.status, dataclasses.replace(stuck, pods=[pod("train", "t", index=0)])
+    )
+    assert conditions(recovered)["Running"] == ("True", "Training")
+
+
+def test_blocked_pod_timeout_is_the_policy_s() -> None:
+    stuck = Observed(
+        validation=None,
+        training=job("train", active=1),
+        pods=[pod_that_cannot_start("image", "train", WAITING)],
+    )
+    patient = decide(VALIDATED, stuck, dataclasses.replace(ALLOW, blocked_pod_timeout=121))
+    strict = decide(VALIDATED, stuck, dataclasses.replace(ALLOW, blocked_pod_timeout=120))
+    assert (patient.status["phase"], strict.status["phase"]) == ("Running", "Failed")
+
+
+def test_validation_oom_kill_is_named() -> None:
+    observed = Observed(
+        validation=job("validate", finished="Failed", reason="BackoffLimitExceeded"),
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=137, container_reason="OOMKilled")],
+    )
+    decision = decide({"phase": "Validating"}, observed)
+    assert conditions(decision)["Failed"] == ("True", "OOMKilled")
+    assert message_of(decision, "Failed") == (
+        "pod v-1: validation ran out of memory (OOMKilled, exit code 137)"
+    )

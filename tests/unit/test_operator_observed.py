@@ -8,7 +8,7 @@ import math
 import pytest
 
 from finetune_operator import progress
-from finetune_operator.observed import job_key, job_state, parse_summary, pod_state
+from finetune_operator.observed import Blocked, job_key, job_state, parse_summary, pod_state
 from finetune_operator.reconcile import status_patch
 
 LABELS = {"finetune.dev/job": "demo", "finetune.dev/role": "train"}
@@ -73,6 +73,72 @@ def test_pod_state_reads_index_ip_and_termination_message() -> None:
         "InvalidDataset",
         "bad line 3",
     )
+
+
+def pending_pod(status: dict[str, object]) -> dict[str, object]:
+    return {
+        "metadata": {
+            "name": "demo-train-0-abcde",
+            "labels": LABELS,
+            "creationTimestamp": "2026-11-28T10:00:00Z",
+        },
+        "status": {"phase": "Pending", **status},
+    }
+
+
+SCHEDULED = {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-11-28T10:00:05Z"}
+
+
+@pytest.mark.parametrize(
+    ("waiting", "blocked"),
+    [
+        ("ErrImagePull", "ImagePullFailed"),
+        ("ImagePullBackOff", "ImagePullFailed"),
+        ("InvalidImageName", "ImagePullFailed"),
+        ("ErrImageNeverPull", "ImagePullFailed"),
+        ("CreateContainerConfigError", "ConfigError"),
+        ("ContainerCreating", None),
+        ("PodInitializing", None),
+    ],
+)
+def test_container_waiting_reasons_that_block_a_pod(waiting: str, blocked: str | None) -> None:
+    message = f"the kubelet says {waiting}"
+    container = {"name": "trainer", "state": {"waiting": {"reason": waiting, "message": message}}}
+    state = pod_state(pending_pod({"conditions": [SCHEDULED], "containerStatuses": [container]}))
+    if blocked is None:
+        assert state.blocked is None
+    else:  # counted from scheduling: the kubelet could not have tried earlier
+        assert state.blocked is not None
+        assert state.blocked.reason == blocked
+        assert (state.blocked.message, state.blocked.since) == (message, "2026-11-28T10:00:05Z")
+
+
+def test_unschedulable_pod_is_blocked_since_the_scheduler_gave_up() -> None:
+    message = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+        "lastTransitionTime": "2026-11-28T10:00:01Z",
+    }
+    state = pod_state(pending_pod({"conditions": [condition]}))
+    assert state.blocked == Blocked("Unschedulable", message, "2026-11-28T10:00:01Z")
+
+
+def test_pod_without_conditions_counts_from_its_creation() -> None:
+    container = {"name": "trainer", "state": {"waiting": {"reason": "ErrImagePull"}}}
+    state = pod_state(pending_pod({"containerStatuses": [container]}))
+    assert state.blocked == Blocked("ImagePullFailed", "ErrImagePull", "2026-11-28T10:00:00Z")
+
+
+def test_oom_killed_container_is_recorded() -> None:
+    terminated = {"exitCode": 137, "reason": "OOMKilled"}
+    container = {"name": "trainer", "state": {"terminated": terminated}}
+    state = pod_state(pending_pod({"phase": "Failed", "containerStatuses": [container]}))
+    assert state.terminated is not None
+    assert (state.terminated.exit_code, state.terminated.oom_killed) == (137, True)
+    assert state.terminated.summary is None
 
 
 @pytest.mark.parametrize("message", [None, "", "Traceback (most recent call last):", "[1, 2]"])

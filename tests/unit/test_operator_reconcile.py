@@ -164,3 +164,28 @@ def test_deleted_before_finishing_is_cancelled(events: list[str]) -> None:
     asyncio.run(loop.cancel())
     assert kube.status_patches[-1]["phase"] == "Cancelled"
     assert events == ["Cancelled"]
+
+
+def test_pod_that_never_starts_fails_the_job_and_deletes_its_job(events: list[str]) -> None:
+    kube = FakeKube()
+    validating = {"phase": "Validating", "observedGeneration": 1}
+    loop = reconcile.JobLoop(runtime(kube), body(validating), logging.getLogger("test"))
+    waiting = {"reason": "ErrImagePull", "message": 'failed to pull "localhost/trainer:1"'}
+    stuck = pod_state(
+        {
+            "metadata": {
+                "name": f"{NAME}-validate-x",
+                "namespace": NAMESPACE,
+                "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"},
+                "creationTimestamp": "2020-01-01T00:00:00Z",  # long past the timeout
+            },
+            "status": {
+                "phase": "Pending",
+                "containerStatuses": [{"name": "trainer", "state": {"waiting": waiting}}],
+            },
+        }
+    )
+    run(loop, {KEY: [child("validate")]}, {KEY: [stuck]})
+    assert kube.calls[0] == ("delete", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/demo-validate")
+    assert kube.status_patches[-1]["phase"] == "Failed"
+    assert events == ["ImagePullFailed"]
