@@ -13,8 +13,8 @@
 from __future__ import annotations
 
 import gzip
-import io
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -34,7 +34,7 @@ MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("ca-certificates", "python3.11", "python3.11-venv", "python3-pip")
 BASE_NAME = "devcluster-bookworm-python"
 """The name Dockerfiles' ``FROM ${BASE_IMAGE}`` resolves to, through a named build context."""
-BASE_IMAGE_REFERENCE = "localhost/devcluster/bookworm-python:latest"
+BASE_IMAGE_REFERENCE = "localhost/devcluster/python:3.11-bookworm"
 """The base in containerd too: an image with no USER, for the kubelet's runAsNonRoot check."""
 OPERATOR_IMAGE_REFERENCE = "ghcr.io/finetune-operator/finetune-operator:0.1.0"
 TRAINER_IMAGE_REFERENCE = "ghcr.io/finetune-operator/finetune-trainer:0.1.0"
@@ -110,7 +110,7 @@ def write_oci_layout(
     shutil.rmtree(layout, ignore_errors=True)
     layout.mkdir(parents=True)
     diff_id = "sha256:" + hashlib.sha256(layer_tar).hexdigest()
-    layer = _blob(layout, gzip.compress(layer_tar, compresslevel=1), _OCI_LAYER)
+    layer = _blob(layout, gzip.compress(layer_tar, compresslevel=1, mtime=0), _OCI_LAYER)
     config = {
         "architecture": "amd64",
         "os": "linux",
@@ -243,9 +243,8 @@ def build_all(settings: Settings, bins: Path) -> None:
         t0 = time.monotonic()
         log_path = settings.logs / f"build-{image.name}.log"
         with open(log_path, "wb") as log:
-            done = subprocess.run(
-                buildctl_argv(settings, bins, image, base), stdout=log, stderr=subprocess.STDOUT
-            )
+            argv = buildctl_argv(settings, bins, image, base)
+            done = subprocess.run(argv, check=False, stdout=log, stderr=subprocess.STDOUT)
         if done.returncode != 0:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"building {image.reference} failed (log {log_path}):\n{tail}")

@@ -40,8 +40,10 @@ def _env(bins: Path) -> dict[str, str]:
 
 
 def _write(path: Path, text: str) -> Path:
+    """Write ``text`` unless the file holds it already: kube-proxy exits when its file changes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
     return path
 
 
@@ -74,7 +76,7 @@ class Process:
 
 
 def _run_ok(argv: list[str]) -> bool:
-    return subprocess.run(argv, capture_output=True, timeout=10).returncode == 0
+    return subprocess.run(argv, check=False, capture_output=True, timeout=10).returncode == 0
 
 
 CONTAINERD = Process(
@@ -117,9 +119,7 @@ KUBELET = Process(
 KUBE_PROXY = Process(
     "kube-proxy",
     lambda s, b: [str(b / "kube-proxy"), f"--config={s.state / 'kube-proxy.yaml'}", "--v=1"],
-    lambda s, b: _run_ok(
-        ["curl", "-sf", f"http://127.0.0.1:{s.kube_proxy_healthz_port}/healthz"]
-    ),
+    lambda s, b: _run_ok(["curl", "-sf", f"http://127.0.0.1:{s.kube_proxy_healthz_port}/healthz"]),
 )
 COREDNS = Process(
     "coredns",
@@ -222,9 +222,7 @@ def _kill_shims(settings: Settings) -> None:
 def _unmount_below(*roots: Path) -> None:
     """Lazily unmount what the kubelet and containerd mounted under ``roots``, deepest first."""
     prefixes = tuple(str(r) + "/" for r in roots)
-    mounts = [
-        line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
-    ]
+    mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
     for mount in sorted((m for m in mounts if m.startswith(prefixes)), key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
 

@@ -136,6 +136,7 @@ def kube_proxy_config(s: Settings) -> str:
         "hostnameOverride": s.node_name,
         "clusterCIDR": s.cluster_pod_cidr,
         "bindAddress": "0.0.0.0",
+        "nodePortAddresses": ["primary"],
         "healthzBindAddress": f"127.0.0.1:{s.kube_proxy_healthz_port}",
         "metricsBindAddress": f"127.0.0.1:{s.kube_proxy_metrics_port}",
         # Leave the host's conntrack table size alone: the sysctl belongs to the machine.

@@ -60,10 +60,14 @@ def ensure(settings: Settings) -> Path:
              "-out", "ca.crt", "-days", "3650", "-subj", "/CN=finetune-testenv-ca",
              "-extensions", "v3", "-config", "ca.cnf", cwd=d)  # fmt: skip
     server = _LEAF_EXT.format(usage="serverAuth")
-    _leaf(d, "apiserver", "/CN=kube-apiserver", server + _SERVER_SANS.format(node_ip=settings.node_ip))
+    _leaf(
+        d, "apiserver", "/CN=kube-apiserver", server + _SERVER_SANS.format(node_ip=settings.node_ip)
+    )
     _leaf(d, "admin", "/O=system:masters/CN=admin", _LEAF_EXT.format(usage="clientAuth"))
     for name, subject in NODE_CLIENTS.items():
-        _leaf(d, name, subject.format(node=settings.node_name), _LEAF_EXT.format(usage="clientAuth"))
+        _leaf(
+            d, name, subject.format(node=settings.node_name), _LEAF_EXT.format(usage="clientAuth")
+        )
     sans = f"subjectAltName=DNS:{settings.node_name},IP:{settings.node_ip},IP:127.0.0.1\n"
     _leaf(d, "kubelet-serving", f"/CN={settings.node_name}", server + sans)
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=d)

@@ -1,7 +1,8 @@
 """Bring the whole local environment up or down, and describe it to shells and tests.
 
 Order: SeaweedFS S3, etcd, kube-apiserver, controller-manager, scheduler, then the node
-(containerd, BuildKit and the image builds, kubelet, kube-proxy, CoreDNS). ``up`` is idempotent and returns what it started, so a pytest session can stop exactly that and leave a
+(containerd, BuildKit and the image builds, kubelet, kube-proxy, CoreDNS). ``up`` is idempotent
+and returns what it started, so a pytest session can stop exactly that and leave a
 `make cluster-up` environment running.
 """
 

@@ -9,10 +9,12 @@ the real trainer: ordinary JSON lines are examples; one line ``{"standin": {...}
 - ``"steps": N, "stepSeconds": S``: length of the fake training (default 6 steps of 0.5 s);
 - ``"exit": 3`` (or any code): train fails with that code after the first step;
 - ``"crashOnce": true``: the first attempt crashes (exit 1) after a step; a marker object under
-  ``<output.uri>/standin/crashed`` makes later attempts succeed.
+  ``<output.uri>/standin/crashed`` makes later attempts succeed;
+- ``"allocateMiB": N``: train touches N MiB after the first step, as a trainer outgrowing its
+  memory limit would (the kernel's OOM killer ends it).
 
 A line that is not JSON makes validation fail with reason InvalidDataset (exit 3).
-Run by the node agent as ``python tests/e2e/standin_trainer.py validate|train --job FILE``.
+Its image (tests/e2e/standin/Dockerfile) runs it as ``standin_trainer.py validate|train --job FILE``.
 """
 
 from __future__ import annotations
@@ -167,6 +169,9 @@ def train(job: dict[str, Any]) -> None:
             checkpoint = f"{output}/checkpoints/step-{step:06d}/"
             storage.write(checkpoint + "state.json", json.dumps({"step": step}))
             state["lastCheckpoint"] = {"uri": checkpoint, "step": step, "time": now()}
+        if step == 1 and "allocateMiB" in script:
+            held = b"\x01" * (int(script["allocateMiB"]) << 20)  # written, so resident
+            print(f"standin: holding {len(held) >> 20} MiB", flush=True)
         if step == 1 and "exit" in script:
             code = int(script["exit"])
             finish(

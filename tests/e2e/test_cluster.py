@@ -242,8 +242,7 @@ def test_indexed_job_runs_restricted_pods_and_is_collected(
     ]
     pod0_ip = next(p["status"]["podIP"] for p in pods if p["spec"]["hostname"] == "work-0")
     assert all(
-        p["status"]["containerStatuses"][0]["containerID"].startswith("containerd://")
-        for p in pods
+        p["status"]["containerStatuses"][0]["containerID"].startswith("containerd://") for p in pods
     )
     for i, report in enumerate(reports):
         assert report["apiVersion"] == "v1.36.3"

@@ -1,6 +1,7 @@
-"""The operator end to end against the local control plane, with the scripted stand-in trainer
+"""The operator end to end against the local cluster, with the scripted stand-in trainer's image
 (tests/e2e/standin_trainer.py) in place of the real one: the happy path, failures, retries,
-suspension, deletion and an operator killed with SIGKILL mid-run."""
+suspension, deletion, an operator killed with SIGKILL mid-run, and pods the kubelet cannot start
+or kills (missing Secret, missing image, OOM)."""
 
 from __future__ import annotations
 
@@ -326,3 +327,55 @@ def test_concurrency_limit_queues_the_second_job(
     assert not exists(cluster, f"/apis/batch/v1/namespaces/{namespace}/jobs/second-train")
     wait_phase(cluster, namespace, first, "Succeeded", timeout=60)
     wait_phase(cluster, namespace, second, "Succeeded", timeout=60)
+
+
+def test_missing_secret_is_reported_then_fails_the_job(
+    cluster: Cluster, namespace: str, start_operator: Any, start_job: Any
+) -> None:
+    """The kubelet cannot start the validation pod; the job says why, then fails, bounded."""
+    start_operator("--blocked-pod-timeout", "30")
+    storage = {"secretRef": {"name": "no-such-secret"}}
+    name = start_job("nosecret", storage=storage)
+
+    def blocked() -> dict[str, Any] | None:
+        body = get_ftj(cluster, namespace, name)
+        validated = condition(body, "Validated") if body.get("status") else {}
+        return body if validated.get("reason") == "ConfigError" else None
+
+    body = wait_for("the ConfigError condition", blocked, timeout=60)
+    assert "no-such-secret" in condition(body, "Validated")["message"]
+    done = wait_phase(cluster, namespace, name, "Failed", "Succeeded", timeout=120)
+    failed = condition(done, "Failed")
+    assert failed["reason"] == "ConfigError"
+    assert "no-such-secret" in failed["message"]
+
+
+def test_missing_trainer_image_is_reported_then_fails_the_job(
+    cluster: Cluster, namespace: str, start_operator: Any, start_job: Any
+) -> None:
+    missing = "localhost/no-such-trainer:0"
+    start_operator("--blocked-pod-timeout", "30", "--allowed-image", missing)
+    name = start_job("noimage", image=missing)
+    done = wait_phase(cluster, namespace, name, "Failed", "Succeeded", timeout=150)
+    failed = condition(done, "Failed")
+    assert failed["reason"] == "ImagePullFailed"
+    assert missing in failed["message"]
+
+
+def test_trainer_over_its_memory_limit_fails_as_oom_killed(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
+    name = start_job(
+        "oom",
+        {"allocateMiB": 512, "steps": 4},
+        resources={"memory": "256Mi"},
+        runPolicy={"backoffLimit": 0},
+    )
+    done = wait_phase(cluster, namespace, name, "Failed", "Succeeded", timeout=150)
+    failed = condition(done, "Failed")
+    assert failed["reason"] == "OOMKilled", failed
+    pods = cluster.api.get(
+        f"/api/v1/namespaces/{namespace}/pods", labelSelector=f"job-name={name}-train"
+    )["items"]
+    terminated = [p["status"]["containerStatuses"][0]["state"]["terminated"] for p in pods]
+    assert [t["reason"] for t in terminated] == ["OOMKilled"]
