@@ -14,7 +14,8 @@ the real trainer: ordinary JSON lines are examples; one line ``{"standin": {...}
   memory limit would (the kernel's OOM killer ends it).
 
 A line that is not JSON makes validation fail with reason InvalidDataset (exit 3).
-Its image (tests/e2e/standin/Dockerfile) runs it as ``standin_trainer.py validate|train --job FILE``.
+Its image (tests/e2e/standin/Dockerfile) runs it as
+``standin_trainer.py validate|train --job FILE``.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import torch
 from accelerate.state import AcceleratorState
-from peft import PeftModel
 from devcluster.s3 import S3Endpoint
+from peft import PeftModel
 from tests.trainer.conftest import job_document, write_job
 from tests.trainer.tiny import chat_examples, write_jsonl
 from transformers import AutoModelForCausalLM, AutoTokenizer
