@@ -1,7 +1,7 @@
 """A minimal JSON client for the local apiserver, authenticated with the admin certificate.
 
-The harness and the node agent talk to the apiserver through this instead of the ``kubernetes``
-package: they need a dozen plain REST calls, and this keeps them independent of that package's
+The harness talks to the apiserver through this instead of the ``kubernetes``
+package: it needs a dozen plain REST calls, and this keeps it independent of that package's
 generated API (which changes shape between major versions). Tests get the real client from the
 ``kube`` fixture.
 """

@@ -247,7 +247,7 @@ def download_prefix(client: Any, uri: str, dest: Path) -> None:
 def main() -> int:
     started = time.monotonic()
     settings = Settings.from_env()
-    say("Starting the local control plane, node agent and S3 (make cluster-up)")
+    say("Starting the local cluster: control plane, node (kubelet, containerd, images) and S3")
     stack.up(settings)
     demo = Demo(settings)
 

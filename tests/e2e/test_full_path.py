@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import socket
 import subprocess
 import time
 import uuid
@@ -26,13 +25,6 @@ __all__ = ["crd"]  # fixture used by name
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "finetune-operator"
 TERMINAL = ("Succeeded", "Failed", "Cancelled")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +52,7 @@ def workspace(cluster: Cluster, crd: str) -> Iterator[str]:
 def chart_operator(
     cluster: Cluster, workspace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """`helm install` of the chart, watching ``workspace``; the node agent runs its pod."""
+    """`helm install` of the chart, watching ``workspace``; the kubelet runs its pod."""
     release_ns = f"{workspace}-op"
     helm = str(controlplane.bin_dir(cluster.settings) / "helm")
     argv = [
@@ -81,11 +73,6 @@ def chart_operator(
         "progressIntervalSeconds=2",
         "--set",
         "logLevel=debug",
-        # Pods share the host's network here, so the operator's ports must be free ones.
-        "--set",
-        f"metrics.port={free_port()}",
-        "--set",
-        f"livenessPort={free_port()}",
     ]
     subprocess.run(argv, check=True, capture_output=True, text=True, timeout=120)
 
@@ -95,8 +82,8 @@ def chart_operator(
         return running[0] if running else None
 
     pod = wait_for("the chart's operator pod to run", operator_pod, timeout=120)
-    # The proof that matters: the pod runs as the chart's ServiceAccount, whose token the node
-    # agent obtained through TokenRequest; nothing here hands it admin credentials.
+    # The proof that matters: the pod runs as the chart's ServiceAccount, whose token the kubelet
+    # obtained through TokenRequest; nothing here hands it admin credentials.
     assert pod["spec"]["serviceAccountName"] == "ft-finetune-operator"
     yield release_ns
     subprocess.run(
@@ -244,6 +231,18 @@ def test_chart_operator_runs_real_trainer(
     cluster.kubectl(
         "wait", "--for=condition=Succeeded", f"ftj/{name}", "-n", workspace, "--timeout=10s"
     )
+
+    # Real containers of the image built from trainer-image/Dockerfile, logs through the kubelet.
+    pods = cluster.api.get(
+        f"/api/v1/namespaces/{workspace}/pods", labelSelector=f"job-name={name}-train"
+    )["items"]
+    assert pods
+    for pod in pods:
+        (container,) = pod["status"]["containerStatuses"]
+        assert container["containerID"].startswith("containerd://"), container
+        assert container["image"].endswith("finetune-trainer:0.1.0"), container
+    log = cluster.kubectl("logs", "-n", workspace, pods[0]["metadata"]["name"])
+    assert "batches per epoch" in log, log[-2000:]
 
 
 def test_two_node_job_through_headless_service(
