@@ -45,7 +45,7 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/mypy --explicit-package-bases tests devcluster
 
 .PHONY: test
-test: lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if needed)
+test: binaries lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if needed)
 	$(PY) -m pytest $(PYTEST_ARGS) tests
 
 .PHONY: cluster-up

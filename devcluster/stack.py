@@ -64,11 +64,15 @@ def status(settings: Settings) -> dict[str, int | None]:
 
 
 def env_lines(settings: Settings) -> str:
-    """``export`` lines for a shell: kubeconfig, S3 credentials, PATH with kubectl and helm."""
-    bins = controlplane.bin_dir(settings)
+    """``export`` lines for a shell: kubeconfig, S3 credentials, PATH with kubectl, helm, crictl
+    and ctr (``CONTAINER_RUNTIME_ENDPOINT`` points crictl at the node's containerd)."""
+    bins = f"{controlplane.bin_dir(settings)}:{node.bin_dir(settings)}"
     values = {
         "KUBECONFIG": str(settings.kubeconfig),
         **s3.endpoint(settings).env(),
+        "CONTAINER_RUNTIME_ENDPOINT": f"unix://{settings.containerd_socket}",
+        "CONTAINERD_ADDRESS": str(settings.containerd_socket),
+        "CONTAINERD_NAMESPACE": "k8s.io",
         "PATH": f"{bins}:{settings.venv_bin}:{os.environ.get('PATH', '')}",
     }
     return "".join(f"export {k}='{v}'\n" for k, v in values.items())

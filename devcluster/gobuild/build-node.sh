@@ -3,7 +3,7 @@
 #   kubelet, kube-proxy (k8s.io/kubernetes, the apiserver's patch), containerd + shim + ctr,
 #   buildkitd + buildctl, a CoreDNS with the plugins a cluster DNS needs, crictl, and the pod
 #   sandbox ("pause") process.
-# runc, the CNI plugins, iptables and debootstrap come from Debian's packages (devcluster/host.sh).
+# runc, the CNI plugins, iptables and debootstrap come from Debian's packages (devcluster/host-packages.sh).
 # Usage: devcluster/gobuild/build-node.sh          (prints the bin dir on stdout)
 # Versions and why each was chosen: devcluster/README.md.
 set -euo pipefail
