@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -214,6 +215,9 @@ def train(job: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    # As the container's PID 1 it would ignore SIGTERM without a handler, and every deletion
+    # would wait out the pod's grace period; the real trainer checkpoints and exits 143.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["validate", "train"])
     parser.add_argument("--job", required=True)
