@@ -222,8 +222,10 @@ def _kill_shims(settings: Settings) -> None:
 def _unmount_below(*roots: Path) -> None:
     """Lazily unmount what the kubelet and containerd mounted under ``roots``, deepest first."""
     prefixes = tuple(str(r) + "/" for r in roots)
+    exact = {str(r) for r in roots}  # the kubelet bind-mounts its root dir onto itself
     mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    for mount in sorted((m for m in mounts if m.startswith(prefixes)), key=len, reverse=True):
+    below = (m for m in mounts if m in exact or m.startswith(prefixes))
+    for mount in sorted(below, key=len, reverse=True):
         subprocess.run(["umount", "-l", mount], check=False, capture_output=True)
 
 
