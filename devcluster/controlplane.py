@@ -8,7 +8,6 @@ cluster needs. Everything binds to 127.0.0.1 except the apiserver: pods reach it
 from __future__ import annotations
 
 import ssl
-import subprocess
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +20,7 @@ from devcluster.settings import Settings
 
 def bin_dir(settings: Settings) -> Path:
     """Build (first time, 15-30 min) or find the cached binaries; the script is idempotent."""
-    script = settings.root / "devcluster" / "gobuild" / "build.sh"
-    out = subprocess.run([str(script)], check=True, stdout=subprocess.PIPE, text=True)
-    return Path(out.stdout.strip().splitlines()[-1])
+    return procs.built_bin_dir(settings, "build.sh")
 
 
 def _get(url: str, ca: Path | None) -> str:

@@ -29,9 +29,7 @@ HOST_TOOLS = (nodeconfig.RUNC, f"{nodeconfig.CNI_BIN_DIR}/bridge", "/usr/sbin/ip
 
 def bin_dir(settings: Settings) -> Path:
     """Build (first time, about 25 min on 2 cores) or find the cached node binaries."""
-    script = settings.root / "devcluster" / "gobuild" / "build-node.sh"
-    out = subprocess.run([str(script)], check=True, stdout=subprocess.PIPE, text=True)
-    return Path(out.stdout.strip().splitlines()[-1])
+    return procs.built_bin_dir(settings, "build-node.sh")
 
 
 def _env(bins: Path) -> dict[str, str]:

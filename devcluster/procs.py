@@ -99,3 +99,11 @@ def wait_until(
             last = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}: {last!r}")
+
+
+def built_bin_dir(settings: Settings, script: str) -> Path:
+    """Run ``devcluster/gobuild/<script>`` (it builds once, then finds its cache) and return
+    the binaries' directory, which the script prints last."""
+    argv = [str(settings.root / "devcluster" / "gobuild" / script)]
+    out = subprocess.run(argv, check=True, stdout=subprocess.PIPE, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
