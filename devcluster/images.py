@@ -249,3 +249,23 @@ def build_all(settings: Settings, bins: Path) -> None:
             tail = log_path.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"building {image.reference} failed (log {log_path}):\n{tail}")
         _log(f"{image.reference} ready in {time.monotonic() - t0:.0f}s")
+    prune_superseded(settings, bins)
+
+
+def superseded_refs(listing: str) -> list[str]:
+    """The ``sha256:<image id>`` refs of ``ctr images list`` whose image no name points at.
+
+    The kubelet's image service names every image by its ID as well as by its tag. A rebuild
+    moves the tag and leaves the old ID ref behind, holding gigabytes (the trainer's layers).
+    """
+    rows = [line.split() for line in listing.splitlines()[1:] if line.strip()]
+    named = {row[2] for row in rows if not row[0].startswith("sha256:")}
+    return [row[0] for row in rows if row[0].startswith("sha256:") and row[2] not in named]
+
+
+def prune_superseded(settings: Settings, bins: Path) -> None:
+    """Delete earlier builds' images; containerd's GC then frees their layers and snapshots."""
+    stale = superseded_refs(ctr(settings, bins, "images", "list"))
+    if stale:
+        ctr(settings, bins, "images", "remove", "--sync", *stale)
+        _log(f"removed {len(stale)} superseded image(s)")

@@ -87,3 +87,14 @@ def test_oci_layout_describes_its_single_layer(tmp_path: Path) -> None:
     (layer_desc,) = manifest["layers"]
     assert gzip.decompress(blob(layer_desc["digest"])) == layer
     assert config["rootfs"]["diff_ids"] == ["sha256:" + hashlib.sha256(layer).hexdigest()]
+
+
+def test_superseded_refs_are_id_refs_no_tag_points_at() -> None:
+    listing = (
+        "REF TYPE DIGEST SIZE PLATFORMS LABELS\n"
+        "ghcr.io/x/trainer:0.1.0 application/vnd.oci.image.manifest.v1+json sha256:new 6 GiB"
+        " linux/amd64 io.cri-containerd.image=managed\n"
+        "sha256:aaa application/vnd.oci.image.manifest.v1+json sha256:new 6 GiB linux/amd64 -\n"
+        "sha256:bbb application/vnd.oci.image.manifest.v1+json sha256:old 6 GiB linux/amd64 -\n"
+    )
+    assert images.superseded_refs(listing) == ["sha256:bbb"]
