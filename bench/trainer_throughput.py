@@ -45,6 +45,7 @@ from typing import Any
 
 from bench import synthetic
 
+from finetune_api.resource import API_VERSION, KIND
 from finetune_trainer.dsconfig import plan_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,8 +123,8 @@ def build_inputs(load: Workload, root: Path) -> None:
 def job_document(load: Workload, *, packing: bool) -> dict[str, Any]:
     """The FineTuneJob a user would write; S3 URIs are placeholders, nothing is fetched."""
     return {
-        "apiVersion": "finetune.dev/v1alpha1",
-        "kind": "FineTuneJob",
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "metadata": {"name": "bench"},
         "spec": {
             "baseModel": {"uri": "s3://bench/model/"},
@@ -195,6 +196,8 @@ def run_variant(
     torch.set_num_threads(threads)
     state = PartialState(backend="gloo")
     job = parse_job(job_document(load, packing=variant == "packed"))
+    lora = job.spec.method.lora
+    assert lora is not None  # the bench document asks for LoRA
     ws = prepare.Workspace(model_dir.parent / f"workspace-{variant}")  # removed with the inputs
     ws.root.mkdir()
     files = DatasetFiles(
@@ -218,7 +221,7 @@ def run_variant(
         args=args,
         train_dataset=train_set,
         processing_class=tokenizer,
-        peft_config=train.peft_lora_config(job.spec.method.lora),
+        peft_config=train.peft_lora_config(lora),
         callbacks=[DivergenceGuard()],
     )
     meter = Meter(trainer.data_collator)
