@@ -3,7 +3,8 @@
 Writes, next to this file (or under --out):
   train.jsonl            chat examples, every fact asked with several question templates
   eval.jsonl             one example per fact, asked with templates that training never uses,
-                         so eval loss measures recall of the fact, not of the wording
+                         so eval loss measures recall of the fact, not of the wording; each
+                         lists under "expected" the strings a right answer states
   heldout_question.txt   one eval question the demo asks the base and the fine-tuned model
 
 Deterministic (fixed seed, sorted inputs, pure Python, no network): rerunning it reproduces the
@@ -22,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FACTS = HERE / "facts.md"
@@ -114,6 +116,15 @@ PRODUCT_ANSWERS = {
     "released": "The {product} was released in {released}.",
     "weight_kg": "The {product} weighs {weight_kg} kg.",
 }
+PRODUCT_EXPECTED = {
+    "category": "{category}",
+    "price": "{price}",
+    "warranty_months": "{warranty_months} months",
+    "firmware": "{firmware}",
+    "released": "{released}",
+    "weight_kg": "{weight_kg} kg",
+}
+"""What an answer about a product must state: the value (with its unit), not the wording."""
 ERROR_QUESTIONS = (
     [
         "What does error {code} mean on my {ref}?",
@@ -128,6 +139,7 @@ ERROR_QUESTIONS = (
     ],
 )
 ERROR_ANSWER = "Error {code} on the {product} means {meaning}; {fix}."
+PLAN_EXPECTED = {"price": "{price}", "channels": "{channels_expected}", "response": "{response}"}
 PLAN_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
     "price": (
         [
@@ -306,6 +318,8 @@ class Fact:
     refs: list[str]
     """Ways to name the subject (e.g. "Kestrel K9", "K9"); `{ref}` in a template takes one."""
     fields: dict[str, str]
+    expected: list[str]
+    """What a right answer states; the graders look for each string (``grading.py``)."""
 
 
 def read_tables(path: Path) -> dict[str, list[dict[str, str]]]:
@@ -331,6 +345,11 @@ def product_refs(row: dict[str, str]) -> list[str]:
     return [full, full, row["name"], row["model"], f"Quillfeather {row['name']}"]
 
 
+def expected_list(cell: str) -> list[str]:
+    """An ``expected`` cell of facts.md: strings separated by ``;``."""
+    return [item.strip() for item in cell.split(";") if item.strip()]
+
+
 def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
     products = {row["model"]: row for row in tables["Products"]}
     for model, row in products.items():
@@ -343,6 +362,7 @@ def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
                 PRODUCT_ANSWERS[attribute].format(**fields),
                 product_refs(row),
                 fields,
+                [PRODUCT_EXPECTED[attribute].format(**fields)],
             )
     for row in tables["Error codes"]:
         product = products[row["model"]]
@@ -354,6 +374,7 @@ def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
             ERROR_ANSWER.format(**fields),
             product_refs(product),
             fields,
+            expected_list(row["expected"]),
         )
     for row in tables["Support plans"]:
         for attribute, (train, held_out) in PLAN_QUESTIONS.items():
@@ -364,13 +385,20 @@ def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
                 PLAN_ANSWERS[attribute].format(**row),
                 [row["plan"]],
                 row,
+                expected_list(PLAN_EXPECTED[attribute].format(**row)),
             )
     for row in tables["Policies"]:
         train, held_out = POLICY_QUESTIONS[row["id"]]
-        yield Fact(("policy", row["id"]), train, held_out, row["fact"], [""], row)
+        yield Fact(
+            ("policy", row["id"]), train, held_out, row["fact"], [""], row,
+            expected_list(row["expected"]),
+        )  # fmt: skip
 
 
-def example(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
+Record = dict[str, list[Any]]
+
+
+def example(question: str, answer: str) -> Record:
     return {
         "messages": [
             {"role": "system", "content": SYSTEM_PROMPT},
@@ -383,8 +411,8 @@ def example(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
 def render() -> dict[str, str]:
     """File name -> content of every generated file."""
     rng = random.Random(SEED)
-    train: list[dict[str, list[dict[str, str]]]] = []
-    held_out: list[dict[str, list[dict[str, str]]]] = []
+    train: list[Record] = []
+    held_out: list[Record] = []
     heldout_question = ""
     for fact in facts(read_tables(FACTS)):
         for template in fact.train_questions:
@@ -392,7 +420,7 @@ def render() -> dict[str, str]:
             train.append(example(question, fact.answer))
         template = rng.choice(fact.eval_question_templates)
         question = template.format(**fact.fields, ref=rng.choice(fact.refs))
-        held_out.append(example(question, fact.answer))
+        held_out.append(example(question, fact.answer) | {"expected": fact.expected})
         if fact.key == HELDOUT_KEY:
             heldout_question = question
     rng.shuffle(train)
@@ -410,7 +438,7 @@ def render() -> dict[str, str]:
     }
 
 
-def jsonl(items: list[dict[str, list[dict[str, str]]]]) -> str:
+def jsonl(items: list[Record]) -> str:
     return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
 
 

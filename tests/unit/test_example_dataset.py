@@ -7,6 +7,9 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
+
+from finetune_trainer import grading
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 
@@ -28,7 +31,7 @@ def load_generator() -> ModuleType:
 RENDERED: dict[str, str] = load_generator().render()
 
 
-def rows(name: str) -> list[dict[str, list[dict[str, str]]]]:
+def rows(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in RENDERED[name].splitlines()]
 
 
@@ -61,3 +64,11 @@ def test_eval_questions_are_never_trained_on() -> None:
 def test_every_eval_answer_is_taught() -> None:
     taught = {row["messages"][2]["content"] for row in rows("train.jsonl")}
     assert {row["messages"][2]["content"] for row in rows("eval.jsonl")} <= taught
+
+
+def test_every_eval_reference_states_its_expected_facts() -> None:
+    """The graders accept the reference answer itself, so a tuned model can reach 100%."""
+    for row in rows("eval.jsonl"):
+        assert row["expected"], row
+        reference = row["messages"][-1]["content"]
+        assert grading.states_expected(reference, row["expected"]), (reference, row["expected"])

@@ -94,6 +94,29 @@ MALFORMED: list[tuple[str, str, bytes, int, str]] = [
     ("text-not-string", "auto", f'{TEXT}\n{{"text": 5}}\n'.encode(), 2, "must be a string"),
     ("unknown-shape", "auto", b'{"input": "x", "output": "y"}\n', 1, "missing field"),
     ("format-switch", "auto", f"{PC}\n{CHAT}\n".encode(), 2, "missing field 'prompt'"),
+    (
+        "expected-not-list",
+        "auto",
+        f'{PC}\n{PC[:-1]}, "expected": "4"}}\n'.encode(),
+        2,
+        "field 'expected' must be a non-empty list of strings",
+    ),
+    ("expected-empty", "auto", f'{PC[:-1]}, "expected": []}}\n'.encode(), 1, "non-empty list"),
+    (
+        "expected-blank-item",
+        "chat",
+        f'{CHAT}\n{CHAT}\n{CHAT[:-1]}, "expected": ["hello", " "]}}\n'.encode(),
+        3,
+        "field 'expected': item 2 must be a non-empty string",
+    ),
+    (
+        "expected-not-string",
+        "auto",
+        f'{PC[:-1]}, "expected": [4]}}\n'.encode(),
+        1,
+        "item 1 must be a non-empty string",
+    ),
+    ("expected-text", "text", f'{TEXT[:-1]}, "expected": ["x"]}}\n'.encode(), 1, "needs a prompt"),
 ]
 
 
@@ -141,3 +164,11 @@ def test_many_problems_are_counted_but_message_stays_short(tmp_path: Path) -> No
     with pytest.raises(InvalidDataset, match="500 bad line") as err:
         check_file(path, "train.jsonl", "auto").raise_if_bad()
     assert "and 480 more" in err.value.message
+
+
+def test_expected_is_kept_beside_the_format_fields(tmp_path: Path) -> None:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    record = json.loads(CHAT) | {"expected": ["hello"], "extra": 1}
+    src.write_text(json.dumps(record) + "\n")
+    check_file(src, "in.jsonl", "auto", out).raise_if_bad()
+    assert json.loads(out.read_text()) == json.loads(CHAT) | {"expected": ["hello"]}
