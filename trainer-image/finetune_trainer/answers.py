@@ -16,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from finetune_trainer.grading import Grades, Scores, grade, score
 
+BASE_ANSWERS_KEY = "base_answers"
+"""The log-history entry holding the base model's answers (saved with every checkpoint)."""
 GENERATION_BATCH = 16
 """Prompts decoded together; they are sorted by length first, so padding stays small."""
 
@@ -154,6 +157,36 @@ class AnswerEval:
             out["baseAnswerExpected"] = self.base.expected
         return out
 
+    def card_section(self, examples: int = 3) -> str:
+        """The model card's base-vs-tuned table and a few answers side by side."""
+        base, tuned = self.base, self.tuned
+        rows = [
+            ("answer accuracy", base.accuracy, tuned.accuracy),
+            ("exact match", base.exact_match, tuned.exact_match),
+            ("ROUGE-L F1", base.rouge_l, tuned.rouge_l),
+        ]
+        if base.expected is not None and tuned.expected is not None:
+            rows.insert(1, ("states the expected facts", base.expected, tuned.expected))
+        table = "\n".join(f"| {name} | {b:.1%} | {t:.1%} |" for name, b, t in rows)
+        shown = []
+        for record, base_answer, tuned_answer in list(
+            zip(self.records, self.base_answers, self.tuned_answers, strict=True)
+        )[:examples]:
+            question = (
+                record.prompt if isinstance(record.prompt, str) else record.prompt[-1]["content"]
+            )
+            shown.append(
+                f"- **{question}**\n  - base: {base_answer}\n  - tuned: {tuned_answer}\n"
+                f"  - reference: {record.reference}"
+            )
+        return (
+            f"## Answers\n\nGreedy answers to {len(self.records)} eval prompts, graded against the "
+            "references (accuracy: every `expected` string stated where a record lists them, "
+            "exact match otherwise).\n\n| grader | base | tuned |\n|---|---|---|\n"
+            f"{table}\n\n" + "\n".join(shown) + "\n\nEvery answer and grade: "
+            "`eval/generations.jsonl`.\n"
+        )
+
     def write_generations(self, path: Path) -> None:
         """``eval/generations.jsonl``: per record the prompt, reference, both answers and grades."""
         base_grades, tuned_grades = self.grades(self.base_answers), self.grades(self.tuned_answers)
@@ -185,3 +218,61 @@ def _grade_fields(grades: Grades) -> dict[str, Any]:
         "expected": grades.expected,
         "rougeL": round(grades.rouge_l, 4),
     }
+
+
+@dataclass(frozen=True)
+class AnswerSession:
+    """What one run grades: the records, and how every rank takes part in decoding."""
+
+    records: list[AnswerRecord]
+    max_new_tokens: int
+    synced: bool
+    """ZeRO-3: every rank decodes together; otherwise global rank 0 decodes alone."""
+    is_main: bool
+
+    def answers(self, model: Any, tokenizer: Any) -> list[str] | None:
+        """The model's answers on global rank 0 (None elsewhere)."""
+        if not (self.synced or self.is_main):
+            return None
+        prompts = [render_prompt(tokenizer, record.prompt) for record in self.records]
+        answers = generate_answers(
+            model, tokenizer, prompts, max_new_tokens=self.max_new_tokens, synced=self.synced
+        )
+        return answers if self.is_main else None
+
+
+class BaseAnswers(TrainerCallback):
+    """The base model answers the eval prompts before the first update.
+
+    At step 0 a LoRA adapter is a no-op (B = 0) and full fine-tuning has not changed a weight,
+    so these are the base model's answers, decoded by the same code and settings as the tuned
+    model's. They go into the log history, which every checkpoint saves, so a resumed run
+    still has them.
+    """
+
+    def __init__(self, trainer: Any, session: AnswerSession) -> None:
+        self.trainer = trainer
+        self.session = session
+
+    def on_train_begin(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        **kwargs: Any,
+    ) -> None:
+        if state.global_step != 0 or base_answers(state.log_history) is not None:
+            return
+        answers = self.session.answers(self.trainer.model, self.trainer.processing_class)
+        if answers is not None:
+            state.log_history.append({"step": 0, BASE_ANSWERS_KEY: answers})
+
+
+def base_answers(history: list[dict[str, Any]]) -> list[str] | None:
+    found = [entry[BASE_ANSWERS_KEY] for entry in history if BASE_ANSWERS_KEY in entry]
+    return list(found[0]) if found else None
+
+
+def without_answers(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The log history as published: numbers only."""
+    return [entry for entry in history if BASE_ANSWERS_KEY not in entry]
