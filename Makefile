@@ -42,7 +42,11 @@ lint: $(STAMP) ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --explicit-package-bases tests devcluster
+	$(VENV)/bin/mypy --explicit-package-bases tests devcluster tools
+
+.PHONY: api-docs
+api-docs: $(STAMP) ## Regenerate docs/api.md from the CRD
+	$(PY) tools/gen_api_docs.py
 
 .PHONY: test
 test: binaries lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if needed)

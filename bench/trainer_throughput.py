@@ -45,6 +45,7 @@ from typing import Any
 
 from bench import synthetic
 
+from finetune_api.resource import API_VERSION, KIND
 from finetune_trainer.dsconfig import plan_batch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,8 +123,8 @@ def build_inputs(load: Workload, root: Path) -> None:
 def job_document(load: Workload, *, packing: bool) -> dict[str, Any]:
     """The FineTuneJob a user would write; S3 URIs are placeholders, nothing is fetched."""
     return {
-        "apiVersion": "finetune.dev/v1alpha1",
-        "kind": "FineTuneJob",
+        "apiVersion": API_VERSION,
+        "kind": KIND,
         "metadata": {"name": "bench"},
         "spec": {
             "baseModel": {"uri": "s3://bench/model/"},
@@ -162,11 +163,11 @@ def run_variant(
         TrainerCallback,
     )
 
-    from finetune_trainer import train as ft  # noqa: PLC0415
+    from finetune_api.jobspec import parse_job  # noqa: PLC0415
+    from finetune_trainer import prepare, train  # noqa: PLC0415
     from finetune_trainer.callbacks import DivergenceGuard  # noqa: PLC0415
     from finetune_trainer.dsconfig import plan_batch  # noqa: PLC0415
     from finetune_trainer.inputs import DatasetFiles  # noqa: PLC0415
-    from finetune_trainer.jobspec import parse_job  # noqa: PLC0415
     from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported  # noqa: PLC0415
 
     class Meter(TrainerCallback):
@@ -195,16 +196,18 @@ def run_variant(
     torch.set_num_threads(threads)
     state = PartialState(backend="gloo")
     job = parse_job(job_document(load, packing=variant == "packed"))
-    ws = ft.Workspace(model_dir.parent / f"workspace-{variant}")  # removed with the inputs
+    lora = job.spec.method.lora
+    assert lora is not None  # the bench document asks for LoRA
+    ws = prepare.Workspace(model_dir.parent / f"workspace-{variant}")  # removed with the inputs
     ws.root.mkdir()
     files = DatasetFiles(
         format="chat", train=str(train_file), train_examples=load.examples, raw_train=""
     )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     masks = assistant_masks_supported(tokenizer)
-    train_set, _ = ft.load_datasets(state, ws=ws, job=job, files=files, assistant_masks=masks)
+    train_set, _ = prepare.load_datasets(state, ws=ws, job=job, files=files, assistant_masks=masks)
     plan = plan_batch(job.spec.hyperparameters.batch_size, state.num_processes)
-    args = ft.sft_arguments(
+    args = train.sft_arguments(
         job, ws=ws, plan=plan, fmt="chat", assistant_masks=masks, has_eval=False, bf16=False
     )
     if variant == "grouped":
@@ -212,13 +215,13 @@ def run_variant(
     model = AutoModelForCausalLM.from_pretrained(
         model_dir, dtype=torch.float32, use_safetensors=True
     )
-    ft.check_eos(tokenizer, model.generation_config, "chat")
+    prepare.check_eos(tokenizer, model.generation_config, "chat")
     trainer = CountingSFTTrainer(
         model=model,
         args=args,
         train_dataset=train_set,
         processing_class=tokenizer,
-        peft_config=ft.lora_config(job),
+        peft_config=train.peft_lora_config(lora),
         callbacks=[DivergenceGuard()],
     )
     meter = Meter(trainer.data_collator)

@@ -12,15 +12,11 @@ from typing import Any
 
 import yaml
 
+from finetune_api import pod
+from finetune_api.jobspec import FineTuneJob
+from finetune_api.pod import Env
+from finetune_api.resource import API_VERSION, KIND
 from finetune_operator import names
-from finetune_trainer.jobspec import (
-    API_GROUP,
-    API_VERSION,
-    KIND,
-    SCRATCH_DIR,
-    SCRATCH_ENV,
-    FineTuneJob,
-)
 
 Manifest = dict[str, Any]
 
@@ -45,7 +41,7 @@ def owner_reference(job: FineTuneJob) -> dict[str, Any]:
     if not job.metadata.uid:
         raise ValueError(f"FineTuneJob {job.metadata.name} has no uid; cannot own children")
     return {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "apiVersion": API_VERSION,
         "kind": KIND,
         "name": job.metadata.name,
         "uid": job.metadata.uid,
@@ -70,7 +66,7 @@ def build_config_map(job: FineTuneJob) -> Manifest:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": _metadata(job, names.config_map_name(job.metadata.name), "config"),
-        "data": {names.CONFIG_KEY: document},
+        "data": {pod.CONFIG_KEY: document},
     }
 
 
@@ -88,8 +84,8 @@ def build_service(job: FineTuneJob) -> Manifest:
             "publishNotReadyAddresses": True,
             "selector": {names.LABEL_JOB: name, names.LABEL_ROLE: "train"},
             "ports": [
-                {"name": "rendezvous", "port": names.RENDEZVOUS_PORT, "protocol": "TCP"},
-                {"name": "progress", "port": names.PROGRESS_PORT, "protocol": "TCP"},
+                {"name": "rendezvous", "port": pod.RENDEZVOUS_PORT, "protocol": "TCP"},
+                {"name": "progress", "port": pod.PROGRESS_PORT, "protocol": "TCP"},
             ],
         },
     }
@@ -99,12 +95,12 @@ def _env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
     """Environment common to validation and training (docs/architecture.md)."""
     storage = job.spec.storage
     env: list[dict[str, Any]] = [
-        {"name": "FINETUNE_JOB_NAME", "value": job.metadata.name},
-        {"name": "FINETUNE_NAMESPACE", "value": job.metadata.namespace},
-        {"name": "FINETUNE_PROGRESS_PORT", "value": str(names.PROGRESS_PORT)},
-        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": Env.JOB_NAME, "value": job.metadata.name},
+        {"name": Env.NAMESPACE, "value": job.metadata.namespace},
+        {"name": Env.PROGRESS_PORT, "value": str(pod.PROGRESS_PORT)},
+        {"name": Env.POD_IP, "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
         # The trainer places HOME, TMPDIR and every cache under it (read-only root filesystem).
-        {"name": SCRATCH_ENV, "value": SCRATCH_DIR},
+        {"name": Env.SCRATCH, "value": pod.SCRATCH_DIR},
     ]
     if storage.secret_ref is not None:
         # Credentials reach the pod straight from the Secret; the operator never reads them.
@@ -113,13 +109,13 @@ def _env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
                 "name": key,
                 "valueFrom": {"secretKeyRef": {"name": storage.secret_ref.name, "key": key}},
             }
-            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+            for key in (Env.AWS_ACCESS_KEY_ID, Env.AWS_SECRET_ACCESS_KEY)
         ]
     endpoint = storage.endpoint or runtime.s3_endpoint
     if endpoint:
-        env.append({"name": "AWS_ENDPOINT_URL", "value": endpoint})
+        env.append({"name": Env.AWS_ENDPOINT_URL, "value": endpoint})
     if storage.region:
-        env.append({"name": "AWS_REGION", "value": storage.region})
+        env.append({"name": Env.AWS_REGION, "value": storage.region})
     return env
 
 
@@ -127,18 +123,18 @@ def _rendezvous_env(job: FineTuneJob) -> list[dict[str, Any]]:
     name = job.metadata.name
     resources = job.spec.resources
     return [
-        {"name": "MASTER_ADDR", "value": names.master_addr(name)},
-        {"name": "MASTER_PORT", "value": str(names.RENDEZVOUS_PORT)},
-        {"name": "NNODES", "value": str(resources.num_nodes)},
+        {"name": Env.MASTER_ADDR, "value": names.master_addr(name)},
+        {"name": Env.MASTER_PORT, "value": str(pod.RENDEZVOUS_PORT)},
+        {"name": Env.NNODES, "value": str(resources.num_nodes)},
         {
-            "name": "NODE_RANK",
+            "name": Env.NODE_RANK,
             "valueFrom": {
                 "fieldRef": {
                     "fieldPath": f"metadata.annotations['{names.COMPLETION_INDEX_ANNOTATION}']"
                 }
             },
         },
-        {"name": "NPROC_PER_NODE", "value": str(max(resources.gpus_per_node, 1))},
+        {"name": Env.NPROC_PER_NODE, "value": str(resources.procs_per_node)},
     ]
 
 
@@ -174,11 +170,11 @@ def _pod_spec(
         "env": env,
         "resources": resources,
         "securityContext": dict(_CONTAINER_SECURITY),
-        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePath": pod.TERMINATION_LOG,
         "terminationMessagePolicy": "File",
         "volumeMounts": [
-            {"name": "config", "mountPath": names.CONFIG_DIR, "readOnly": True},
-            {"name": "scratch", "mountPath": SCRATCH_DIR},
+            {"name": "config", "mountPath": pod.CONFIG_DIR, "readOnly": True},
+            {"name": "scratch", "mountPath": pod.SCRATCH_DIR},
             {"name": "dshm", "mountPath": "/dev/shm"},
         ],
     }
@@ -193,7 +189,7 @@ def _pod_spec(
                 "name": "config",
                 "configMap": {
                     "name": names.config_map_name(job.metadata.name),
-                    "items": [{"key": names.CONFIG_KEY, "path": names.CONFIG_KEY}],
+                    "items": [{"key": pod.CONFIG_KEY, "path": pod.CONFIG_KEY}],
                 },
             },
             {"name": "scratch", "emptyDir": {}},
@@ -209,7 +205,7 @@ def _permanent_error_rule() -> dict[str, Any]:
         "onExitCodes": {
             "containerName": names.CONTAINER_NAME,
             "operator": "In",
-            "values": [names.EXIT_PERMANENT],
+            "values": [pod.EXIT_PERMANENT],
         },
     }
 
@@ -220,7 +216,7 @@ def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
     labels = names.child_labels(job.metadata.name, "validate")
     resources = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
     pod_spec = _pod_spec(
-        job, runtime, ["validate", "--job", names.JOB_FILE], _env(job, runtime), resources
+        job, runtime, ["validate", "--job", pod.JOB_FILE], _env(job, runtime), resources
     )
     return {
         "apiVersion": "batch/v1",
@@ -270,19 +266,19 @@ def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool)
     # checkpoint; the default 30 s would cut that short and lose the work since the last one.
     # torchrun, which forwards SIGTERM to the ranks, must wait as long before killing them.
     grace = runtime.grace_period_seconds
-    shutdown = {"name": "TORCH_ELASTIC_SHUTDOWN_TIMEOUT", "value": str(grace)}
+    shutdown = {"name": Env.TORCH_ELASTIC_SHUTDOWN_TIMEOUT, "value": str(grace)}
     pod_spec = _pod_spec(
         job,
         runtime,
-        ["train", "--job", names.JOB_FILE],
+        ["train", "--job", pod.JOB_FILE],
         [*_env(job, runtime), *_rendezvous_env(job), shutdown],
         _train_resources(job),
     )
     pod_spec["subdomain"] = names.service_name(name)
     pod_spec["terminationGracePeriodSeconds"] = grace
     pod_spec["containers"][0]["ports"] = [
-        {"name": "rendezvous", "containerPort": names.RENDEZVOUS_PORT, "protocol": "TCP"},
-        {"name": "progress", "containerPort": names.PROGRESS_PORT, "protocol": "TCP"},
+        {"name": "rendezvous", "containerPort": pod.RENDEZVOUS_PORT, "protocol": "TCP"},
+        {"name": "progress", "containerPort": pod.PROGRESS_PORT, "protocol": "TCP"},
     ]
     if spec.resources.node_selector:
         pod_spec["nodeSelector"] = dict(spec.resources.node_selector)

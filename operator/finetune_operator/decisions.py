@@ -1,8 +1,9 @@
 """The phase machine: from the job's spec, its last status and its observed children, decide
 the next status and what to create or change. Pure, so every transition is unit-tested.
 
-Phases: Pending → Validating → (Queued) → Running → Succeeded | Failed | Cancelled, with
-Suspended while runPolicy.suspend holds. Final phases are sticky: nothing is created after them.
+Phases (``finetune_api.status.Phase``): Validating → (Queued) → Running → Succeeded | Failed |
+Cancelled, with Suspended while runPolicy.suspend holds. Final phases are sticky: nothing is
+created after them.
 A pod that cannot start (``observed.Blocked``) is shown on the Validated or Running condition
 and fails the job once it has been blocked for ``Policy.blocked_pod_timeout``.
 """
@@ -15,15 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from finetune_api.jobspec import FineTuneJobSpec
+from finetune_api.reasons import VALIDATION_REASONS
+from finetune_api.reports import ProgressReport, Stage, TrainSummary, ValidateSummary, rfc3339
+from finetune_api.status import FINAL_PHASES, ConditionType, Phase
 from finetune_operator import conditions as cond
-from finetune_operator import progress as mirror
+from finetune_operator import status_mirror as mirror
 from finetune_operator.observed import JobState, PodState, Terminated
-from finetune_trainer.jobspec import FineTuneJobSpec
-
-FINAL_PHASES = frozenset({"Succeeded", "Failed", "Cancelled"})
-VALIDATION_REASONS = frozenset(
-    {"InvalidDataset", "InvalidModel", "InvalidCredentials", "InvalidConfig"}
-)
 
 
 class Action(enum.Enum):
@@ -53,7 +52,7 @@ class Observed:
     validation: JobState | None
     training: JobState | None
     pods: Sequence[PodState] = ()
-    progress: Mapping[str, Any] | None = None
+    progress: ProgressReport | None = None
     """The latest report from the trainer's progress endpoint, if one was fetched."""
     running_in_namespace: int = 0
     """Other jobs' unsuspended, unfinished training Jobs in the same namespace."""
@@ -77,10 +76,6 @@ class Decision:
     """Initial spec.suspend of a training Job created by CREATE_TRAINING."""
 
 
-def rfc3339(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _parse_time(stamp: str) -> datetime:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
@@ -99,7 +94,7 @@ class _Pass:
     def now(self) -> str:
         return rfc3339(self.clock)
 
-    def condition(self, type_: str, status: bool, reason: str, message: str = "") -> None:
+    def condition(self, type_: ConditionType, status: bool, reason: str, message: str = "") -> None:
         self.status["conditions"] = cond.set_condition(
             self.status.get("conditions") or [],
             type_,
@@ -110,20 +105,21 @@ class _Pass:
             now=self.now,
         )
 
-    def is_true(self, type_: str) -> bool:
+    def is_true(self, type_: ConditionType) -> bool:
         return cond.is_true(self.status.get("conditions") or [], type_)
 
-    def phase(self, phase: str) -> None:
+    def phase(self, phase: Phase) -> None:
         self.status["phase"] = phase
-        if phase != "Running" and cond.find(self.status.get("conditions") or [], "Running"):
-            self.condition("Running", False, phase)
-        if phase != "Suspended" and self.is_true("Suspended"):
-            self.condition("Suspended", False, "Resumed")
+        conditions = self.status.get("conditions") or []
+        if phase != Phase.RUNNING and cond.find(conditions, ConditionType.RUNNING):
+            self.condition(ConditionType.RUNNING, False, phase)
+        if phase != Phase.SUSPENDED and self.is_true(ConditionType.SUSPENDED):
+            self.condition(ConditionType.SUSPENDED, False, "Resumed")
 
     def fail(self, reason: str, message: str) -> None:
-        self.phase("Failed")
-        self.condition("Failed", True, reason, message)
-        self.condition("Succeeded", False, reason, message)
+        self.phase(Phase.FAILED)
+        self.condition(ConditionType.FAILED, True, reason, message)
+        self.condition(ConditionType.SUCCEEDED, False, reason, message)
         self.status.setdefault("completionTime", self.now)
 
 
@@ -195,14 +191,15 @@ def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
     job = observed.validation
     if job is None:
         work.actions.append(Action.CREATE_VALIDATION)
-        work.phase("Validating")
-        work.condition("Validated", False, "Validating", "validating dataset and model")
+        work.phase(Phase.VALIDATING)
+        work.condition(ConditionType.VALIDATED, False, "Validating", "validating dataset and model")
     elif job.finished == "Complete":
-        summary = _newest(observed.pods, "validate", succeeded=True)
-        work.status["dataset"] = mirror.dataset_fields(summary.summary or {}) if summary else {}
-        dataset = work.status["dataset"]
+        term = _newest(observed.pods, "validate", succeeded=True)
+        summary = term.summary if term else None
+        dataset = mirror.dataset_fields(summary) if isinstance(summary, ValidateSummary) else {}
+        work.status["dataset"] = dataset
         work.condition(
-            "Validated",
+            ConditionType.VALIDATED,
             True,
             "DatasetValid",
             f"{dataset.get('trainExamples', '?')} training examples, "
@@ -210,16 +207,18 @@ def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
         )
     elif job.finished == "Failed":
         reason, message = _validation_failure(job, observed.pods)
-        work.condition("Validated", False, reason, message)
+        work.condition(ConditionType.VALIDATED, False, reason, message)
         work.fail(reason, message)
     else:
-        work.phase("Validating")
+        work.phase(Phase.VALIDATING)
         stuck = _stuck(observed.pods, "validate", work.clock, policy.blocked_pod_timeout)
         if stuck is None:
             # Also clears a problem that went away (a Secret created, a node added).
-            work.condition("Validated", False, "Validating", "validating dataset and model")
+            work.condition(
+                ConditionType.VALIDATED, False, "Validating", "validating dataset and model"
+            )
             return
-        work.condition("Validated", False, stuck.reason, stuck.message)
+        work.condition(ConditionType.VALIDATED, False, stuck.reason, stuck.message)
         if stuck.timed_out:
             work.fail(stuck.reason, stuck.message)
             work.actions.append(Action.DELETE_VALIDATION)
@@ -245,29 +244,33 @@ def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
 
 def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
     term = _newest(observed.pods, "train", succeeded=True)
-    summary = (term.summary if term else None) or {}
+    found = term.summary if term else None
+    summary = found if isinstance(found, TrainSummary) else TrainSummary()
     _merge_metrics(work, mirror.final_metrics(summary))
     output = mirror.output_fields(summary)
     if output:
         work.status["output"] = output
     progress = dict(work.status.get("progress") or {})
-    if isinstance(summary.get("step"), int):
-        progress["step"] = summary["step"]
-    progress.update(percent=100, stage="done")
+    if summary.step is not None:
+        progress["step"] = summary.step
+    progress.update(percent=100, stage=Stage.DONE)
     work.status["progress"] = progress
-    work.phase("Succeeded")
+    work.phase(Phase.SUCCEEDED)
     work.condition(
-        "Succeeded", True, "TrainingComplete", f"published to {output.get('uri', spec.output.uri)}"
+        ConditionType.SUCCEEDED,
+        True,
+        "TrainingComplete",
+        f"published to {output.get('uri', spec.output.uri)}",
     )
-    work.condition("Failed", False, "TrainingComplete")
+    work.condition(ConditionType.FAILED, False, "TrainingComplete")
     work.status.setdefault("completionTime", work.now)
 
 
 def _wait_for_kueue(work: _Pass, spec: FineTuneJobSpec) -> None:
     """The training Job exists suspended; Kueue, not the operator, decides when it starts."""
-    work.phase("Queued")
+    work.phase(Phase.QUEUED)
     work.condition(
-        "Admitted",
+        ConditionType.ADMITTED,
         False,
         "WaitingForKueue",
         f"waiting for admission by LocalQueue {spec.queue_name}",
@@ -280,7 +283,7 @@ def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
         work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
 
 
-def _mirror_progress(work: _Pass, report: Mapping[str, Any]) -> None:
+def _mirror_progress(work: _Pass, report: ProgressReport) -> None:
     progress = mirror.progress_fields(report)
     if progress:
         work.status["progress"] = progress
@@ -296,14 +299,16 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
     kueue = bool(spec.queue_name)
     if job is None:
         if spec.run_policy.suspend and not kueue:
-            work.phase("Suspended")
-            work.condition("Suspended", True, "SuspendedByUser", "runPolicy.suspend is true")
+            work.phase(Phase.SUSPENDED)
+            work.condition(
+                ConditionType.SUSPENDED, True, "SuspendedByUser", "runPolicy.suspend is true"
+            )
             return
         limit = policy.max_running_per_namespace
         if not kueue and limit and observed.running_in_namespace >= limit:
-            work.phase("Queued")
+            work.phase(Phase.QUEUED)
             work.condition(
-                "Admitted",
+                ConditionType.ADMITTED,
                 False,
                 "ConcurrencyLimit",
                 f"{observed.running_in_namespace} training jobs running in the "
@@ -326,8 +331,10 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
     elif not kueue and spec.run_policy.suspend:
         if not job.suspended:
             work.actions.append(Action.SUSPEND_TRAINING)
-        work.phase("Suspended")
-        work.condition("Suspended", True, "SuspendedByUser", "runPolicy.suspend is true")
+        work.phase(Phase.SUSPENDED)
+        work.condition(
+            ConditionType.SUSPENDED, True, "SuspendedByUser", "runPolicy.suspend is true"
+        )
     else:
         if job.suspended:  # resumed by the user (Kueue-managed Jobs never get here)
             work.actions.append(Action.RESUME_TRAINING)
@@ -348,17 +355,17 @@ def _running(
     stuck: _Stuck | None = None,
 ) -> None:
     resources = spec.resources
-    work.phase("Running")
-    work.condition("Admitted", True, "Admitted", "training Job admitted")
+    work.phase(Phase.RUNNING)
+    work.condition(ConditionType.ADMITTED, True, "Admitted", "training Job admitted")
     if stuck is not None:
-        work.condition("Running", False, stuck.reason, stuck.message)
+        work.condition(ConditionType.RUNNING, False, stuck.reason, stuck.message)
     else:
         message = f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)"
         retried = _newest_pod(pods, "train", succeeded=False)
         if retried is not None and retried.terminated and retried.terminated.oom_killed:
             # The Job retries (backoffLimit) at once; say why the last attempt ended.
             message += f"; retrying after {_oom_message(retried.name, retried.terminated)}"
-        work.condition("Running", True, "Training", message)
+        work.condition(ConditionType.RUNNING, True, "Training", message)
     work.status.setdefault("startTime", work.now)
 
 
@@ -368,24 +375,28 @@ def _attempts(previous: int, pods: Sequence[PodState]) -> int:
     return max(previous, len(started))
 
 
+_EXPLAINED_BY = {
+    Phase.FAILED: ConditionType.FAILED,
+    Phase.CANCELLED: ConditionType.FAILED,
+    Phase.SUCCEEDED: ConditionType.SUCCEEDED,
+    Phase.QUEUED: ConditionType.ADMITTED,
+    Phase.SUSPENDED: ConditionType.SUSPENDED,
+    Phase.VALIDATING: ConditionType.VALIDATED,
+    Phase.RUNNING: ConditionType.RUNNING,
+}
+"""The condition whose reason and message explain entering each phase (in its event)."""
+
+
 def _transition_event(before: str | None, after: Mapping[str, Any]) -> Event | None:
     phase = after.get("phase")
     if phase is None or phase == before:
         return None
     conditions = after.get("conditions") or []
-    detail = {
-        "Failed": cond.find(conditions, "Failed"),
-        "Cancelled": cond.find(conditions, "Failed"),
-        "Succeeded": cond.find(conditions, "Succeeded"),
-        "Queued": cond.find(conditions, "Admitted"),
-        "Suspended": cond.find(conditions, "Suspended"),
-        "Validating": cond.find(conditions, "Validated"),
-        "Running": cond.find(conditions, "Running"),
-    }.get(phase)
+    detail = cond.find(conditions, _EXPLAINED_BY[phase]) if phase in _EXPLAINED_BY else None
     reason = (detail or {}).get("reason") or phase
     message = f"{phase}: {(detail or {}).get('message') or reason}"
-    kind = "Warning" if phase in ("Failed", "Cancelled") else "Normal"
-    return Event(kind, reason if phase == "Failed" else phase, message[:1000])
+    kind = "Warning" if phase in (Phase.FAILED, Phase.CANCELLED) else "Normal"
+    return Event(kind, reason if phase == Phase.FAILED else phase, message[:1000])
 
 
 def decide(
@@ -406,9 +417,9 @@ def decide(
     if not policy.image_allowed:
         work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
     else:
-        if not work.is_true("Validated"):
+        if not work.is_true(ConditionType.VALIDATED):
             _validate(work, observed, policy)
-        if work.is_true("Validated"):
+        if work.is_true(ConditionType.VALIDATED):
             _run(work, spec, observed, policy)
     work.status["attempts"] = _attempts(int(status.get("attempts") or 0), observed.pods)
     event = _transition_event(before, work.status)
@@ -425,7 +436,7 @@ def _stop(
     generation: int,
     now: datetime,
     *,
-    phase: str,
+    phase: Phase,
     reason: str,
     message: str,
 ) -> Decision:
@@ -445,7 +456,7 @@ def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Deci
         status,
         generation,
         now,
-        phase="Cancelled",
+        phase=Phase.CANCELLED,
         reason="Cancelled",
         message="the FineTuneJob was deleted before it finished",
     )
@@ -455,7 +466,7 @@ def invalid_spec(
     status: Mapping[str, Any], generation: int, message: str, now: datetime
 ) -> Decision:
     """The spec does not parse (the CRD schema should have refused it; defence in depth)."""
-    return _stop(status, generation, now, phase="Failed", reason="InvalidSpec", message=message)
+    return _stop(status, generation, now, phase=Phase.FAILED, reason="InvalidSpec", message=message)
 
 
 def seconds_until_deletion(

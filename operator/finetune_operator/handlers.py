@@ -12,6 +12,7 @@ from typing import Any
 
 import kopf
 
+from finetune_api.resource import GROUP, PLURAL, VERSION
 from finetune_operator import metrics, names
 from finetune_operator.config import OperatorConfig
 from finetune_operator.kube import KubeClient
@@ -20,7 +21,7 @@ from finetune_operator.reconcile import (
     ERROR_BACKOFF_SECONDS,
     JobKey,
     JobLoop,
-    Runtime,
+    OperatorState,
 )
 
 OURS = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
@@ -31,10 +32,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     config: OperatorConfig = memo["config"]
     # Our own finalizer and annotation prefix: precise GitOps ignore rules, no clash with other
     # Kopf operators.
-    settings.persistence.finalizer = f"{names.GROUP}/finalizer"
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=names.GROUP)
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=names.GROUP, key="last-handled-configuration"
+        prefix=GROUP, key="last-handled-configuration"
     )
     # Events only for transitions, which the reconciler posts itself.
     settings.posting.level = logging.INFO
@@ -44,15 +45,15 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # cluster-wide namespace list/watch, which the chart grants only for glob patterns.
     if config.namespaces and not any(set(ns) & set("*?[!") for ns in config.namespaces):
         settings.scanning.disabled = True
-    memo["runtime"] = Runtime(config=config, kube=KubeClient(settings))
+    memo["shared"] = OperatorState(config=config, kube=KubeClient(settings))
     if config.metrics_port:
         metrics.serve(config.metrics_port)
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo["runtime"]
-    await runtime.kube.close()
+    shared: OperatorState = memo["shared"]
+    await shared.kube.close()
 
 
 @kopf.index("batch", "v1", "jobs", labels=OURS)
@@ -70,9 +71,9 @@ async def trainer_pods(body: kopf.Body, **_: Any) -> dict[JobKey, PodState] | No
 
 
 @kopf.daemon(
-    names.GROUP,
-    names.VERSION,
-    names.PLURAL,
+    GROUP,
+    VERSION,
+    PLURAL,
     # On deletion: `stopped` is set and the loop has 5 s to record Cancelled and return, then it
     # is cancelled, then abandoned after 5 s more, so the finalizer never blocks deletion.
     cancellation_backoff=5.0,
@@ -90,7 +91,7 @@ async def follow(
     # Kopf passes each index as a keyword named after its handler.
     jobs: kopf.Index[JobKey, JobState] = kwargs["children"]
     pods: kopf.Index[JobKey, PodState] = kwargs["trainer_pods"]
-    loop = JobLoop(memo["runtime"], body, logger)
+    loop = JobLoop(memo["shared"], body, logger)
     try:
         while not stopped:
             try:
@@ -110,5 +111,5 @@ async def follow(
 @kopf.on.probe(id="followed")
 async def followed(memo: kopf.Memo, **_: Any) -> int:
     """Liveness detail: how many FineTuneJobs this process follows."""
-    runtime: Runtime | None = memo.get("runtime")
-    return runtime.phases.count() if runtime else 0
+    shared: OperatorState | None = memo.get("shared")
+    return shared.phases.count() if shared else 0

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import kopf
 
+from finetune_api.resource import API_VERSION, PLURAL
 from finetune_operator import names
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
@@ -175,5 +176,5 @@ def job_path(namespace: str, name: str) -> str:
 
 
 def finetunejob_path(namespace: str, name: str, *, status: bool = False) -> str:
-    path = f"/apis/{names.GROUP}/{names.VERSION}/namespaces/{namespace}/{names.PLURAL}/{name}"
+    path = f"/apis/{API_VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
     return path + "/status" if status else path

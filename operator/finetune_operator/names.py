@@ -1,17 +1,17 @@
-"""Deterministic names, labels and fixed ports of a FineTuneJob's children.
+"""Deterministic names and labels of a FineTuneJob's children.
 
 Names are derived from the job's name alone, so a restarted operator finds (and never
 duplicates) what an earlier one created. The CRD limits the job's name to 52 characters so every
-derived name fits its Kubernetes limit (see the CEL rule at the root of the schema).
+derived name fits its Kubernetes limit (see the CEL rule at the root of the schema). Ports, exit
+codes and paths the trainer relies on are the contract's (``finetune_api.pod``).
 """
 
 from __future__ import annotations
 
 from typing import Final, Literal
 
-GROUP: Final = "finetune.dev"
-VERSION: Final = "v1alpha1"
-PLURAL: Final = "finetunejobs"
+from finetune_api.resource import GROUP
+
 FIELD_MANAGER: Final = "finetune-operator"
 
 LABEL_NAME: Final = "app.kubernetes.io/name"
@@ -24,14 +24,7 @@ TRAINER_APP: Final = "finetune-trainer"
 
 COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
 
-RENDEZVOUS_PORT: Final = 29500
-PROGRESS_PORT: Final = 8478
 CONTAINER_NAME: Final = "trainer"
-CONFIG_DIR: Final = "/etc/finetune"
-CONFIG_KEY: Final = "job.yaml"
-JOB_FILE: Final = f"{CONFIG_DIR}/{CONFIG_KEY}"
-EXIT_PERMANENT: Final = 3
-"""Trainer exit code for a permanent user error: failed at once, never retried."""
 
 Role = Literal["validate", "train", "config"]
 """validate and train label Jobs, their pods and the Service; config labels the shared ConfigMap."""

@@ -6,11 +6,11 @@ the phase machine in ``decisions`` reads only these. Pure functions; no I/O.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from finetune_api.reports import FailureSummary, Summary, parse_summary
 from finetune_operator import names
 
 BlockedReason = Literal["ImagePullFailed", "ConfigError", "Unschedulable"]
@@ -33,8 +33,8 @@ class Terminated:
     """A finished trainer container: its exit code and the JSON summary it left (if any)."""
 
     exit_code: int
-    summary: Mapping[str, Any] | None
-    """The parsed termination message (docs/architecture.md), or None if absent or not JSON."""
+    summary: Summary | None
+    """The parsed termination message, or None if absent or not a summary."""
     container_reason: str = ""
     """The kubelet's reason: OOMKilled (memory limit), Error, Completed, ..."""
 
@@ -44,13 +44,11 @@ class Terminated:
 
     @property
     def reason(self) -> str | None:
-        value = self.summary.get("reason") if self.summary else None
-        return value if isinstance(value, str) else None
+        return self.summary.reason if isinstance(self.summary, FailureSummary) else None
 
     @property
     def message(self) -> str | None:
-        value = self.summary.get("message") if self.summary else None
-        return value if isinstance(value, str) else None
+        return self.summary.message if isinstance(self.summary, FailureSummary) else None
 
 
 @dataclass(frozen=True)
@@ -98,17 +96,6 @@ def job_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
     job = (metadata.get("labels") or {}).get(names.LABEL_JOB)
     namespace = metadata.get("namespace")
     return (namespace, job) if job and namespace else None
-
-
-def parse_summary(message: str | None) -> Mapping[str, Any] | None:
-    """The trainer's termination message as a JSON object; None when it is anything else."""
-    if not message:
-        return None
-    try:
-        value = json.loads(message)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def job_state(body: Mapping[str, Any]) -> JobState:

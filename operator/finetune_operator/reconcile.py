@@ -18,12 +18,14 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
+from finetune_api.jobspec import FineTuneJob, parse_job
+from finetune_api.reports import ProgressReport
+from finetune_api.status import FINAL_PHASES, Phase
 from finetune_operator import builders, decisions, metrics, names
 from finetune_operator.config import OperatorConfig
 from finetune_operator.kube import KubeClient, finetunejob_path, job_path
 from finetune_operator.observed import JobState, PodState
-from finetune_operator.probe import fetch_progress
-from finetune_trainer.jobspec import FineTuneJob, parse_job
+from finetune_operator.progress_client import fetch_progress
 
 TICK_SECONDS = 2.0
 """Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
@@ -35,7 +37,7 @@ JobKey = tuple[str, str]
 
 
 @dataclass
-class Runtime:
+class OperatorState:
     """Process-wide state shared by every job's loop."""
 
     config: OperatorConfig
@@ -98,15 +100,15 @@ def _pod0_ip(pods: Iterable[PodState]) -> str | None:
 class JobLoop:
     """The loop of one FineTuneJob, driven by its Kopf daemon."""
 
-    def __init__(self, runtime: Runtime, body: kopf.Body, logger: kopf.Logger) -> None:
-        self.runtime = runtime
+    def __init__(self, shared: OperatorState, body: kopf.Body, logger: kopf.Logger) -> None:
+        self.shared = shared
         self.body = body  # Kopf keeps it live: spec and metadata follow the watch stream
         self.logger = logger
         self.key: JobKey = (body.metadata.namespace or "", body.metadata.name or "")
         # The loop is the only writer of status: after its first write, its own copy is newer
         # than the watch stream's until the stream catches up.
         self.status: dict[str, Any] = plain(body.get("status") or {})
-        self.report: Mapping[str, Any] | None = None
+        self.report: ProgressReport | None = None
         self.polled_at = 0.0
         self._parsed: tuple[int, FineTuneJob | ValidationError] | None = None
 
@@ -126,7 +128,7 @@ class JobLoop:
         return self._parsed[1]
 
     def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
-        config = self.runtime.config
+        config = self.shared.config
         return builders.TrainerRuntime(
             image=job.spec.image or config.trainer_image,
             s3_endpoint=config.default_s3_endpoint,
@@ -145,26 +147,26 @@ class JobLoop:
                 decisions.invalid_spec(self.status, generation, message, datetime.now(UTC))
             )
             return FINISHED_WAIT_SECONDS
-        if self.status.get("phase") in decisions.FINAL_PHASES:
+        if self.status.get("phase") in FINAL_PHASES:
             return await self._finished(job)
         own_pods = list(pods.get(self.key, []))
         await self._poll_progress(own_pods)
-        async with self.runtime.admission(self.key[0]):
+        async with self.shared.admission(self.key[0]):
             states = list(children.get(self.key, []))
             training = next((s for s in states if s.role == "train"), None)
             if training is not None:
-                self.runtime.claims.discard(self.key)
+                self.shared.claims.discard(self.key)
             observed = decisions.Observed(
                 validation=next((s for s in states if s.role == "validate"), None),
                 training=training,
                 pods=own_pods,
                 progress=self.report,
-                running_in_namespace=_running_elsewhere(children, self.key, self.runtime.claims),
+                running_in_namespace=_running_elsewhere(children, self.key, self.shared.claims),
             )
             policy = decisions.Policy(
-                image_allowed=self.runtime.config.image_allowed(self.trainer_runtime(job).image),
-                max_running_per_namespace=self.runtime.config.max_running_per_namespace,
-                blocked_pod_timeout=self.runtime.config.blocked_pod_timeout,
+                image_allowed=self.shared.config.image_allowed(self.trainer_runtime(job).image),
+                max_running_per_namespace=self.shared.config.max_running_per_namespace,
+                blocked_pod_timeout=self.shared.config.blocked_pod_timeout,
             )
             decision = decisions.decide(
                 job.spec,
@@ -179,8 +181,11 @@ class JobLoop:
         return TICK_SECONDS
 
     async def _poll_progress(self, pods: list[PodState]) -> None:
-        interval = self.runtime.config.progress_interval
-        if self.status.get("phase") != "Running" or time.monotonic() - self.polled_at < interval:
+        interval = self.shared.config.progress_interval
+        if (
+            self.status.get("phase") != Phase.RUNNING
+            or time.monotonic() - self.polled_at < interval
+        ):
             return
         self.polled_at = time.monotonic()
         ip = _pod0_ip(pods)
@@ -189,7 +194,7 @@ class JobLoop:
             self.report = report
 
     async def _act(self, job: FineTuneJob, decision: decisions.Decision) -> None:
-        kube = self.runtime.kube
+        kube = self.shared.kube
         trainer = self.trainer_runtime(job)
         namespace, name = self.key
         for action in decision.actions:
@@ -203,7 +208,7 @@ class JobLoop:
                     builders.build_train_job(job, trainer, suspend=decision.create_suspended)
                 )
                 if created:
-                    self.runtime.claims.add(self.key)
+                    self.shared.claims.add(self.key)
             elif action is decisions.Action.DELETE_VALIDATION:
                 # The job failed; deleting (not suspending) stops its pods for good, where Kueue
                 # would resume an admitted training Job. Before the status write, like every
@@ -226,12 +231,12 @@ class JobLoop:
         patch = status_patch(self.status, desired)
         if not patch:
             return
-        await self.runtime.kube.merge_patch(
+        await self.shared.kube.merge_patch(
             finetunejob_path(namespace, name, status=True), {"status": patch}
         )
         started = "startTime" in desired and "startTime" not in self.status
         self.status = desired
-        self.runtime.phases.set(namespace, name, desired.get("phase"))
+        self.shared.phases.set(namespace, name, desired.get("phase"))
         if started:
             self._observe_time_to_running(desired["startTime"])
         for event in decision.events:
@@ -246,13 +251,13 @@ class JobLoop:
         metrics.TIME_TO_RUNNING.observe(max(0.0, (end - begin).total_seconds()))
 
     async def _finished(self, job: FineTuneJob) -> float:
-        self.runtime.phases.set(*self.key, self.status.get("phase"))
+        self.shared.phases.set(*self.key, self.status.get("phase"))
         remaining = decisions.seconds_until_deletion(job.spec, self.status, datetime.now(UTC))
         if remaining is None:
             return FINISHED_WAIT_SECONDS
         if remaining <= 0:
             self.logger.info("ttlSecondsAfterFinished passed; deleting the FineTuneJob")
-            await self.runtime.kube.delete(finetunejob_path(*self.key))
+            await self.shared.kube.delete(finetunejob_path(*self.key))
             return FINISHED_WAIT_SECONDS
         return min(remaining, FINISHED_WAIT_SECONDS)
 
@@ -262,5 +267,5 @@ class JobLoop:
         await self._write(decisions.cancelled(self.status, generation, datetime.now(UTC)))
 
     def forget(self) -> None:
-        self.runtime.phases.set(*self.key, None)
-        self.runtime.claims.discard(self.key)
+        self.shared.phases.set(*self.key, None)
+        self.shared.claims.discard(self.key)

@@ -17,6 +17,7 @@ import pytest
 from devcluster.images import STANDIN_IMAGE_REFERENCE
 from devcluster.kubeapi import KubeError
 from devcluster.stack import Cluster
+from tests.support.manifests import finetunejob
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "finetunejob.yaml"
@@ -82,19 +83,14 @@ def ftj_path(namespace: str, name: str = "") -> str:
 
 
 def manifest(name: str, **spec: Any) -> dict[str, Any]:
-    """A valid FineTuneJob; ``spec`` entries replace the defaults here."""
-    body: dict[str, Any] = {
-        "apiVersion": "finetune.dev/v1alpha1",
-        "kind": "FineTuneJob",
-        "metadata": {"name": name},
-        "spec": {
-            "baseModel": {"uri": f"s3://{BUCKET}/models/base/"},
-            "dataset": {"train": f"s3://{BUCKET}/data/train.jsonl"},
-            "output": {"uri": f"s3://{BUCKET}/out/{name}/"},
-        },
+    """A valid FineTuneJob on the test bucket, in the request's namespace; ``spec`` entries
+    replace the defaults here."""
+    uris = {
+        "baseModel": {"uri": f"s3://{BUCKET}/models/base/"},
+        "dataset": {"train": f"s3://{BUCKET}/data/train.jsonl"},
+        "output": {"uri": f"s3://{BUCKET}/out/{name}/"},
     }
-    body["spec"].update(spec)
-    return body
+    return finetunejob(name, namespace=None, **(uris | spec))
 
 
 class Operator:

@@ -1,10 +1,11 @@
 """A scripted stand-in for the trainer image, for the operator's e2e tests.
 
-It honours the operator ↔ trainer contract (docs/architecture.md) without torch: ``validate``
-and ``train`` subcommands with ``--job FILE``, exit codes (0, 3 permanent, other = retry), the
-JSON termination message, and ``GET /progress`` on ``$POD_IP:$FINETUNE_PROGRESS_PORT`` from
-rank 0. Its behaviour is driven by the training set it reads from S3, as a real dataset drives
-the real trainer: ordinary JSON lines are examples; one line ``{"standin": {...}}`` scripts it:
+It honours the operator ↔ trainer contract (``finetune_api``, docs/architecture.md) without
+torch: ``validate`` and ``train`` subcommands with ``--job FILE``, exit codes (0, 3 permanent,
+other = retry), the JSON termination summary, and the progress report on
+``$POD_IP:$FINETUNE_PROGRESS_PORT`` from rank 0, all built with the contract's own models.
+Its behaviour is driven by the training set it reads from S3, as a real dataset drives the real
+trainer: ordinary JSON lines are examples; one line ``{"standin": {...}}`` scripts it:
 
 - ``"steps": N, "stepSeconds": S``: length of the fake training (default 6 steps of 0.5 s);
 - ``"exit": 3`` (or any code): train fails with that code after the first step;
@@ -14,7 +15,7 @@ the real trainer: ordinary JSON lines are examples; one line ``{"standin": {...}
   memory limit would (the kernel's OOM killer ends it).
 
 A line that is not JSON makes validation fail with reason InvalidDataset (exit 3).
-Its image (tests/e2e/standin/Dockerfile) runs it as
+Its image (tests/e2e/standin/Dockerfile: boto3 and the contract package) runs it as
 ``standin_trainer.py validate|train --job FILE``.
 """
 
@@ -27,27 +28,42 @@ import signal
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, NoReturn
 
 import boto3
 import yaml
 
-EXIT_PERMANENT = 3
+from finetune_api import pod
+from finetune_api.pod import Env
+from finetune_api.reasons import Reason
+from finetune_api.reports import (
+    CheckpointRef,
+    DatasetStats,
+    FailureSummary,
+    Metrics,
+    OutputRef,
+    ProgressReport,
+    Stage,
+    Summary,
+    TrainSummary,
+    ValidateSummary,
+    now_rfc3339,
+)
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def finish(code: int, summary: dict[str, Any]) -> None:
+def finish(code: int, summary: Summary) -> NoReturn:
     """Leave the termination message, then exit with ``code``."""
-    path = os.environ.get("FINETUNE_TERMINATION_LOG", "/dev/termination-log")
+    path = os.environ.get(Env.TERMINATION_LOG, pod.TERMINATION_LOG)
+    text = json.dumps(summary.wire())
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(summary)[:4000])
-    print(f"standin: exit {code}: {summary}", flush=True)
+        handle.write(text[: pod.TERMINATION_MAX_BYTES])
+    print(f"standin: exit {code}: {text}", flush=True)
     sys.exit(code)
+
+
+def invalid_dataset(message: str) -> NoReturn:
+    finish(pod.EXIT_PERMANENT, FailureSummary(reason=Reason.INVALID_DATASET, message=message))
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -57,7 +73,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 class Storage:
     def __init__(self) -> None:
-        self.client = boto3.client("s3", region_name=os.environ.get("AWS_REGION", "us-east-1"))
+        self.client = boto3.client("s3", region_name=os.environ.get(Env.AWS_REGION, "us-east-1"))
 
     def read(self, uri: str) -> str:
         bucket, key = split_uri(uri)
@@ -79,10 +95,7 @@ def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict
     try:
         text = storage.read(uri)
     except Exception as error:
-        finish(
-            EXIT_PERMANENT,
-            {"ok": False, "reason": "InvalidDataset", "message": f"cannot read {uri}: {error}"},
-        )
+        invalid_dataset(f"cannot read {uri}: {error}")
     examples, script = [], {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -90,14 +103,7 @@ def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict
         try:
             record = json.loads(line)
         except ValueError:
-            finish(
-                EXIT_PERMANENT,
-                {
-                    "ok": False,
-                    "reason": "InvalidDataset",
-                    "message": f"{uri} line {number}: not JSON",
-                },
-            )
+            invalid_dataset(f"{uri} line {number}: not JSON")
         if isinstance(record, dict) and "standin" in record:
             script = record["standin"]
         else:
@@ -107,38 +113,45 @@ def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict
 
 def validate(job: dict[str, Any]) -> None:
     examples, _ = load_dataset(Storage(), job["spec"]["dataset"]["train"])
-    finish(
-        0,
-        {
-            "ok": True,
-            "kind": "validate",
-            "dataset": {
-                "trainExamples": len(examples),
-                "evalExamples": 0,
-                "trainTokens": sum(len(json.dumps(e)) // 4 for e in examples),
-                "truncatedExamples": 0,
-                "droppedExamples": 0,
-                "format": "text",
-            },
-        },
+    dataset = DatasetStats(
+        train_examples=len(examples),
+        eval_examples=0,
+        train_tokens=sum(len(json.dumps(e)) // 4 for e in examples),
+        truncated_examples=0,
+        dropped_examples=0,
+        format="text",
     )
+    finish(0, ValidateSummary(dataset=dataset))
 
 
-def serve_progress(state: dict[str, Any]) -> None:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps(state).encode()
-            self.send_response(200 if self.path == "/progress" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
+class Progress:
+    """The latest report, replaced whole; the HTTP thread reads it."""
 
-        def log_message(self, *_: Any) -> None:
-            pass
+    def __init__(self, steps: int) -> None:
+        self.report = ProgressReport(
+            stage=Stage.TRAINING, step=0, total_steps=steps, epoch=0.0, updated_at=now_rfc3339()
+        )
 
-    address = (os.environ.get("POD_IP", ""), int(os.environ.get("FINETUNE_PROGRESS_PORT", "8478")))
-    server = ThreadingHTTPServer(address, Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    def update(self, **fields: Any) -> None:
+        self.report = self.report.model_copy(update={**fields, "updated_at": now_rfc3339()})
+
+    def serve(self) -> None:
+        progress = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = progress.report.model_dump_json(by_alias=True, exclude_none=True).encode()
+                self.send_response(200 if self.path == pod.PROGRESS_PATH else 404)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        port = int(os.environ.get(Env.PROGRESS_PORT, pod.PROGRESS_PORT))
+        server = ThreadingHTTPServer((os.environ.get(Env.POD_IP, ""), port), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
 def train(job: dict[str, Any]) -> None:
@@ -146,78 +159,60 @@ def train(job: dict[str, Any]) -> None:
     spec = job["spec"]
     output = spec["output"]["uri"].rstrip("/")
     _, script = load_dataset(storage, spec["dataset"]["train"])
-    rank = int(os.environ.get("NODE_RANK", "0"))
+    rank = int(os.environ.get(Env.NODE_RANK, "0"))
     steps, pause = int(script.get("steps", 6)), float(script.get("stepSeconds", 0.5))
-    state: dict[str, Any] = {
-        "stage": "training",
-        "step": 0,
-        "totalSteps": steps,
-        "epoch": 0.0,
-        "updatedAt": now(),
-    }
+    progress = Progress(steps)
     if rank == 0:
-        serve_progress(state)
+        progress.serve()
     for step in range(1, steps + 1):
         time.sleep(pause)
-        state.update(
+        progress.update(
             step=step,
             epoch=step / steps,
             loss=2.0 / step,
-            tokensPerSecond=1000.0,
-            etaSeconds=int((steps - step) * pause),
-            updatedAt=now(),
+            tokens_per_second=1000.0,
+            eta_seconds=int((steps - step) * pause),
         )
         if step % 2 == 0 and rank == 0:
             checkpoint = f"{output}/checkpoints/step-{step:06d}/"
             storage.write(checkpoint + "state.json", json.dumps({"step": step}))
-            state["lastCheckpoint"] = {"uri": checkpoint, "step": step, "time": now()}
+            progress.update(
+                last_checkpoint=CheckpointRef(uri=checkpoint, step=step, time=now_rfc3339())
+            )
         if step == 1 and "allocateMiB" in script:
             held = b"\x01" * (int(script["allocateMiB"]) << 20)  # written, so resident
             print(f"standin: holding {len(held) >> 20} MiB", flush=True)
         if step == 1 and "exit" in script:
             code = int(script["exit"])
-            finish(
-                code,
-                {
-                    "ok": False,
-                    "reason": "InvalidCredentials" if code == EXIT_PERMANENT else "Error",
-                    "message": f"scripted exit {code}",
-                },
-            )
+            reason = Reason.INVALID_CREDENTIALS if code == pod.EXIT_PERMANENT else Reason.ERROR
+            finish(code, FailureSummary(reason=reason, message=f"scripted exit {code}"))
         if step == 1 and script.get("crashOnce") and rank == 0:
             marker = f"{output}/standin/crashed"
             if not storage.exists(marker):
-                storage.write(marker, now())
-                finish(1, {"ok": False, "reason": "Error", "message": "scripted crash"})
+                storage.write(marker, now_rfc3339())
+                finish(1, FailureSummary(reason=Reason.ERROR, message="scripted crash"))
     if rank != 0:
-        finish(0, {"ok": True, "kind": "train", "rank": rank})
+        finish(0, TrainSummary(rank=rank))
     files = ["adapter/adapter_model.safetensors", "metrics.json", "README.md"]
     for name in files:
         storage.write(f"{output}/{name}", "standin")
     storage.write(f"{output}/manifest.json", json.dumps({"files": files}))
-    state.update(stage="done", evalLoss=1.25)
-    finish(
-        0,
-        {
-            "ok": True,
-            "kind": "train",
-            "step": steps,
-            "metrics": {
-                "trainLoss": 2.0 / steps,
-                "evalLoss": 1.25,
-                "evalPerplexity": 3.49,
-                "baseEvalLoss": 2.5,
-                "evalTokenAccuracy": 0.5,
-            },
-            "output": {"uri": f"{output}/", "manifest": f"{output}/manifest.json", "files": files},
-        },
+    progress.update(stage=Stage.DONE, eval_loss=1.25)
+    metrics = Metrics(
+        train_loss=2.0 / steps,
+        eval_loss=1.25,
+        eval_perplexity=3.49,
+        base_eval_loss=2.5,
+        eval_token_accuracy=0.5,
     )
+    output_ref = OutputRef(uri=f"{output}/", manifest=f"{output}/manifest.json", files=len(files))
+    finish(0, TrainSummary(step=steps, metrics=metrics, output=output_ref))
 
 
 def main() -> None:
     # As the container's PID 1 it would ignore SIGTERM without a handler, and every deletion
     # would wait out the pod's grace period; the real trainer checkpoints and exits 143.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(pod.EXIT_PREEMPTED))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("command", choices=["validate", "train"])
     parser.add_argument("--job", required=True)

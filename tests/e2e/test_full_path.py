@@ -18,6 +18,7 @@ import pytest
 from devcluster import controlplane
 from devcluster.stack import Cluster
 from tests.e2e.operator_env import crd, ftj_path, get_ftj, remove_finalizers, wait_for
+from tests.support.manifests import finetunejob
 from tests.trainer.tiny import build_model, chat_examples, write_jsonl
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -135,30 +136,27 @@ def _put_ok(client: Any, bucket: str) -> bool:
 
 
 def job_manifest(name: str, inputs: dict[str, str], num_nodes: int) -> dict[str, Any]:
-    return {
-        "apiVersion": "finetune.dev/v1alpha1",
-        "kind": "FineTuneJob",
-        "metadata": {"name": name, "labels": {"argocd.argoproj.io/instance": "team-a"}},
-        "spec": {
-            "baseModel": {"uri": inputs["model"]},
-            "dataset": {"train": inputs["train"], "eval": inputs["eval"], "format": "chat"},
-            "method": {"type": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0}},
-            "hyperparameters": {
-                "epochs": 3,
-                "learningRate": 5.0e-3,
-                "batchSize": 4,
-                "maxSeqLength": 64,
-                "warmupRatio": 0.0,
-                "seed": 7,
-            },
-            "deepspeed": {"zeroStage": 2},
-            "resources": {"numNodes": num_nodes, "gpusPerNode": 1},
-            "storage": {"secretRef": {"name": "s3-credentials"}},
-            "output": {"uri": f"s3://{inputs['bucket']}/out/{name}/"},
-            "checkpointing": {"everySteps": 40, "keep": 1},
-            "runPolicy": {"backoffLimit": 1, "activeDeadlineSeconds": 1200},
+    spec: dict[str, Any] = {
+        "baseModel": {"uri": inputs["model"]},
+        "dataset": {"train": inputs["train"], "eval": inputs["eval"], "format": "chat"},
+        "method": {"type": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0}},
+        "hyperparameters": {
+            "epochs": 3,
+            "learningRate": 5.0e-3,
+            "batchSize": 4,
+            "maxSeqLength": 64,
+            "warmupRatio": 0.0,
+            "seed": 7,
         },
+        "deepspeed": {"zeroStage": 2},
+        "resources": {"numNodes": num_nodes, "gpusPerNode": 1},
+        "storage": {"secretRef": {"name": "s3-credentials"}},
+        "output": {"uri": f"s3://{inputs['bucket']}/out/{name}/"},
+        "checkpointing": {"everySteps": 40, "keep": 1},
+        "runPolicy": {"backoffLimit": 1, "activeDeadlineSeconds": 1200},
     }
+    labels = {"argocd.argoproj.io/instance": "team-a"}
+    return finetunejob(name, namespace=None, labels=labels, **spec)
 
 
 def run_to_end(

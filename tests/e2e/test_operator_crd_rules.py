@@ -65,6 +65,26 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ("unknown-field", bad(hyperparameters={"lr": 0.1}), "spec.hyperparameters.lr"),
     ("zero-stage-4", bad(deepspeed={"zeroStage": 4}), "spec.deepspeed.zeroStage"),
     ("offload-disk", bad(deepspeed={"offload": "disk"}), "spec.deepspeed.offload"),
+    (
+        "offload-without-zero",
+        bad(deepspeed={"zeroStage": 0, "offload": "optimizer"}),
+        "spec.deepspeed.offload",
+    ),
+    (
+        "offload-all-below-zero3",
+        bad(deepspeed={"zeroStage": 2, "offload": "all"}),
+        "spec.deepspeed.offload",
+    ),
+    (
+        "batch-not-divisible-by-world",
+        bad(hyperparameters={"batchSize": 6}, resources={"numNodes": 2, "gpusPerNode": 2}),
+        "spec.hyperparameters.batchSize",
+    ),
+    (
+        "batch-not-divisible-by-micro",
+        bad(hyperparameters={"batchSize": 16, "microBatchSize": 3}),
+        "spec.hyperparameters.batchSize",
+    ),
     ("no-nodes", bad(resources={"numNodes": 0}), "spec.resources.numNodes"),
     ("negative-gpus", bad(resources={"gpusPerNode": -1}), "spec.resources.gpusPerNode"),
     (

@@ -1,4 +1,4 @@
-"""Fixtures for trainer tests: the tiny model in S3, a fresh bucket, job documents, AWS env."""
+"""Fixtures for trainer tests: the tiny model in S3, a fresh bucket, AWS env."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from botocore.exceptions import ClientError
 from devcluster.s3 import S3Endpoint
 from tests.trainer.tiny import build_model, chat_examples, write_jsonl
@@ -86,39 +84,6 @@ def inputs(s3: S3Endpoint, bucket: str, tiny_model: Path, tmp_path: Path) -> dic
         "eval": f"s3://{bucket}/{prefix}/data/eval.jsonl",
         "output": f"s3://{bucket}/{prefix}/out/",
     }
-
-
-def job_document(inputs: dict[str, str], **spec: Any) -> dict[str, Any]:
-    """A FineTuneJob manifest as a user would apply it; spec keys override/extend the base."""
-    base: dict[str, Any] = {
-        "baseModel": {"uri": inputs["model"]},
-        "dataset": {"train": inputs["train"], "eval": inputs["eval"], "format": "auto"},
-        "method": {"type": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0}},
-        "hyperparameters": {
-            "epochs": 1,
-            "learningRate": 5.0e-3,
-            "batchSize": 8,
-            "maxSeqLength": 64,
-            "warmupRatio": 0.0,
-            "seed": 7,
-        },
-        "deepspeed": {"zeroStage": 2},
-        "output": {"uri": inputs["output"]},
-        "checkpointing": {"everySteps": 4, "keep": 2},
-    }
-    for key, value in spec.items():
-        base[key] = base[key] | value if isinstance(value, dict) and key in base else value
-    return {
-        "apiVersion": "finetune.dev/v1alpha1",
-        "kind": "FineTuneJob",
-        "metadata": {"name": f"job-{uuid.uuid4().hex[:8]}", "namespace": "default"},
-        "spec": base,
-    }
-
-
-def write_job(path: Path, document: dict[str, Any]) -> Path:
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 @pytest.fixture

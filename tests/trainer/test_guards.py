@@ -19,7 +19,7 @@ from transformers import (
 from finetune_trainer.callbacks import DivergenceGuard
 from finetune_trainer.errors import InvalidModel, TrainingDiverged
 from finetune_trainer.evaluate import final_metrics
-from finetune_trainer.train import check_eos
+from finetune_trainer.prepare import check_eos
 
 
 @pytest.mark.parametrize("key", ["loss", "grad_norm", "eval_loss"])

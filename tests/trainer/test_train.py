@@ -23,13 +23,13 @@ import torch
 from accelerate.state import AcceleratorState
 from devcluster.s3 import S3Endpoint
 from peft import PeftModel
-from tests.trainer.conftest import job_document, write_job
+from tests.support.manifests import trainer_job, write_job
 from tests.trainer.tiny import chat_examples, write_jsonl
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
+from finetune_api.jobspec import parse_job
 from finetune_trainer.config import single_process_env
-from finetune_trainer.jobspec import parse_job
 from finetune_trainer.train import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("aws_env", "no_signal_handlers")]
@@ -84,8 +84,8 @@ def forget_deepspeed_config() -> None:
 def test_lora_zero2_publishes_weights_that_reproduce_logits(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path
 ) -> None:
-    result = train_in_process(job_document(inputs, output={"uri": inputs["output"], "merge": True}))
-    summary = result.summary
+    result = train_in_process(trainer_job(inputs, output={"uri": inputs["output"], "merge": True}))
+    summary = result.summary.wire()
     assert summary["ok"] and summary["step"] == 8
     metrics = summary["metrics"]
     assert {"trainLoss", "evalLoss", "evalPerplexity", "baseEvalLoss", "evalTokenAccuracy"} <= set(
@@ -133,7 +133,7 @@ def inputs_local(s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path) -> Path
 def test_full_zero3_publishes_weights_that_reproduce_logits(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path
 ) -> None:
-    document = job_document(
+    document = trainer_job(
         inputs,
         method={"type": "full"},
         deepspeed={"zeroStage": 3},
@@ -141,7 +141,7 @@ def test_full_zero3_publishes_weights_that_reproduce_logits(
     )
     document["spec"]["method"] = {"type": "full"}
     result = train_in_process(document)
-    assert result.summary["ok"]
+    assert result.summary.ok
     out, manifest = published(s3, inputs["output"], tmp_path)
     assert "model/model.safetensors" in {e["path"] for e in manifest["files"]}
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -157,21 +157,20 @@ def losses(history: list[dict[str, Any]]) -> dict[int, float]:
 
 def test_resume_is_exact(s3: S3Endpoint, inputs: dict[str, str]) -> None:
     """fp32, one process: resuming from step 4's checkpoint logs the uninterrupted run's losses."""
-    straight = train_in_process(job_document(inputs))
+    straight = train_in_process(trainer_job(inputs))
     bucket, prefix = inputs["bucket"], inputs["prefix"]
     client = s3.client()
     listing = client.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/out/checkpoints/step-000004/")
     for obj in listing["Contents"]:
         key = f"{prefix}/resumed/" + obj["Key"][len(f"{prefix}/out/") :]
         client.copy_object(Bucket=bucket, Key=key, CopySource={"Bucket": bucket, "Key": obj["Key"]})
-    resumed = train_in_process(
-        job_document(inputs | {"output": f"s3://{bucket}/{prefix}/resumed/"})
-    )
+    resumed = train_in_process(trainer_job(inputs | {"output": f"s3://{bucket}/{prefix}/resumed/"}))
     expected = losses(straight.trainer.state.log_history)
     got = losses(resumed.trainer.state.log_history)
     assert sorted(got) == list(range(1, 9))  # history 1-4 comes back with the checkpoint
     assert [got[s] for s in range(5, 9)] == [expected[s] for s in range(5, 9)]
-    assert resumed.summary["metrics"]["baseEvalLoss"] == straight.summary["metrics"]["baseEvalLoss"]
+    assert resumed.summary.metrics and straight.summary.metrics
+    assert resumed.summary.metrics.base_eval_loss == straight.summary.metrics.base_eval_loss
 
 
 def free_port() -> int:
@@ -192,9 +191,7 @@ def progress(port: int) -> dict[str, Any] | None:
 def test_killed_run_resumes_from_its_checkpoint(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
 ) -> None:
-    document = job_document(
-        inputs, hyperparameters={"epochs": 12}, checkpointing={"everySteps": 10}
-    )
+    document = trainer_job(inputs, hyperparameters={"epochs": 12}, checkpointing={"everySteps": 10})
     job = write_job(tmp_path / "job.yaml", document)
     port = free_port()
     env = os.environ | {"FINETUNE_PROGRESS_PORT": str(port), "POD_IP": "127.0.0.1"}
@@ -232,9 +229,7 @@ def test_killed_run_resumes_from_its_checkpoint(
 def test_sigterm_checkpoints_the_current_step(
     s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
 ) -> None:
-    document = job_document(
-        inputs, hyperparameters={"epochs": 12}, checkpointing={"everySteps": 50}
-    )
+    document = trainer_job(inputs, hyperparameters={"epochs": 12}, checkpointing={"everySteps": 50})
     job = write_job(tmp_path / "job.yaml", document)
     port = free_port()
     env = os.environ | {"FINETUNE_PROGRESS_PORT": str(port), "POD_IP": "127.0.0.1"}
@@ -263,7 +258,7 @@ def test_two_ranks_shard_the_data(
     inputs: dict[str, str], tmp_path: Path, aws_env: dict[str, str]
 ) -> None:
     """torchrun --nproc_per_node 2: 64 examples, global batch 8 → 8 steps (each rank sees 32)."""
-    document = job_document(inputs, deepspeed={"zeroStage": 3})
+    document = trainer_job(inputs, deepspeed={"zeroStage": 3})
     job = write_job(tmp_path / "job.yaml", document)
     done = subprocess.run(
         [
@@ -309,7 +304,7 @@ def test_launcher_starts_two_ranks_prompt_completion_packed(
     bucket, prefix = inputs["bucket"], inputs["prefix"]
     path = write_jsonl(tmp_path / "pc.jsonl", prompt_completion(64, 3))
     s3.client().upload_file(str(path), bucket, f"{prefix}/data/pc.jsonl")
-    document = job_document(
+    document = trainer_job(
         inputs,
         dataset={"train": f"s3://{bucket}/{prefix}/data/pc.jsonl", "eval": None, "evalSplit": 0.25},
         hyperparameters={"packing": True},
@@ -341,7 +336,7 @@ def test_launcher_propagates_input_error(
 ) -> None:
     bucket, prefix = inputs["bucket"], inputs["prefix"]
     s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=b'{"text": 1}\n')
-    document = job_document(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
+    document = trainer_job(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
     job = write_job(tmp_path / "job.yaml", document)
     env = os.environ | {"NPROC_PER_NODE": "2", "MASTER_PORT": str(free_port())}
     command = [sys.executable, "-m", "finetune_trainer", "train", "--job", str(job)]
@@ -358,7 +353,7 @@ def test_two_nodes_each_upload_their_shards(
 ) -> None:
     """NNODES=2 on one machine (separate scratch dirs, like two pods): both nodes' ZeRO shards
     reach the checkpoint, rank 0 publishes, node 1 reports its rank."""
-    job = write_job(tmp_path / "job.yaml", job_document(inputs))
+    job = write_job(tmp_path / "job.yaml", trainer_job(inputs))
     common = os.environ | {"NNODES": "2", "NPROC_PER_NODE": "1", "MASTER_PORT": str(free_port())}
     nodes = []
     for rank in (0, 1):

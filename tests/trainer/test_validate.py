@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from devcluster.s3 import S3Endpoint
-from tests.trainer.conftest import job_document, write_job
-from tests.unit.test_trainer_data import MALFORMED
+from tests.support.datasets import MALFORMED
+from tests.support.manifests import trainer_job, write_job
 
 from finetune_trainer.cli import main
 from finetune_trainer.storage import ObjectInfo, S3Uri, Storage
@@ -38,7 +38,7 @@ def test_malformed_dataset_exit_3(
 ) -> None:
     bucket, prefix = inputs["bucket"], inputs["prefix"]
     s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=content)
-    document = job_document(
+    document = trainer_job(
         inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl", "format": fmt}
     )
     code, report = validate(tmp_path, document)
@@ -48,7 +48,7 @@ def test_malformed_dataset_exit_3(
 
 
 def test_good_dataset_counts(inputs: dict[str, str], tmp_path: Path) -> None:
-    code, report = validate(tmp_path, job_document(inputs))
+    code, report = validate(tmp_path, trainer_job(inputs))
     assert code == 0, report
     dataset = report["dataset"]
     assert isinstance(dataset, dict)
@@ -60,14 +60,14 @@ def test_good_dataset_counts(inputs: dict[str, str], tmp_path: Path) -> None:
 
 def test_truncation_counted_and_all_masked_refused(inputs: dict[str, str], tmp_path: Path) -> None:
     # System + user turns exceed 16 tokens in every example: no assistant token survives.
-    document = job_document(inputs, hyperparameters={"maxSeqLength": 16})
+    document = trainer_job(inputs, hyperparameters={"maxSeqLength": 16})
     code, report = validate(tmp_path, document)
     assert code == 3
     assert "no valid training examples" in str(report["message"])
 
 
 def test_missing_dataset_refused(inputs: dict[str, str], tmp_path: Path) -> None:
-    document = job_document(inputs, dataset={"train": inputs["train"] + ".missing"})
+    document = trainer_job(inputs, dataset={"train": inputs["train"] + ".missing"})
     code, report = validate(tmp_path, document)
     assert (code, report["reason"]) == (3, "InvalidDataset")
 
@@ -82,7 +82,7 @@ def test_pickle_only_model_refused(
     client.put_object(
         Bucket=bucket, Key=f"{prefix}/pickled/pytorch_model.bin", Body=b"\x80\x04pickle"
     )
-    document = job_document(inputs, baseModel={"uri": f"s3://{bucket}/{prefix}/pickled/"})
+    document = trainer_job(inputs, baseModel={"uri": f"s3://{bucket}/{prefix}/pickled/"})
     code, report = validate(tmp_path, document)
     assert (code, report["reason"]) == (3, "InvalidModel")
     assert "pickle" in str(report["message"])
@@ -103,7 +103,7 @@ def test_dotdot_key_refused(
         return found
 
     monkeypatch.setattr(Storage, "list_objects", listing_with_escape)
-    code, report = validate(tmp_path, job_document(inputs))
+    code, report = validate(tmp_path, trainer_job(inputs))
     assert (code, report["reason"]) == (3, "InvalidModel")
     assert "'..'" in str(report["message"]) and "escape.json" in str(report["message"])
 
@@ -115,7 +115,7 @@ def test_validate_subprocess_exit_code(
     s3.client().put_object(
         Bucket=bucket, Key=f"{prefix}/data/bad.jsonl", Body=b'{"messages": []}\n'
     )
-    document = job_document(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
+    document = trainer_job(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/bad.jsonl"})
     job = write_job(tmp_path / "job.yaml", document)
     done = subprocess.run(
         [sys.executable, "-m", "finetune_trainer", "validate", "--job", str(job)],
@@ -134,8 +134,8 @@ def test_unwritable_default_termination_path(
     inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FINETUNE_TERMINATION_LOG")
-    monkeypatch.setattr("finetune_trainer.report.DEFAULT_PATH", str(tmp_path / "no" / "dir"))
-    document = job_document(inputs, dataset={"train": inputs["train"] + ".missing"})
+    monkeypatch.setattr("finetune_api.pod.TERMINATION_LOG", str(tmp_path / "no" / "dir"))
+    document = trainer_job(inputs, dataset={"train": inputs["train"] + ".missing"})
     assert main(["validate", "--job", str(write_job(tmp_path / "job.yaml", document))]) == 3
 
 
@@ -143,6 +143,6 @@ def test_wrong_credentials_exit_3(
     inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
-    code, report = validate(tmp_path, job_document(inputs))
+    code, report = validate(tmp_path, trainer_job(inputs))
     assert (code, report["reason"]) == (3, "InvalidCredentials")
     assert "SignatureDoesNotMatch" in str(report["message"])

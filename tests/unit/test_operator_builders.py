@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
 import yaml
+from tests.support.manifests import finetunejob
 
+from finetune_api import pod
+from finetune_api.jobspec import FineTuneJob, parse_job
 from finetune_operator import builders, names
-from finetune_trainer import jobspec
-from finetune_trainer.jobspec import FineTuneJob, parse_job
 
 RUNTIME = builders.TrainerRuntime(
     image="registry.example/finetune-trainer:1", s3_endpoint="", grace_period_seconds=300
 )
-BASE: dict[str, Any] = {
-    "apiVersion": "finetune.dev/v1alpha1",
-    "kind": "FineTuneJob",
-    "metadata": {
-        "name": "support-lora",
-        "namespace": "team-a",
-        "uid": "uid-1",
-        "labels": {"argocd.argoproj.io/instance": "team-a"},
-    },
-    "spec": {
-        "baseModel": {"uri": "s3://models/base/"},
-        "dataset": {"train": "s3://data/train.jsonl"},
-        "output": {"uri": "s3://models/out/"},
-    },
-}
+GITOPS_LABELS = {"argocd.argoproj.io/instance": "team-a"}
 
 
 def job_with(**spec: Any) -> FineTuneJob:
-    document = copy.deepcopy(BASE)
-    document["spec"].update(spec)
-    return parse_job(document)
+    return parse_job(finetunejob("support-lora", uid="uid-1", labels=GITOPS_LABELS, **spec))
 
 
 def env_of(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -154,11 +138,11 @@ def test_pods_are_restricted_with_scratch_and_shm(role: str) -> None:
 
 
 def test_scratch_env_names_the_scratch_mount() -> None:
-    """Both sides take the path and the variable from jobspec, so they cannot drift."""
+    """Both sides take the path and the variable from finetune_api.pod, so they cannot drift."""
     manifest = builders.build_train_job(job_with(), RUNTIME, suspend=False)
     container = pod_spec(manifest)["containers"][0]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert env_of(manifest)[jobspec.SCRATCH_ENV] == mounts["scratch"] == jobspec.SCRATCH_DIR
+    assert env_of(manifest)[pod.Env.SCRATCH] == mounts["scratch"] == pod.SCRATCH_DIR
     assert {"name": "scratch", "emptyDir": {}} in pod_spec(manifest)["volumes"]
 
 
@@ -182,6 +166,7 @@ def test_train_job_shape() -> None:
             "priorityClassName": "training",
             "tolerations": [{"key": "gpu", "operator": "Exists", "effect": "NoSchedule"}],
         },
+        hyperparameters={"batchSize": 64},
         runPolicy={"backoffLimit": 5, "activeDeadlineSeconds": 3600},
     )
     manifest = builders.build_train_job(job, RUNTIME, suspend=False)
@@ -279,7 +264,5 @@ def test_kueue_label_and_initial_suspend(queue: str, suspend: bool) -> None:
 
 
 def test_builders_need_the_owner_uid() -> None:
-    document = copy.deepcopy(BASE)
-    del document["metadata"]["uid"]
     with pytest.raises(ValueError, match="uid"):
-        builders.build_service(parse_job(document))
+        builders.build_service(parse_job(finetunejob("support-lora")))

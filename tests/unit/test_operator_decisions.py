@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from tests.support.manifests import finetunejob
 
+from finetune_api.jobspec import FineTuneJobSpec
+from finetune_api.reports import ProgressReport, parse_summary
 from finetune_operator import decisions
 from finetune_operator.decisions import Action, Observed, Policy
-from finetune_operator.observed import JobState, PodState, Terminated, parse_summary, pod_state
-from finetune_trainer.jobspec import FineTuneJobSpec
+from finetune_operator.observed import JobState, PodState, Terminated, pod_state
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 STAMP = "2026-11-28T12:00:00Z"
@@ -21,14 +23,7 @@ ALLOW = Policy(image_allowed=True, max_running_per_namespace=0, blocked_pod_time
 
 
 def spec(**extra: Any) -> FineTuneJobSpec:
-    return FineTuneJobSpec.model_validate(
-        {
-            "baseModel": {"uri": "s3://models/base/"},
-            "dataset": {"train": "s3://data/train.jsonl"},
-            "output": {"uri": "s3://models/out/"},
-            **extra,
-        }
-    )
+    return FineTuneJobSpec.model_validate(finetunejob(**extra)["spec"])
 
 
 def job(
@@ -292,7 +287,7 @@ TRAIN_SUMMARY = {
     "output": {
         "uri": "s3://models/out/",
         "manifest": "s3://models/out/manifest.json",
-        "files": ["a", "b", "c"],
+        "files": 3,
     },
 }
 
@@ -416,7 +411,11 @@ def test_progress_is_mirrored_while_running() -> None:
     }
     decision = decide(
         {**VALIDATED, "phase": "Running"},
-        Observed(validation=None, training=job("train", active=1), progress=report),
+        Observed(
+            validation=None,
+            training=job("train", active=1),
+            progress=ProgressReport.model_validate(report),
+        ),
     )
     assert decision.status["progress"] == {
         "step": 30,

@@ -1,14 +1,13 @@
-"""Reducing child Job and Pod bodies to records, and the trainer summaries to status fields."""
+"""Reducing child Job and Pod bodies to records."""
 
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 
-from finetune_operator import progress
-from finetune_operator.observed import Blocked, job_key, job_state, parse_summary, pod_state
+from finetune_api.reports import parse_summary
+from finetune_operator.observed import Blocked, job_key, job_state, pod_state
 from finetune_operator.reconcile import status_patch
 
 LABELS = {"finetune.dev/job": "demo", "finetune.dev/role": "train"}
@@ -144,33 +143,6 @@ def test_oom_killed_container_is_recorded() -> None:
 @pytest.mark.parametrize("message", [None, "", "Traceback (most recent call last):", "[1, 2]"])
 def test_non_json_termination_messages_are_ignored(message: str | None) -> None:
     assert parse_summary(message) is None
-
-
-def test_progress_fields_drop_non_finite_and_compute_percent() -> None:
-    fields = progress.progress_fields(
-        {
-            "step": 5,
-            "totalSteps": 20,
-            "tokensPerSecond": math.nan,
-            "epoch": 0.25,
-            "stage": "training",
-        }
-    )
-    assert fields == {
-        "step": 5,
-        "totalSteps": 20,
-        "epoch": 0.25,
-        "stage": "training",
-        "percent": 25,
-    }
-    assert progress.metrics_from_progress({"loss": math.inf}) == {}
-
-
-def test_output_files_as_count() -> None:
-    assert progress.output_fields({"output": {"uri": "s3://b/o/", "files": 7}}) == {
-        "uri": "s3://b/o/",
-        "files": 7,
-    }
 
 
 def test_status_patch_sets_changed_and_removes_missing() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 import pytest
+from tests.support.manifests import finetunejob
 
 from finetune_operator import reconcile
 from finetune_operator.config import parse_config
@@ -47,24 +48,9 @@ class FakeKube:
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
-    raw: Any = {
-        "apiVersion": "finetune.dev/v1alpha1",
-        "kind": "FineTuneJob",
-        "metadata": {
-            "name": NAME,
-            "namespace": NAMESPACE,
-            "uid": "u-1",
-            "generation": 1,
-            "creationTimestamp": "2026-11-28T10:00:00Z",
-        },
-        "spec": {
-            "baseModel": {"uri": "s3://models/base/"},
-            "dataset": {"train": "s3://data/train.jsonl"},
-            "output": {"uri": "s3://models/out/"},
-            "image": IMAGE,
-        },
-        "status": status or {},
-    }
+    raw: Any = finetunejob(NAME, NAMESPACE, uid="u-1", image=IMAGE)
+    raw["metadata"] |= {"generation": 1, "creationTimestamp": "2026-11-28T10:00:00Z"}
+    raw["status"] = status or {}
     # A plain dict: kopf's RawBody TypedDict has no key for metadata.generation.
     return kopf.Body(raw)
 
@@ -78,9 +64,9 @@ def events(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return posted
 
 
-def runtime(kube: FakeKube) -> reconcile.Runtime:
+def operator_state(kube: FakeKube) -> reconcile.OperatorState:
     config = parse_config(["--allowed-image", IMAGE, "--metrics-port", "0"], {})
-    return reconcile.Runtime(config=config, kube=kube)  # type: ignore[arg-type]
+    return reconcile.OperatorState(config=config, kube=kube)  # type: ignore[arg-type]
 
 
 def child(role: str, *, complete: bool = False) -> Any:
@@ -124,7 +110,7 @@ def run(loop: reconcile.JobLoop, jobs: dict[Any, list[Any]], pods: dict[Any, lis
 
 def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None:
     kube = FakeKube()
-    loop = reconcile.JobLoop(runtime(kube), body(), logging.getLogger("test"))
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
 
     run(loop, {}, {})
     assert kube.calls[:2] == [("create", "ConfigMap/demo-config"), ("create", "Job/demo-validate")]
@@ -152,7 +138,7 @@ def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None
     # A restarted operator starts from the stored status and changes nothing.
     kube.calls.clear()
     stored = loop.status
-    fresh = reconcile.JobLoop(runtime(kube), body(stored), logging.getLogger("test"))
+    fresh = reconcile.JobLoop(operator_state(kube), body(stored), logging.getLogger("test"))
     run(fresh, {KEY: [child("validate", complete=True), child("train")]}, {KEY: [validate_pod()]})
     assert kube.calls == []
     assert events == ["Validating", "Running"]
@@ -160,7 +146,9 @@ def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None
 
 def test_deleted_before_finishing_is_cancelled(events: list[str]) -> None:
     kube = FakeKube()
-    loop = reconcile.JobLoop(runtime(kube), body({"phase": "Running"}), logging.getLogger("test"))
+    loop = reconcile.JobLoop(
+        operator_state(kube), body({"phase": "Running"}), logging.getLogger("test")
+    )
     asyncio.run(loop.cancel())
     assert kube.status_patches[-1]["phase"] == "Cancelled"
     assert events == ["Cancelled"]
@@ -169,7 +157,7 @@ def test_deleted_before_finishing_is_cancelled(events: list[str]) -> None:
 def test_pod_that_never_starts_fails_the_job_and_deletes_its_job(events: list[str]) -> None:
     kube = FakeKube()
     validating = {"phase": "Validating", "observedGeneration": 1}
-    loop = reconcile.JobLoop(runtime(kube), body(validating), logging.getLogger("test"))
+    loop = reconcile.JobLoop(operator_state(kube), body(validating), logging.getLogger("test"))
     waiting = {"reason": "ErrImagePull", "message": 'failed to pull "localhost/trainer:1"'}
     stuck = pod_state(
         {

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from finetune_trainer.config import SCRATCH_LAYOUT, scratch_dir, use_scratch
-from finetune_trainer.jobspec import SCRATCH_ENV
+from finetune_api.pod import SCRATCH_LAYOUT, Env
+from finetune_trainer.config import scratch_dir, use_scratch
 
 CACHE_VARIABLES = {
     "HOME",
@@ -24,9 +24,9 @@ CACHE_VARIABLES = {
 
 
 def test_every_cache_variable_defaults_under_scratch(tmp_path: Path) -> None:
-    env = {SCRATCH_ENV: str(tmp_path)}
+    env = {Env.SCRATCH: str(tmp_path)}
     use_scratch(env)
-    assert set(env) - {SCRATCH_ENV} == CACHE_VARIABLES == set(SCRATCH_LAYOUT)
+    assert set(env) - {Env.SCRATCH} == CACHE_VARIABLES == set(SCRATCH_LAYOUT)
     for name in CACHE_VARIABLES:
         path = Path(env[name])
         assert path.is_relative_to(tmp_path), name
@@ -36,7 +36,7 @@ def test_every_cache_variable_defaults_under_scratch(tmp_path: Path) -> None:
 def test_values_the_user_set_are_kept(tmp_path: Path) -> None:
     home = tmp_path / "my-home"
     home.mkdir()
-    env = {SCRATCH_ENV: str(tmp_path / "scratch"), "HF_HOME": "/models/hf", "HOME": str(home)}
+    env = {Env.SCRATCH: str(tmp_path / "scratch"), "HF_HOME": "/models/hf", "HOME": str(home)}
     use_scratch(env)
     assert (env["HF_HOME"], env["HOME"]) == ("/models/hf", str(home))
     assert env["TMPDIR"] == str(tmp_path / "scratch" / "tmp")
@@ -44,7 +44,7 @@ def test_values_the_user_set_are_kept(tmp_path: Path) -> None:
 
 def test_a_home_that_cannot_be_written_moves_to_scratch(tmp_path: Path) -> None:
     """The runtime sets HOME from /etc/passwd; on a read-only root it is not a choice."""
-    env = {SCRATCH_ENV: str(tmp_path), "HOME": "/home/trainer-does-not-exist"}
+    env = {Env.SCRATCH: str(tmp_path), "HOME": "/home/trainer-does-not-exist"}
     use_scratch(env)
     assert env["HOME"] == str(tmp_path / "home")
 
@@ -56,7 +56,7 @@ def test_nothing_changes_outside_a_pod() -> None:
 
 
 def test_work_dirs_are_under_scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SCRATCH_ENV, str(tmp_path))
+    monkeypatch.setenv(Env.SCRATCH, str(tmp_path))
     assert scratch_dir("demo") == tmp_path / "finetune-demo"
 
 

@@ -15,9 +15,10 @@ import torch.distributed as dist
 from accelerate import PartialState
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from finetune_api.reports import CheckpointRef, Stage, now_rfc3339
 from finetune_trainer.checkpoints import CheckpointStore
 from finetune_trainer.errors import TrainingDiverged
-from finetune_trainer.progress import Progress, now_rfc3339
+from finetune_trainer.progress_server import ProgressServer
 
 PRINT_EVERY_S = 10.0
 """Stdout progress lines at most this often (the HTTP channel always has the latest step)."""
@@ -63,7 +64,7 @@ class DivergenceGuard(TrainerCallback):
 class ProgressReporter(TrainerCallback):
     """Feed the progress channel (global rank 0) and print a progress line to stdout."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: ProgressServer) -> None:
         self.progress = progress
         self.start = self.last_print = self.last_time = 0.0
         self.start_step = 0
@@ -74,7 +75,9 @@ class ProgressReporter(TrainerCallback):
     ) -> None:
         self.start = self.last_time = time.monotonic()
         self.start_step = state.global_step
-        self.progress.update(stage="training", step=state.global_step, totalSteps=state.max_steps)
+        self.progress.update(
+            stage=Stage.TRAINING, step=state.global_step, total_steps=state.max_steps
+        )
 
     def on_log(
         self,
@@ -86,9 +89,9 @@ class ProgressReporter(TrainerCallback):
     ) -> None:
         logs = logs or {}
         if "base_eval_loss" in logs:
-            self.progress.update(baseEvalLoss=logs["base_eval_loss"])
+            self.progress.update(base_eval_loss=logs["base_eval_loss"])
         if "eval_loss" in logs:
-            self.progress.update(evalLoss=logs["eval_loss"])
+            self.progress.update(eval_loss=logs["eval_loss"])
         if "loss" not in logs:
             return
         now = time.monotonic()
@@ -102,11 +105,11 @@ class ProgressReporter(TrainerCallback):
         eta = (now - self.start) / done * (state.max_steps - state.global_step) if done else None
         self.progress.update(
             step=state.global_step,
-            totalSteps=state.max_steps,
+            total_steps=state.max_steps,
             epoch=round(state.epoch or 0.0, 4),
             loss=logs["loss"],
-            tokensPerSecond=tokens_per_s,
-            etaSeconds=round(eta) if eta is not None else None,
+            tokens_per_second=tokens_per_s,
+            eta_seconds=round(eta) if eta is not None else None,
         )
         if now - self.last_print >= PRINT_EVERY_S or state.global_step == state.max_steps:
             self.last_print = now
@@ -125,7 +128,7 @@ class CheckpointSync(TrainerCallback):
     """
 
     def __init__(
-        self, store: CheckpointStore, terminate: Terminate, progress: Progress | None
+        self, store: CheckpointStore, terminate: Terminate, progress: ProgressServer | None
     ) -> None:
         self.state = PartialState()
         self.store = store
@@ -165,6 +168,6 @@ class CheckpointSync(TrainerCallback):
             )
             if self.progress is not None:
                 self.progress.update(
-                    lastCheckpoint={"uri": f"{uri}/", "step": step, "time": now_rfc3339()}
+                    last_checkpoint=CheckpointRef(uri=f"{uri}/", step=step, time=now_rfc3339())
                 )
         self.state.wait_for_everyone()

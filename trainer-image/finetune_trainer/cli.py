@@ -8,13 +8,14 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import ValidationError
 
+from finetune_api.jobspec import FineTuneJob, load_job_file
+from finetune_api.reasons import Reason
+from finetune_api.reports import Summary
 from finetune_trainer.config import Rendezvous, is_worker, single_process_env, use_scratch
 from finetune_trainer.errors import InvalidConfig, TrainerError
-from finetune_trainer.jobspec import load_job_file
 from finetune_trainer.report import failure, write_termination
 
 log = logging.getLogger("finetune_trainer")
@@ -34,14 +35,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: str) -> Any:
+def _load(path: str) -> FineTuneJob:
     try:
         return load_job_file(path)
     except (OSError, ValueError, ValidationError) as exc:
         raise InvalidConfig(f"{path}: {exc}") from exc
 
 
-def _reported(action: Callable[[], dict[str, Any]]) -> int:
+def _reported(action: Callable[[], Summary]) -> int:
     """Run action; write its summary or its failure to the termination message; exit code."""
     try:
         summary = action()
@@ -51,10 +52,10 @@ def _reported(action: Callable[[], dict[str, Any]]) -> int:
         return exc.exit_code
     except Exception as exc:
         log.exception("failed")
-        write_termination(failure("Error", f"{type(exc).__name__}: {exc}"))
+        write_termination(failure(Reason.ERROR, f"{type(exc).__name__}: {exc}"))
         return 1
     write_termination(summary)
-    print(json.dumps(summary), flush=True)
+    print(json.dumps(summary.wire()), flush=True)
     return 0
 
 

@@ -1,7 +1,7 @@
-"""Runtime settings from the environment of the contract (docs/architecture.md).
+"""Runtime settings from the pod's environment (``finetune_api.pod``, docs/architecture.md).
 
-The job itself comes from ``--job FILE`` (``jobspec.py``); this module holds what the pod's
-environment decides: rendezvous, scratch space and where reports go.
+The job itself comes from ``--job FILE`` (``finetune_api.jobspec``); this module holds what the
+pod's environment decides: rendezvous and scratch space.
 """
 
 from __future__ import annotations
@@ -13,20 +13,8 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from finetune_trainer.jobspec import SCRATCH_ENV
-
-SCRATCH_LAYOUT = {
-    "HOME": "home",
-    "TMPDIR": "tmp",
-    "XDG_CACHE_HOME": "cache",
-    "HF_HOME": "hf",
-    "HF_DATASETS_CACHE": "hf/datasets",
-    "TORCH_EXTENSIONS_DIR": "torch-extensions",
-    "TRITON_CACHE_DIR": "triton",
-    "MPLCONFIGDIR": "matplotlib",
-}
-"""Each variable that places a cache or temp dir the trainer's libraries write, and its
-subdirectory of the scratch dir."""
+from finetune_api import pod
+from finetune_api.pod import SCRATCH_LAYOUT, Env
 
 
 @dataclass(frozen=True)
@@ -37,7 +25,7 @@ class Rendezvous:
     node_rank: int = 0
     nproc_per_node: int = 1
     master_addr: str = "127.0.0.1"
-    master_port: int = 29500
+    master_port: int = pod.RENDEZVOUS_PORT
 
     @property
     def world_size(self) -> int:
@@ -45,13 +33,13 @@ class Rendezvous:
 
     @classmethod
     def from_env(cls) -> Rendezvous:
-        env = os.environ
+        env, default = os.environ, cls()
         return cls(
-            nnodes=int(env.get("NNODES", "1")),
-            node_rank=int(env.get("NODE_RANK", "0")),
-            nproc_per_node=int(env.get("NPROC_PER_NODE", "1")),
-            master_addr=env.get("MASTER_ADDR", "127.0.0.1"),
-            master_port=int(env.get("MASTER_PORT", "29500")),
+            nnodes=int(env.get(Env.NNODES, default.nnodes)),
+            node_rank=int(env.get(Env.NODE_RANK, default.node_rank)),
+            nproc_per_node=int(env.get(Env.NPROC_PER_NODE, default.nproc_per_node)),
+            master_addr=env.get(Env.MASTER_ADDR, default.master_addr),
+            master_port=int(env.get(Env.MASTER_PORT, default.master_port)),
         )
 
 
@@ -65,7 +53,7 @@ def use_scratch(env: MutableMapping[str, str]) -> None:
     runtime always sets HOME (from /etc/passwd), so such a HOME is a default, not a choice.
     Without $FINETUNE_SCRATCH (a run outside a pod) nothing changes.
     """
-    scratch = env.get(SCRATCH_ENV)
+    scratch = env.get(Env.SCRATCH)
     if not scratch:
         return
     for name, subdir in SCRATCH_LAYOUT.items():
@@ -83,7 +71,7 @@ def _writable_dir(path: str) -> bool:
 
 def scratch_dir(job_name: str) -> Path:
     """Local working space: $FINETUNE_SCRATCH (an emptyDir in the pod) or the temp dir."""
-    base = Path(os.environ.get(SCRATCH_ENV) or tempfile.gettempdir())
+    base = Path(os.environ.get(Env.SCRATCH) or tempfile.gettempdir())
     path = base / f"finetune-{job_name}"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -104,7 +92,7 @@ def prepare_process_env() -> None:
     """Env that DeepSpeed and accelerate read once; set before the training modules load.
 
     ACCELERATE_USE_DEEPSPEED makes accelerate initialise DeepSpeed's process group (the CPU
-    world-size fix of notes/deepspeed-cpu.md needs it); DS_ACCELERATOR=cpu keeps DeepSpeed from
+    world-size fix in ``train.py`` needs it); DS_ACCELERATOR=cpu keeps DeepSpeed from
     probing for devices on a machine without CUDA.
     """
     import torch  # noqa: PLC0415 (heavy; validate and the launcher never need it)

@@ -1,31 +1,21 @@
 """The trainer's small error taxonomy.
 
 Every failure the user can fix (bad dataset, model, credentials, config) is an ``InputError``:
-the entry point turns it into exit code 3, which the Job's ``podFailurePolicy`` fails at once
-instead of retrying. Everything else is retried and resumes from the newest checkpoint.
+the entry point turns it into exit code 3 (``finetune_api.pod.EXIT_PERMANENT``), which the Job's
+``podFailurePolicy`` fails at once instead of retrying. Everything else is retried and resumes
+from the newest checkpoint. Reasons are the contract's (``finetune_api.reasons.Reason``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-Reason = Literal[
-    "InvalidDataset",
-    "InvalidModel",
-    "InvalidCredentials",
-    "InvalidConfig",
-    "TrainingDiverged",
-    "Error",
-]
-
-EXIT_INPUT_ERROR = 3
-"""Exit code for permanent user errors (docs/architecture.md)."""
+from finetune_api import pod
+from finetune_api.reasons import Reason
 
 
 class TrainerError(Exception):
     """A failure with a reason the operator can show in status without reading logs."""
 
-    reason: Reason = "Error"
+    reason = Reason.ERROR
     exit_code = 1
 
     def __init__(self, message: str) -> None:
@@ -33,29 +23,35 @@ class TrainerError(Exception):
         self.message = message
 
 
+class Preempted(TrainerError):
+    """SIGTERM arrived; a checkpoint was written. Not exit 3, so the Job retries and resumes."""
+
+    exit_code = pod.EXIT_PREEMPTED
+
+
 class InputError(TrainerError):
     """A permanent user error: retrying cannot help."""
 
-    exit_code = EXIT_INPUT_ERROR
+    exit_code = pod.EXIT_PERMANENT
 
 
 class InvalidDataset(InputError):
-    reason = "InvalidDataset"
+    reason = Reason.INVALID_DATASET
 
 
 class InvalidModel(InputError):
-    reason = "InvalidModel"
+    reason = Reason.INVALID_MODEL
 
 
 class InvalidCredentials(InputError):
-    reason = "InvalidCredentials"
+    reason = Reason.INVALID_CREDENTIALS
 
 
 class InvalidConfig(InputError):
-    reason = "InvalidConfig"
+    reason = Reason.INVALID_CONFIG
 
 
 class TrainingDiverged(InputError):
     """NaN/Inf loss: the same data and hyperparameters would diverge again, so do not retry."""
 
-    reason = "TrainingDiverged"
+    reason = Reason.TRAINING_DIVERGED

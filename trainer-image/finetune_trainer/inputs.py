@@ -1,7 +1,8 @@
 """Fetch and check the run's inputs: the base model (safetensors only) and the dataset files.
 
 Shared by ``validate`` (tokenizer and config only, no weights: it runs on a CPU-only pod) and
-``train``. Every refusal is an InputError naming the object or the line.
+``train``. Every refusal is an InputError naming the object or the line. ``prepare`` turns what
+is fetched here into what TRL takes.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from finetune_api.jobspec import FineTuneJobSpec
 from finetune_trainer.data import DatasetCheck, check_file
 from finetune_trainer.errors import InvalidDataset, InvalidModel
-from finetune_trainer.jobspec import FineTuneJobSpec
 from finetune_trainer.storage import ObjectInfo, S3Uri, Storage, check_key
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")

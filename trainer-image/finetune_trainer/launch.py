@@ -8,7 +8,6 @@ worker still ends the pod with exit code 3.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -18,6 +17,9 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.run import parse_args, run
 
+from finetune_api import pod
+from finetune_api.reasons import Reason
+from finetune_api.reports import parse_summary
 from finetune_trainer.config import Rendezvous
 from finetune_trainer.report import REPORTS_ENV, failure, write_termination
 
@@ -49,12 +51,15 @@ def torchrun(rdzv: Rendezvous, argv: list[str]) -> int:
         code = first.exitcode if first.exitcode > 0 else 1
     except SignalException:
         # SIGTERM to the pod: torchrun passes it to the ranks, which checkpoint and exit 143.
-        code = 143
+        code = pod.EXIT_PREEMPTED
     finally:
         del os.environ[REPORTS_ENV]  # the launcher itself reports to the termination log
     report = reports / f"rank-{rank}.json"
-    if report.exists():
-        write_termination(json.loads(report.read_text()))
+    summary = parse_summary(report.read_bytes()) if report.exists() else None
+    if summary is not None:
+        write_termination(summary)
     elif code:
-        write_termination(failure("Error", f"rank {rank} exited with code {code}; see its log"))
+        write_termination(
+            failure(Reason.ERROR, f"rank {rank} exited with code {code}; see its log")
+        )
     return code

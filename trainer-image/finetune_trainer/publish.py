@@ -1,5 +1,6 @@
-"""Publish a finished run to ``<output.uri>`` (DESIGN §4): weights, tokenizer, metrics, loss curve,
-model card, and ``manifest.json`` last, so its presence means the output is complete.
+"""Publish a finished run to ``<output.uri>`` (docs/user-guide.md, "Read the outputs"):
+weights, tokenizer, metrics, loss curve, model card, and ``manifest.json`` last, so its presence
+means the output is complete.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from matplotlib.figure import Figure
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
+from finetune_api.jobspec import FineTuneJob
+from finetune_api.reports import Metrics, OutputRef, TrainSummary, now_rfc3339
 from finetune_trainer.dsconfig import BatchPlan
 from finetune_trainer.inputs import DatasetFiles
-from finetune_trainer.jobspec import FineTuneJob
 from finetune_trainer.manifest import (
     MANIFEST,
     build_manifest,
@@ -29,7 +31,6 @@ from finetune_trainer.manifest import (
     sha256_file,
     tree_digest,
 )
-from finetune_trainer.progress import now_rfc3339
 from finetune_trainer.storage import S3Uri, Storage, files_under
 
 LIBRARIES = (
@@ -91,11 +92,11 @@ def model_card(
     spec = job.spec
     hp = spec.hyperparameters
     rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
-    lora = spec.method.lora_config
+    lora = spec.method.lora
     method = (
         f"LoRA (r={lora.r}, alpha={lora.alpha}, dropout={lora.dropout}, "
         f"targets={', '.join(lora.target_modules)})"
-        if spec.method.type == "lora"
+        if lora is not None
         else "full fine-tuning"
     )
     layout = (
@@ -163,7 +164,7 @@ def publish(
     dataset: dict[str, Any],
     plan: BatchPlan,
     ds_config: dict[str, Any],
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Assemble the output tree, upload it, then the manifest; returns the termination summary."""
     spec = job.spec
     out = ws_root / "publish"
@@ -219,12 +220,10 @@ def publish(
     manifest = build_manifest(tree, provenance, now_rfc3339())
     storage.put_bytes(manifest_uri, json.dumps(manifest, indent=1).encode())
     log.info("published %d files to %s; manifest written last", len(tree), output)
-    return {
-        "ok": True,
-        "kind": "train",
-        "metrics": metrics,
-        "output": {"uri": spec.output.uri, "manifest": str(manifest_uri), "files": len(tree)},
-    }
+    return TrainSummary(
+        metrics=Metrics.model_validate(metrics),
+        output=OutputRef(uri=spec.output.uri, manifest=str(manifest_uri), files=len(tree)),
+    )
 
 
 def _point_adapter_at(config_path: Path, base_uri: str) -> None:

@@ -1,4 +1,4 @@
-"""The termination message: one short JSON object the operator reads instead of the logs."""
+"""The termination message: one short JSON summary the operator reads instead of the logs."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
 
-DEFAULT_PATH = "/dev/termination-log"
+from finetune_api import pod
+from finetune_api.pod import Env
+from finetune_api.reports import FailureSummary, Summary
+
 REPORTS_ENV = "FINETUNE_WORKER_REPORTS"
 """Set by the launcher: torchrun workers write their summary there, one file per rank."""
-MAX_BYTES = 4096
-"""Kubernetes keeps at most 4 KiB of a termination message."""
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +28,21 @@ def termination_path() -> Path | None:
         return Path(reports) / f"rank-{os.environ.get('RANK', '0')}.json"
     if os.environ.get("LOCAL_RANK", "0") != "0":
         return None
-    return Path(os.environ.get("FINETUNE_TERMINATION_LOG", DEFAULT_PATH))
+    return Path(os.environ.get(Env.TERMINATION_LOG, pod.TERMINATION_LOG))
 
 
-def encode(summary: dict[str, Any]) -> bytes:
-    """The summary as JSON under MAX_BYTES; a long message is shortened, never the structure."""
-    data = json.dumps(summary, separators=(",", ":"), ensure_ascii=False).encode()
-    message = summary.get("message")
-    if len(data) <= MAX_BYTES or not isinstance(message, str):
+def encode(summary: Summary) -> bytes:
+    """The summary as JSON within the size limit; a long message is shortened, never the rest."""
+    data = json.dumps(summary.wire(), separators=(",", ":"), ensure_ascii=False).encode()
+    if len(data) <= pod.TERMINATION_MAX_BYTES or not isinstance(summary, FailureSummary):
         return data
-    excess = len(data) - MAX_BYTES + len(" …".encode())
-    shortened = message.encode()[: max(0, len(message.encode()) - excess)]
-    return encode({**summary, "message": shortened.decode(errors="ignore") + " …"})
+    message = summary.message.encode()
+    excess = len(data) - pod.TERMINATION_MAX_BYTES + len(" …".encode())
+    shortened = message[: max(0, len(message) - excess)].decode(errors="ignore")
+    return encode(summary.model_copy(update={"message": shortened + " …"}))
 
 
-def write_termination(summary: dict[str, Any]) -> None:
+def write_termination(summary: Summary) -> None:
     """Write the summary; an unwritable path (no container runtime, e.g. locally) is only logged."""
     path = termination_path()
     data = encode(summary)
@@ -55,5 +55,5 @@ def write_termination(summary: dict[str, Any]) -> None:
         log.warning("cannot write termination message to %s (%s): %s", path, exc, data.decode())
 
 
-def failure(reason: str, message: str) -> dict[str, Any]:
-    return {"ok": False, "reason": reason, "message": message}
+def failure(reason: str, message: str) -> FailureSummary:
+    return FailureSummary(reason=reason, message=message)

@@ -20,6 +20,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, NoCredentialsError
 
+from finetune_api.reasons import Reason
 from finetune_trainer.errors import InputError, InvalidConfig, InvalidCredentials
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ CREDENTIAL_ERRORS = {
 class UnsafeKey(InputError):
     """An object key that would escape the local directory it is downloaded into."""
 
-    reason = "InvalidModel"
+    reason = Reason.INVALID_MODEL
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Each rank runs this; torchrun (``launch.py``) or the single-process env starts them. Local rank 0
 of each node downloads what its node needs, global rank 0 serves progress, writes checkpoint
-markers and publishes. The accelerate world-size trap on CPU (notes/deepspeed-cpu.md) is avoided
-by building the distributed state ourselves before ``TrainingArguments``.
+markers and publishes. The distributed state is built here, before ``TrainingArguments``: on a
+CPU under torchrun, accelerate otherwise sees a world size of 1 while DeepSpeed sees the real one.
 """
 
 from __future__ import annotations
@@ -14,25 +14,25 @@ import logging
 import shutil
 from collections.abc import Sized
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import torch
 from accelerate import PartialState
-from datasets import load_dataset
 from peft import LoraConfig
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl.trainer.sft_config import SFTConfig
 
+from finetune_api.jobspec import FineTuneJob, LoraSpec
+from finetune_api.reports import CheckpointRef, Stage, TrainSummary
 from finetune_trainer.callbacks import CheckpointSync, DivergenceGuard, ProgressReporter, Terminate
 from finetune_trainer.checkpoints import CheckpointStore
 from finetune_trainer.config import prepare_process_env, scratch_dir
 from finetune_trainer.dsconfig import MAX_GRAD_NORM, BatchPlan, build_ds_config, plan_batch
-from finetune_trainer.errors import InvalidDataset, InvalidModel, TrainerError
+from finetune_trainer.errors import InvalidDataset, Preempted
 from finetune_trainer.evaluate import BaselineEval, final_metrics
 from finetune_trainer.inputs import DatasetFiles, fetch_dataset, fetch_model
-from finetune_trainer.jobspec import FineTuneJob
-from finetune_trainer.progress import Progress
+from finetune_trainer.prepare import Workspace, check_eos, load_datasets, tokenization_options
+from finetune_trainer.progress_server import ProgressServer
 from finetune_trainer.publish import publish
 from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
 from finetune_trainer.storage import S3Uri, Storage
@@ -40,17 +40,11 @@ from finetune_trainer.storage import S3Uri, Storage
 log = logging.getLogger(__name__)
 
 
-class Preempted(TrainerError):
-    """SIGTERM arrived; a checkpoint was written. Exit non-3 so the Job retries and resumes."""
-
-    exit_code = 143
-
-
 @dataclass
 class RunResult:
     """The termination summary, and the trainer (its in-memory model) for in-process callers."""
 
-    summary: dict[str, Any]
+    summary: TrainSummary
     trainer: Any
 
 
@@ -64,30 +58,6 @@ class Fetched:
     @property
     def files(self) -> DatasetFiles:
         return DatasetFiles(**self.dataset)
-
-
-@dataclass
-class Workspace:
-    root: Path
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model"
-
-    @property
-    def data(self) -> Path:
-        return self.root / "data"
-
-    @property
-    def run(self) -> Path:
-        return self.root / "run"
-
-    @property
-    def final(self) -> Path:
-        return self.root / "final"
-
-    def checkpoint(self, step: int) -> Path:
-        return self.run / f"checkpoint-{step}"
 
 
 def fetch_inputs(
@@ -122,67 +92,6 @@ def run_identity(job: FineTuneJob) -> str:
     spec = job.rendered()["spec"]
     document = json.dumps({k: spec.get(k) for k in TRAJECTORY_FIELDS}, sort_keys=True)
     return hashlib.sha256(document.encode()).hexdigest()[:16]
-
-
-def check_eos(tokenizer: Any, generation_config: Any, fmt: str) -> None:
-    """The tuned model must stop: EOS, chat template and generation config have to agree.
-
-    A template that ends assistant turns with something other than EOS is refused; a generation
-    config that does not stop on the tokenizer's EOS is corrected in place (and so published).
-    """
-    eos, eos_id = tokenizer.eos_token, tokenizer.eos_token_id
-    if eos is None or eos_id is None:
-        raise InvalidModel("the tokenizer has no EOS token; the tuned model could never stop")
-    if fmt == "chat":
-        if not tokenizer.chat_template:
-            raise InvalidModel(
-                "chat data needs a tokenizer with a chat template; this one has none"
-            )
-        probe = "finetune-eos-probe"
-        rendered = tokenizer.apply_chat_template(
-            [{"role": "user", "content": "hi"}, {"role": "assistant", "content": probe}],
-            tokenize=False,
-        )
-        tail = rendered[rendered.rindex(probe) + len(probe) :]
-        if eos not in tail:
-            raise InvalidModel(
-                f"the chat template ends assistant turns with {tail!r}, not the EOS token {eos!r}; "
-                "the tuned model would not stop"
-            )
-    stops = generation_config.eos_token_id
-    stops = [] if stops is None else [stops] if isinstance(stops, int) else list(stops)
-    if eos_id not in stops:
-        log.warning("generation config stops on %s, not EOS %d: adding EOS", stops, eos_id)
-        generation_config.eos_token_id = [*stops, eos_id] if stops else eos_id
-
-
-def to_last_turn(example: dict[str, Any]) -> dict[str, Any]:
-    """Chat example → conversational prompt-completion (the last assistant turn is the target)."""
-    messages = example["messages"]
-    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    return {"prompt": messages[:last], "completion": [messages[last]]}
-
-
-def load_datasets(
-    state: Any, *, ws: Workspace, job: FineTuneJob, files: DatasetFiles, assistant_masks: bool
-) -> tuple[Any, Any]:
-    data_files = {"train": files.train} | ({"eval": files.eval} if files.eval else {})
-    with state.local_main_process_first():
-        data = load_dataset("json", data_files=data_files, cache_dir=str(ws.root / "hf-datasets"))
-    train, evaluation = data["train"], data.get("eval")
-    split = job.spec.dataset.eval_split
-    if split:
-        parts = train.train_test_split(test_size=split, seed=job.spec.hyperparameters.seed)
-        train, evaluation = parts["train"], parts["test"]
-    if files.format == "chat" and not assistant_masks:
-        log.warning(
-            "TRL cannot mask assistant turns with this chat template: "
-            "the loss covers the last assistant turn"
-        )
-        train = train.map(to_last_turn, remove_columns=["messages"])
-        if evaluation is not None:
-            evaluation = evaluation.map(to_last_turn, remove_columns=["messages"])
-    return train, evaluation
 
 
 def sft_arguments(
@@ -232,17 +141,7 @@ def sft_arguments(
     )
 
 
-def tokenization_options(job: FineTuneJob, fmt: str, assistant_masks: bool) -> dict[str, Any]:
-    """The SFTConfig fields that decide tokens and masks (shared with ``validate``)."""
-    return {
-        "max_length": job.spec.hyperparameters.max_seq_length,
-        "assistant_only_loss": fmt == "chat" and assistant_masks,
-        "completion_only_loss": True if fmt != "text" else None,
-    }
-
-
-def lora_config(job: FineTuneJob) -> LoraConfig:
-    lora = job.spec.method.lora_config
+def peft_lora_config(lora: LoraSpec) -> LoraConfig:
     targets = list(lora.target_modules)
     return LoraConfig(
         r=lora.r,
@@ -253,17 +152,99 @@ def lora_config(job: FineTuneJob) -> LoraConfig:
     )
 
 
+def start_progress(state: Any) -> ProgressServer | None:
+    """Global rank 0 serves progress; the other ranks have none."""
+    if not state.is_main_process:
+        return None
+    progress = ProgressServer()
+    progress.serve()
+    return progress
+
+
+def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
+    job: FineTuneJob,
+    state: Any,
+    ws: Workspace,
+    files: DatasetFiles,
+    progress: ProgressServer | None,
+    sync: CheckpointSync,
+    *,
+    cuda: bool,
+) -> tuple[Any, BatchPlan, tuple[int, int]]:
+    """The SFT trainer with its callbacks, its batch plan, and the train and eval examples
+    after any evalSplit (before TRL drops the ones left without a target token)."""
+    spec = job.spec
+    tokenizer = AutoTokenizer.from_pretrained(ws.model)
+    assistant_masks = assistant_masks_supported(tokenizer)
+    train_set, eval_set = load_datasets(
+        state, ws=ws, job=job, files=files, assistant_masks=assistant_masks
+    )
+    plan = plan_batch(
+        spec.hyperparameters.batch_size, state.num_processes, spec.hyperparameters.micro_batch_size
+    )
+    args = sft_arguments(
+        job,
+        ws=ws,
+        plan=plan,
+        fmt=files.format,
+        assistant_masks=assistant_masks,
+        has_eval=eval_set is not None,
+        bf16=cuda,
+    )
+    # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
+    model = AutoModelForCausalLM.from_pretrained(
+        ws.model, dtype=torch.bfloat16 if cuda else torch.float32, use_safetensors=True
+    )
+    check_eos(tokenizer, model.generation_config, files.format)
+    callbacks: list[Any] = [DivergenceGuard(), sync]
+    if progress is not None:
+        callbacks.append(ProgressReporter(progress))
+    trainer = CountingSFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        peft_config=peft_lora_config(spec.method.lora) if spec.method.lora else None,
+        callbacks=callbacks,
+    )
+    if len(cast("Sized", trainer.train_dataset)) == 0:
+        raise InvalidDataset(
+            f"no training examples left: all {trainer.dropped.get('train', 0)} have every "
+            f"target token past maxSeqLength {spec.hyperparameters.max_seq_length}"
+        )
+    trainer.add_callback(BaselineEval(trainer))
+    examples = (len(train_set), len(eval_set) if eval_set is not None else 0)
+    return trainer, plan, examples
+
+
+def train(trainer: Any, state: Any, plan: BatchPlan, ws: Workspace, fetched: Fetched) -> None:
+    """The training loop, resumed from the fetched checkpoint if there is one."""
+    batches = len(trainer.get_train_dataloader())
+    log.info("rank %d: %d batches per epoch", state.process_index, batches)
+    resume = ws.checkpoint(fetched.resume_step) if fetched.resume_step is not None else None
+    log.info(
+        "training: world %d, micro %d x accumulation %d = batch %d, resume from %s",
+        plan.world_size,
+        plan.micro_batch,
+        plan.grad_accum,
+        plan.global_batch,
+        resume,
+    )
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+
 def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     job: FineTuneJob,
     state: Any,
     ws: Workspace,
     storage: Storage,
     trainer: Any,
-    progress: Progress | None,
+    progress: ProgressServer | None,
     files: DatasetFiles,
     plan: BatchPlan,
     examples: tuple[int, int],
-) -> dict[str, Any]:
+) -> TrainSummary:
     """Final eval, the collective save, and publishing on global rank 0; the summary.
 
     examples: train and eval examples after any evalSplit, before TRL drops masked ones.
@@ -276,16 +257,16 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             final_eval = done[-1]
         else:
             if progress is not None:
-                progress.update(stage="evaluating")
+                progress.update(stage=Stage.EVALUATING)
             final_eval = trainer.evaluate()
     if progress is not None:
-        progress.update(stage="publishing")
+        progress.update(stage=Stage.PUBLISHING)
     weights_dir = ws.final / ("adapter" if job.spec.method.type == "lora" else "model")
     trainer.save_model(str(weights_dir))  # collective: ZeRO-3 gathers the weights here
-    summary: dict[str, Any] = {"ok": True, "kind": "train", "rank": state.process_index}
+    summary = TrainSummary(rank=state.process_index)
     if state.is_main_process:
         metrics = final_metrics(trainer.state.log_history, final_eval)
-        summary = publish(
+        published = publish(
             storage=storage,
             job=job,
             ws_root=ws.root,
@@ -304,9 +285,9 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             plan=plan,
             ds_config=trainer.args.hf_deepspeed_config.config,
         )
-        summary["step"] = trainer.state.global_step
+        summary = published.model_copy(update={"step": trainer.state.global_step})
         if progress is not None:
-            progress.update(stage="done", evalLoss=metrics.get("evalLoss"))
+            progress.update(stage=Stage.DONE, eval_loss=metrics.get("evalLoss"))
     state.wait_for_everyone()
     return summary
 
@@ -316,9 +297,7 @@ def run(job: FineTuneJob) -> RunResult:
     prepare_process_env()
     cuda = torch.cuda.is_available()
     state = PartialState(backend=None if cuda else "gloo")
-    progress = Progress() if state.is_main_process else None
-    if progress is not None:
-        progress.serve()
+    progress = start_progress(state)
     terminate = Terminate()
     terminate.install()
     try:
@@ -329,74 +308,17 @@ def run(job: FineTuneJob) -> RunResult:
             storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep, run_identity(job)
         )
         fetched = fetch_inputs(state, ws, storage, job, store)
-        files = fetched.files
         if progress is not None and fetched.resume_step is not None:
-            progress.update(
-                lastCheckpoint={
-                    "uri": f"{store.uri(fetched.resume_step)}/",
-                    "step": fetched.resume_step,
-                }
-            )
-
-        tokenizer = AutoTokenizer.from_pretrained(ws.model)
-        assistant_masks = assistant_masks_supported(tokenizer)
-        train_set, eval_set = load_datasets(
-            state, ws=ws, job=job, files=files, assistant_masks=assistant_masks
-        )
-        plan = plan_batch(
-            spec.hyperparameters.batch_size,
-            state.num_processes,
-            spec.hyperparameters.micro_batch_size,
-        )
-        args = sft_arguments(
-            job,
-            ws=ws,
-            plan=plan,
-            fmt=files.format,
-            assistant_masks=assistant_masks,
-            has_eval=eval_set is not None,
-            bf16=cuda,
-        )
-        # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
-        model = AutoModelForCausalLM.from_pretrained(
-            ws.model, dtype=torch.bfloat16 if cuda else torch.float32, use_safetensors=True
-        )
-        check_eos(tokenizer, model.generation_config, files.format)
+            uri = f"{store.uri(fetched.resume_step)}/"
+            progress.update(last_checkpoint=CheckpointRef(uri=uri, step=fetched.resume_step))
         sync = CheckpointSync(store, terminate, progress)
-        callbacks: list[Any] = [DivergenceGuard(), sync]
-        if progress is not None:
-            callbacks.append(ProgressReporter(progress))
-        trainer = CountingSFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=train_set,
-            eval_dataset=eval_set,
-            processing_class=tokenizer,
-            peft_config=lora_config(job) if spec.method.type == "lora" else None,
-            callbacks=callbacks,
+        trainer, plan, examples = build_trainer(
+            job, state, ws, fetched.files, progress, sync, cuda=cuda
         )
-        if len(cast("Sized", trainer.train_dataset)) == 0:
-            raise InvalidDataset(
-                f"no training examples left: all {trainer.dropped.get('train', 0)} have every "
-                f"target token past maxSeqLength {spec.hyperparameters.max_seq_length}"
-            )
-        trainer.add_callback(BaselineEval(trainer))
-        batches = len(trainer.get_train_dataloader())
-        log.info("rank %d: %d batches per epoch", state.process_index, batches)
-        resume = ws.checkpoint(fetched.resume_step) if fetched.resume_step is not None else None
-        log.info(
-            "training: world %d, micro %d x accumulation %d = batch %d, resume from %s",
-            plan.world_size,
-            plan.micro_batch,
-            plan.grad_accum,
-            plan.global_batch,
-            resume,
-        )
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        train(trainer, state, plan, ws, fetched)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
-        examples = (len(train_set), len(eval_set) if eval_set is not None else 0)
-        summary = finish(job, state, ws, storage, trainer, progress, files, plan, examples)
+        summary = finish(job, state, ws, storage, trainer, progress, fetched.files, plan, examples)
         return RunResult(summary, trainer)
     finally:
         if progress is not None:

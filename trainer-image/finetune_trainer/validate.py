@@ -14,13 +14,14 @@ from accelerate import PartialState
 from transformers import AutoConfig, AutoTokenizer, GenerationConfig
 from trl.trainer.sft_config import SFTConfig
 
+from finetune_api.jobspec import FineTuneJob
+from finetune_api.reports import DatasetStats, ValidateSummary
 from finetune_trainer.config import scratch_dir
 from finetune_trainer.errors import InvalidDataset
 from finetune_trainer.inputs import fetch_dataset, fetch_model
-from finetune_trainer.jobspec import FineTuneJob
+from finetune_trainer.prepare import Workspace, check_eos, load_datasets, tokenization_options
 from finetune_trainer.sft import assistant_masks_supported, tokenize_only
 from finetune_trainer.storage import Storage
-from finetune_trainer.train import Workspace, check_eos, load_datasets, tokenization_options
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def split_stats(dataset: Any, tokenizer: Any, args: Any, max_length: int) -> dic
     }
 
 
-def run(job: FineTuneJob) -> dict[str, Any]:
+def run(job: FineTuneJob) -> ValidateSummary:
     root = scratch_dir(job.metadata.name) / "validate"
     ws = Workspace(root)
     storage = Storage()
@@ -76,13 +77,13 @@ def run(job: FineTuneJob) -> dict[str, Any]:
             f"{job.spec.dataset.train}: no valid training examples: every one has all its target "
             f"tokens past maxSeqLength {job.spec.hyperparameters.max_seq_length}"
         )
-    dataset = {
-        "trainExamples": train_stats["examples"] - train_stats["dropped"],
-        "evalExamples": eval_stats["examples"] - eval_stats["dropped"] if eval_stats else 0,
-        "trainTokens": train_stats["tokens"],
-        "truncatedExamples": train_stats["truncated"],
-        "droppedExamples": train_stats["dropped"] + (eval_stats["dropped"] if eval_stats else 0),
-        "format": files.format,
-    }
-    log.info("validate: %s", dataset)
-    return {"ok": True, "kind": "validate", "dataset": dataset}
+    dataset = DatasetStats(
+        train_examples=train_stats["examples"] - train_stats["dropped"],
+        eval_examples=eval_stats["examples"] - eval_stats["dropped"] if eval_stats else 0,
+        train_tokens=train_stats["tokens"],
+        truncated_examples=train_stats["truncated"],
+        dropped_examples=train_stats["dropped"] + (eval_stats["dropped"] if eval_stats else 0),
+        format=files.format,
+    )
+    log.info("validate: %s", dataset.wire())
+    return ValidateSummary(dataset=dataset)

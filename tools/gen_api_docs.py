@@ -1,6 +1,7 @@
-"""docs/api.md is generated from the CRD, so the reference never drifts from the schema.
+"""Generate docs/api.md from the CRD, so the reference never drifts from the schema.
 
-Regenerate with ``python tests/unit/test_crd_docs.py`` after changing crds/finetunejob.yaml.
+Run ``python tools/gen_api_docs.py`` (or ``make api-docs``) after changing crds/finetunejob.yaml;
+a unit test fails while the file is stale.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 CRD = ROOT / "crds" / "finetunejob.yaml"
 DOC = ROOT / "docs" / "api.md"
 
@@ -84,7 +85,7 @@ def render() -> str:
         [
             "# FineTuneJob API reference",
             "",
-            "<!-- Generated from crds/finetunejob.yaml by `python tests/unit/test_crd_docs.py`;"
+            "<!-- Generated from crds/finetunejob.yaml by `python tools/gen_api_docs.py`;"
             " do not edit. -->",
             "",
             f"`{crd['spec']['group']}/{version['name']}`, kind `{names['kind']}`, short name "
@@ -110,10 +111,6 @@ def render() -> str:
             "",
         ]
     )
-
-
-def test_api_reference_is_generated_from_the_crd() -> None:
-    assert DOC.read_text() == render(), "run: python tests/unit/test_crd_docs.py"
 
 
 if __name__ == "__main__":

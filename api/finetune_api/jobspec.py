@@ -1,32 +1,32 @@
 """The FineTuneJob document as typed, frozen models: the one contract between operator and trainer.
 
-Both sides parse the same document with these models: the operator renders the job (defaults
-resolved, ``schemaVersion`` added) into the ``<job>-config`` ConfigMap, and the trainer reads that
-file, or the manifest a user would ``kubectl apply``. Defaults here mirror the CRD schema's
-defaults (``crds/finetunejob.yaml``); a unit test keeps the two equal. The few names of the pod
-contract that both sides must spell alike (the scratch dir) live here too.
-
-This module imports only pydantic and PyYAML so the operator can use it without torch.
+Both sides parse the same document with these models: the operator renders the job (every
+default resolved, ``schemaVersion`` added) into the ``<job>-config`` ConfigMap, and the trainer
+reads that file, or the manifest a user would ``kubectl apply``. Defaults, bounds, enums and
+patterns here mirror the CRD schema (``crds/finetunejob.yaml``), and the cross-field rules its
+CEL rules; a unit test walks both schemas and keeps them equal.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic.alias_generators import to_camel
 
-API_GROUP = "finetune.dev"
-API_VERSION = "v1alpha1"
-KIND = "FineTuneJob"
+from finetune_api.resource import API_VERSION, KIND
+
 SCHEMA_VERSION = 1
 """Version of the rendered job document; bump when a change is not backward compatible."""
-SCRATCH_DIR = "/scratch"
-"""Where the operator mounts the pod's writable emptyDir (the root filesystem is read-only)."""
-SCRATCH_ENV = "FINETUNE_SCRATCH"
-"""The variable naming the scratch dir; the trainer puts every cache and work dir under it."""
+
+S3_URI = Annotated[
+    str,
+    StringConstraints(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$"),
+]
+"""An S3 URI with a valid bucket name."""
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 
 
 class Model(BaseModel):
@@ -38,43 +38,51 @@ class Model(BaseModel):
 
 
 class BaseModelSource(Model):
-    uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$")
+    uri: S3_URI
 
 
 class Dataset(Model):
-    train: str = Field(pattern=r"^s3://")
-    eval: str | None = Field(default=None, pattern=r"^s3://")
+    train: S3_URI
+    eval: S3_URI | None = None
     eval_split: float | None = Field(default=None, gt=0, lt=1)
     format: Literal["auto", "chat", "prompt-completion", "text"] = "auto"
 
     @model_validator(mode="after")
     def _eval_xor_split(self) -> Dataset:
         if self.eval is not None and self.eval_split is not None:
-            raise ValueError("spec.dataset: eval and evalSplit are mutually exclusive")
+            raise ValueError("spec.dataset.eval and spec.dataset.evalSplit are mutually exclusive")
         return self
 
 
-class LoraConfig(Model):
+class LoraSpec(Model):
+    """The LoRA settings of the spec (``peft.LoraConfig`` is built from them by the trainer)."""
+
     r: int = Field(default=16, ge=1, le=1024)
     alpha: int = Field(default=32, ge=1)
     dropout: float = Field(default=0.05, ge=0, lt=1)
-    target_modules: tuple[str, ...] = ("all-linear",)
+    target_modules: tuple[Annotated[str, StringConstraints(max_length=128)], ...] = Field(
+        default=("all-linear",), min_length=1, max_length=64
+    )
 
 
 class Method(Model):
     type: Literal["lora", "full"] = "lora"
-    lora: LoraConfig | None = None
+    lora: LoraSpec | None = None
+    """Set whenever type is lora (its defaults filled in), so the rendered job carries them."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lora_defaults_with_lora(cls, data: Any) -> Any:
+        # The CRD cannot default lora (it depends on type); the model does, once, for both sides.
+        if isinstance(data, dict) and data.get("type", "lora") == "lora" and not data.get("lora"):
+            return {**data, "lora": {}}
+        return data
 
     @model_validator(mode="after")
     def _lora_only_with_lora(self) -> Method:
         if self.type != "lora" and self.lora is not None:
-            raise ValueError("spec.method.lora is only allowed with method.type: lora")
+            raise ValueError("spec.method.lora is only allowed with method.type lora")
         return self
-
-    @property
-    def lora_config(self) -> LoraConfig:
-        """The LoRA settings in force (defaults when the spec leaves them out)."""
-        return self.lora or LoraConfig()
 
 
 class Hyperparameters(Model):
@@ -97,41 +105,68 @@ class DeepSpeed(Model):
     zero_stage: Literal[0, 1, 2, 3] = 2
     offload: Literal["none", "optimizer", "all"] = "none"
 
+    @model_validator(mode="after")
+    def _offload_needs_zero(self) -> DeepSpeed:
+        if self.offload != "none" and self.zero_stage == 0:
+            raise ValueError("spec.deepspeed.offload needs zeroStage 1, 2 or 3")
+        if self.offload == "all" and self.zero_stage != 3:
+            raise ValueError("spec.deepspeed.offload all (parameters too) needs zeroStage 3")
+        return self
+
 
 class Toleration(BaseModel):
     """A Kubernetes toleration, passed through to the training pods unchanged."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    key: str | None = None
+    key: str | None = Field(default=None, max_length=316)
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = None
+    value: str | None = Field(default=None, max_length=63)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    tolerationSeconds: int | None = None
+    tolerationSeconds: int | None = Field(default=None, ge=0)
 
 
 class Resources(Model):
     num_nodes: int = Field(default=1, ge=1, le=1024)
     gpus_per_node: int = Field(default=1, ge=0, le=64)
-    gpu_resource: str = "nvidia.com/gpu"
-    cpu: str | None = None
-    memory: str | None = None
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: tuple[Toleration, ...] = ()
-    priority_class_name: str = ""
+    gpu_resource: str = Field(
+        default="nvidia.com/gpu",
+        max_length=253,
+        pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$",
+    )
+    cpu: str | None = Field(default=None, max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?m?$")
+    memory: str | None = Field(
+        default=None,
+        max_length=32,
+        pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$",
+    )
+    node_selector: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
+        default_factory=dict, max_length=64
+    )
+    tolerations: tuple[Toleration, ...] = Field(default=(), max_length=64)
+    priority_class_name: str = Field(default="", max_length=253)
+
+    @property
+    def procs_per_node(self) -> int:
+        """Training processes per pod: one per GPU, or one training on the CPU."""
+        return max(self.gpus_per_node, 1)
+
+    @property
+    def world_size(self) -> int:
+        return self.num_nodes * self.procs_per_node
 
 
 class SecretRef(Model):
-    name: str
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
 
 
 class Storage(Model):
     secret_ref: SecretRef | None = None
-    endpoint: str = ""
-    region: str = ""
+    endpoint: str = Field(default="", max_length=1024, pattern=r"^(https?://[^\s]+)?$")
+    region: str = Field(default="", max_length=64)
 
 
 class Output(Model):
-    uri: str = Field(pattern=r"^s3://")
+    uri: S3_URI
     merge: bool = False
 
 
@@ -158,14 +193,31 @@ class FineTuneJobSpec(Model):
     output: Output
     checkpointing: Checkpointing = Field(default_factory=Checkpointing)
     run_policy: RunPolicy = Field(default_factory=RunPolicy)
-    queue_name: str = ""
-    image: str | None = None
+    queue_name: str = Field(
+        default="", max_length=253, pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
+    )
+    image: str | None = Field(default=None, max_length=512, pattern=r"^[^\s]+$")
     """Trainer image; empty means the operator's default (which must be on its allow-list)."""
 
     @model_validator(mode="after")
     def _merge_needs_lora(self) -> FineTuneJobSpec:
         if self.output.merge and self.method.type != "lora":
-            raise ValueError("spec.output.merge is only allowed with method.type: lora")
+            raise ValueError("spec.output.merge is only allowed with method.type lora")
+        return self
+
+    @model_validator(mode="after")
+    def _batch_splits_over_the_world(self) -> FineTuneJobSpec:
+        hp, world = self.hyperparameters, self.resources.world_size
+        if hp.batch_size % world:
+            raise ValueError(
+                f"spec.hyperparameters.batchSize {hp.batch_size} must be divisible by the world "
+                f"size {world} (resources.numNodes x resources.gpusPerNode, at least 1 per node)"
+            )
+        if hp.micro_batch_size is not None and hp.batch_size % (hp.micro_batch_size * world):
+            raise ValueError(
+                f"spec.hyperparameters.batchSize {hp.batch_size} must be divisible by "
+                f"microBatchSize {hp.micro_batch_size} x the world size {world}"
+            )
         return self
 
 
@@ -180,8 +232,8 @@ class FineTuneJob(BaseModel):
     """A whole FineTuneJob document: a user's manifest or the operator's rendered job.yaml."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-    api_version: str = Field(default=f"{API_GROUP}/{API_VERSION}", alias="apiVersion")
-    kind: Literal["FineTuneJob"] = "FineTuneJob"
+    api_version: str = Field(default=API_VERSION, alias="apiVersion")
+    kind: str = Field(default=KIND, pattern=f"^{KIND}$")
     schema_version: int = Field(default=SCHEMA_VERSION, alias="schemaVersion")
     metadata: JobMeta
     spec: FineTuneJobSpec

@@ -1,0 +1,32 @@
+"""The failure reasons a trainer reports in its termination summary.
+
+The operator shows them as the reason of the Failed condition; reasons of its own (e.g.
+``OOMKilled``, ``DeadlineExceeded``) are listed in docs/architecture.md, "Failure reasons".
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    INVALID_DATASET = "InvalidDataset"
+    INVALID_MODEL = "InvalidModel"
+    INVALID_CREDENTIALS = "InvalidCredentials"
+    INVALID_CONFIG = "InvalidConfig"
+    TRAINING_DIVERGED = "TrainingDiverged"
+    """NaN/Inf loss: the same data and hyperparameters would diverge again."""
+    ERROR = "Error"
+    """Anything unexpected; retried."""
+
+
+VALIDATION_REASONS = frozenset(
+    {
+        Reason.INVALID_DATASET,
+        Reason.INVALID_MODEL,
+        Reason.INVALID_CREDENTIALS,
+        Reason.INVALID_CONFIG,
+    }
+)
+"""What validation refuses inputs for; any other failure of the validation pod is shown as
+``ValidationFailed``."""

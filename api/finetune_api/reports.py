@@ -1,0 +1,158 @@
+"""What a trainer tells the operator: the progress report it serves while it runs, and the
+summary it leaves as its container's termination message when it ends.
+
+The trainer (or the stand-in) builds these models and writes ``wire()``; the operator parses
+them back and mirrors them into status. Unknown fields are ignored on reading, so a newer trainer
+may add some without breaking an older operator.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
+
+
+def rfc3339(moment: datetime) -> str:
+    """The timestamps of reports and status: RFC 3339, UTC, whole seconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_rfc3339() -> str:
+    return rfc3339(datetime.now(UTC))
+
+
+class Record(BaseModel):
+    """Base of the report and status models: camelCase on the wire, frozen, extras ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore"
+    )
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object: camelCase, fields still unknown (None) absent."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Stage(StrEnum):
+    """What global rank 0 is doing."""
+
+    LOADING = "loading"
+    """Fetching the model, data and newest checkpoint; building the trainer."""
+    TRAINING = "training"
+    """Optimizer steps (and the base model's evaluation at step 0)."""
+    EVALUATING = "evaluating"
+    PUBLISHING = "publishing"
+    DONE = "done"
+
+
+class CheckpointRef(Record):
+    """A complete, resumable checkpoint in S3."""
+
+    uri: str
+    step: int | None = None
+    time: str | None = None
+    """RFC 3339."""
+
+
+class Metrics(Record):
+    """Loss and accuracy over completion/assistant tokens (docs/trainer.md says which)."""
+
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    eval_perplexity: float | None = None
+    """exp(evalLoss)."""
+    base_eval_loss: float | None = None
+    """The base model's eval loss, before any update."""
+    eval_token_accuracy: float | None = None
+
+
+class DatasetStats(Record):
+    """What validation counted, with the tokenizer and masks training will use."""
+
+    train_examples: int | None = None
+    eval_examples: int | None = None
+    train_tokens: int | None = None
+    truncated_examples: int | None = None
+    dropped_examples: int | None = None
+    format: str | None = None
+
+
+class OutputRef(Record):
+    """The published result."""
+
+    uri: str | None = None
+    manifest: str | None = None
+    """S3 URI of manifest.json, written last."""
+    files: int | None = None
+    """Number of files published."""
+
+
+class ProgressReport(Record):
+    """The body of ``GET /progress`` on global rank 0; fields unknown yet are absent."""
+
+    stage: Stage | None = None
+    step: int | None = None
+    total_steps: int | None = None
+    epoch: float | None = None
+    loss: float | None = None
+    """The latest training loss."""
+    tokens_per_second: float | None = None
+    eta_seconds: int | None = None
+    updated_at: str | None = None
+    """RFC 3339; refreshed by a heartbeat, so a slow step does not look like a dead pod."""
+    eval_loss: float | None = None
+    base_eval_loss: float | None = None
+    last_checkpoint: CheckpointRef | None = None
+
+
+class FailureSummary(Record):
+    ok: Literal[False] = False
+    reason: str
+    """A ``reasons.Reason``; typed as text so the operator shows a newer trainer's reason too."""
+    message: str
+
+
+class ValidateSummary(Record):
+    ok: Literal[True] = True
+    kind: Literal["validate"] = "validate"
+    dataset: DatasetStats
+
+
+class TrainSummary(Record):
+    """Global rank 0 reports metrics, output and step; other ranks only their rank."""
+
+    ok: Literal[True] = True
+    kind: Literal["train"] = "train"
+    rank: int | None = None
+    metrics: Metrics | None = None
+    output: OutputRef | None = None
+    step: int | None = None
+
+
+Summary = FailureSummary | ValidateSummary | TrainSummary
+"""A termination message."""
+
+_SUMMARY: TypeAdapter[Summary] = TypeAdapter(Summary)
+
+
+def parse_summary(message: str | bytes | None) -> Summary | None:
+    """A termination message as a summary; None when absent, not JSON, or not a summary."""
+    if not message:
+        return None
+    try:
+        return _SUMMARY.validate_python(json.loads(message))
+    except (ValueError, ValidationError):
+        return None
+
+
+def parse_progress(report: Any) -> ProgressReport | None:
+    """A decoded ``/progress`` body as a report; None when it is not one."""
+    try:
+        return ProgressReport.model_validate(report)
+    except ValidationError:
+        return None

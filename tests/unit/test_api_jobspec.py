@@ -1,0 +1,86 @@
+"""The job model's cross-field rules (the CRD's CEL rules say the same) and its rendering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+from tests.support.manifests import finetunejob
+
+from finetune_api.jobspec import parse_job
+
+REFUSED: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "offload-without-zero",
+        {"deepspeed": {"zeroStage": 0, "offload": "optimizer"}},
+        "zeroStage 1, 2 or 3",
+    ),
+    (
+        "offload-all-below-zero3",
+        {"deepspeed": {"zeroStage": 2, "offload": "all"}},
+        "needs zeroStage 3",
+    ),
+    (
+        "batch-not-divisible-by-world",
+        {"hyperparameters": {"batchSize": 6}, "resources": {"numNodes": 2, "gpusPerNode": 2}},
+        "batchSize 6 must be divisible by the world size 4",
+    ),
+    (
+        "batch-not-divisible-by-micro-x-world",
+        {"hyperparameters": {"batchSize": 8, "microBatchSize": 3}, "resources": {"numNodes": 2}},
+        "microBatchSize 3 x the world size 2",
+    ),
+    (
+        "merge-without-lora",
+        {"method": {"type": "full"}, "output": {"uri": "s3://models/out/", "merge": True}},
+        "merge",
+    ),
+    ("lora-settings-with-full", {"method": {"type": "full", "lora": {"r": 4}}}, "method.lora"),
+    (
+        "eval-and-split",
+        {"dataset": {"train": "s3://data/t.jsonl", "eval": "s3://data/e.jsonl", "evalSplit": 0.1}},
+        "mutually exclusive",
+    ),
+    ("bucket-too-short", {"output": {"uri": "s3://b/out/"}}, "output.uri"),
+]
+
+
+@pytest.mark.parametrize(("spec", "words"), [c[1:] for c in REFUSED], ids=[c[0] for c in REFUSED])
+def test_cross_field_rules(spec: dict[str, Any], words: str) -> None:
+    with pytest.raises(ValidationError, match=words):
+        parse_job(finetunejob(**spec))
+
+
+ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    ("offload-optimizer-zero1", {"deepspeed": {"zeroStage": 1, "offload": "optimizer"}}),
+    ("offload-all-zero3", {"deepspeed": {"zeroStage": 3, "offload": "all"}}),
+    (
+        "cpu-nodes-count-one-each",
+        {"hyperparameters": {"batchSize": 6}, "resources": {"numNodes": 3, "gpusPerNode": 0}},
+    ),
+    (
+        "micro-x-world",
+        {
+            "hyperparameters": {"batchSize": 16, "microBatchSize": 2},
+            "resources": {"numNodes": 2, "gpusPerNode": 4},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize("spec", [c[1] for c in ACCEPTED], ids=[c[0] for c in ACCEPTED])
+def test_valid_combinations_pass(spec: dict[str, Any]) -> None:
+    parse_job(finetunejob(**spec))
+
+
+def test_full_fine_tuning_renders_no_lora() -> None:
+    assert parse_job(finetunejob(method={"type": "full"})).rendered()["spec"]["method"] == {
+        "type": "full"
+    }
+
+
+def test_rendered_job_parses_back_to_the_same_job() -> None:
+    job = parse_job(finetunejob(uid="u-1"))
+    again = parse_job(job.rendered())
+    assert again.spec == job.spec
