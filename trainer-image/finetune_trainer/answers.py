@@ -49,11 +49,10 @@ def answer_record(row: dict[str, Any]) -> AnswerRecord | None:
     if row.get("messages"):
         messages = row["messages"]
         last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        prompt = [{"role": m["role"], "content": m["content"]} for m in messages[:last]]
-        return AnswerRecord(prompt, messages[last]["content"], expected_tuple)
+        turns = [{"role": m["role"], "content": m["content"]} for m in messages[:last]]
+        return AnswerRecord(turns, messages[last]["content"], expected_tuple)
     if row.get("prompt") is not None and row.get("completion") is not None:
-        prompt_value = row["prompt"]
-        prompt = prompt_value if isinstance(prompt_value, str) else list(prompt_value)
+        prompt: Prompt = row["prompt"] if isinstance(row["prompt"], str) else list(row["prompt"])
         return AnswerRecord(prompt, _text(row["completion"]), expected_tuple)
     return None
 
@@ -265,7 +264,9 @@ class BaseAnswers(TrainerCallback):
             return
         answers = self.session.answers(self.trainer.model, self.trainer.processing_class)
         if answers is not None:
-            state.log_history.append({"step": 0, BASE_ANSWERS_KEY: answers})
+            # The history's type says floats; it is saved as JSON, which holds the list as well.
+            entry: dict[str, Any] = {"step": 0, BASE_ANSWERS_KEY: answers}
+            state.log_history.append(entry)
 
 
 def base_answers(history: list[dict[str, Any]]) -> list[str] | None:

@@ -59,7 +59,9 @@ class SeededLengthGroupedSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator()
         generator.manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = get_length_grouped_indices(self.lengths, self.group_size, generator=generator)
+        order: list[int] = get_length_grouped_indices(  # type: ignore[no-untyped-call]
+            self.lengths, self.group_size, generator=generator
+        )
         return iter(order)
 
 
@@ -73,8 +75,8 @@ class CountingSFTTrainer(SFTTrainer):
         super().__init__(*args, **kwargs)
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Any:
-        dataset = self.train_dataset if train_dataset is None else train_dataset
-        if not self.group_by_length or self.args.packing:
+        dataset: Any = self.train_dataset if train_dataset is None else train_dataset
+        if not self.group_by_length or getattr(self.args, "packing", False):
             return super()._get_train_sampler(train_dataset)
         lengths = [len(ids) for ids in dataset["input_ids"]]
         group = self.args.per_device_train_batch_size * self.args.gradient_accumulation_steps
