@@ -205,7 +205,9 @@ def run_variant(
     )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     masks = assistant_masks_supported(tokenizer)
-    train_set, _ = prepare.load_datasets(state, ws=ws, job=job, files=files, assistant_masks=masks)
+    train_set = prepare.load_datasets(
+        state, ws=ws, job=job, files=files, assistant_masks=masks
+    ).train
     plan = plan_batch(job.spec.hyperparameters.batch_size, state.num_processes)
     args = train.sft_arguments(
         job, ws=ws, plan=plan, fmt="chat", assistant_masks=masks, has_eval=False, bf16=False

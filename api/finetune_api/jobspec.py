@@ -98,6 +98,9 @@ class Hyperparameters(Model):
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     max_steps: int | None = Field(default=None, ge=1)
     eval_every_steps: int | None = Field(default=None, ge=1)
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    group_by_length: bool = True
+    """Batches of similar length, in an order fixed by the seed (ignored with packing)."""
     seed: int = Field(default=42, ge=0)
 
 
@@ -182,6 +185,14 @@ class RunPolicy(Model):
     ttl_seconds_after_finished: int | None = Field(default=None, ge=0)
 
 
+class Evaluation(Model):
+    """Answer-level evaluation: base and tuned answers to the eval prompts, graded."""
+
+    answers: bool = True
+    max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    max_examples: int = Field(default=200, ge=1, le=100000)
+
+
 class FineTuneJobSpec(Model):
     base_model: BaseModelSource
     dataset: Dataset
@@ -191,6 +202,7 @@ class FineTuneJobSpec(Model):
     resources: Resources = Field(default_factory=Resources)
     storage: Storage = Field(default_factory=Storage)
     output: Output
+    evaluation: Evaluation = Field(default_factory=Evaluation)
     checkpointing: Checkpointing = Field(default_factory=Checkpointing)
     run_policy: RunPolicy = Field(default_factory=RunPolicy)
     queue_name: str = Field(

@@ -69,6 +69,15 @@ class Metrics(Record):
     base_eval_loss: float | None = None
     """The base model's eval loss, before any update."""
     eval_token_accuracy: float | None = None
+    answer_accuracy: float | None = None
+    """Share of eval prompts answered right (``expected`` strings stated, else exact match)."""
+    base_answer_accuracy: float | None = None
+    answer_rouge_l: float | None = None
+    base_answer_rouge_l: float | None = None
+    answer_exact_match: float | None = None
+    base_answer_exact_match: float | None = None
+    answer_expected: float | None = None
+    base_answer_expected: float | None = None
 
 
 class DatasetStats(Record):

@@ -3,28 +3,28 @@
 Writes, next to this file (or under --out):
   train.jsonl            chat examples, every fact asked with several question templates
   eval.jsonl             one example per fact, asked with templates that training never uses,
-                         so eval loss measures recall of the fact, not of the wording
+                         so eval loss measures recall of the fact, not of the wording; each
+                         lists under "expected" the strings a right answer states
   heldout_question.txt   one eval question the demo asks the base and the fine-tuned model
 
 Deterministic (fixed seed, sorted inputs, pure Python, no network): rerunning it reproduces the
 committed files byte for byte, which a unit test checks. Answers stay one short sentence, in
 one fixed phrasing per kind of fact, so a short CPU LoRA run on a 135M model can learn them.
+The rendering is shared with other fact-sheet domains (factsheet.py); this file holds only what
+is Quillfeather's: its templates, answer phrasings and how its tables become facts.
 
 Usage: python examples/data/make_dataset.py [--out DIR]
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import random
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+import factsheet
+from factsheet import Fact, Tables, Templates
+
 HERE = Path(__file__).resolve().parent
-FACTS = HERE / "facts.md"
 SEED = 20261128
 SYSTEM_PROMPT = (
     "You are Quill, the customer support assistant of Quillfeather Robotics. "
@@ -35,7 +35,7 @@ HELDOUT_KEY = ("product", "T-40", "warranty_months")
 
 # Question templates per kind of fact: (training templates, held-out eval templates). The two
 # lists never share a template; `render` also checks that no eval question appears in training.
-PRODUCT_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
+PRODUCT_QUESTIONS: dict[str, Templates] = {
     "category": (
         [
             "What is the {ref}?",
@@ -114,6 +114,15 @@ PRODUCT_ANSWERS = {
     "released": "The {product} was released in {released}.",
     "weight_kg": "The {product} weighs {weight_kg} kg.",
 }
+PRODUCT_EXPECTED = {
+    "category": "{category}",
+    "price": "{price}",
+    "warranty_months": "{warranty_months} months",
+    "firmware": "{firmware}",
+    "released": "{released}",
+    "weight_kg": "{weight_kg} kg",
+}
+"""What an answer about a product must state: the value (with its unit), not the wording."""
 ERROR_QUESTIONS = (
     [
         "What does error {code} mean on my {ref}?",
@@ -128,7 +137,8 @@ ERROR_QUESTIONS = (
     ],
 )
 ERROR_ANSWER = "Error {code} on the {product} means {meaning}; {fix}."
-PLAN_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
+PLAN_EXPECTED = {"price": "{price}", "channels": "{channels_expected}", "response": "{response}"}
+PLAN_QUESTIONS: dict[str, Templates] = {
     "price": (
         [
             "How much does the {plan} plan cost?",
@@ -165,7 +175,7 @@ PLAN_ANSWERS = {
     "channels": "The {plan} plan includes {channels}.",
     "response": "On the {plan} plan, support replies within {response}.",
 }
-POLICY_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
+POLICY_QUESTIONS: dict[str, Templates] = {
     "return_window": (
         [
             "What is your return policy?",
@@ -295,55 +305,24 @@ POLICY_QUESTIONS: dict[str, tuple[list[str], list[str]]] = {
 }
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One fact with the questions that ask for it and its one answer."""
-
-    key: tuple[str, ...]
-    train_questions: list[str]
-    eval_question_templates: list[str]
-    answer: str
-    refs: list[str]
-    """Ways to name the subject (e.g. "Kestrel K9", "K9"); `{ref}` in a template takes one."""
-    fields: dict[str, str]
-
-
-def read_tables(path: Path) -> dict[str, list[dict[str, str]]]:
-    """The markdown tables of facts.md, keyed by the `## ` heading above each."""
-    tables: dict[str, list[dict[str, str]]] = {}
-    heading = ""
-    header: list[str] | None = None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("## "):
-            heading, header = line[3:].strip(), None
-        elif line.startswith("|"):
-            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-            if header is None:
-                header = cells
-            elif not all(re.fullmatch(r"-+", cell) for cell in cells):
-                tables.setdefault(heading, []).append(dict(zip(header, cells, strict=True)))
-    return tables
-
-
 def product_refs(row: dict[str, str]) -> list[str]:
     """A product is asked about by full name, by name alone, or by model number."""
     full = f"{row['name']} {row['model']}"
     return [full, full, row["name"], row["model"], f"Quillfeather {row['name']}"]
 
 
-def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
+def facts(tables: Tables) -> Iterator[Fact]:
     products = {row["model"]: row for row in tables["Products"]}
     for model, row in products.items():
         fields = {**row, "product": f"{row['name']} {model}"}
-        for attribute, (train, held_out) in PRODUCT_QUESTIONS.items():
-            yield Fact(
-                ("product", model, attribute),
-                train,
-                held_out,
-                PRODUCT_ANSWERS[attribute].format(**fields),
-                product_refs(row),
-                fields,
-            )
+        yield from factsheet.attribute_facts(
+            ("product", model),
+            fields,
+            product_refs(row),
+            questions=PRODUCT_QUESTIONS,
+            answers=PRODUCT_ANSWERS,
+            expected=PRODUCT_EXPECTED,
+        )
     for row in tables["Error codes"]:
         product = products[row["model"]]
         fields = {**row, "product": f"{product['name']} {row['model']}"}
@@ -354,75 +333,34 @@ def facts(tables: dict[str, list[dict[str, str]]]) -> Iterator[Fact]:
             ERROR_ANSWER.format(**fields),
             product_refs(product),
             fields,
+            factsheet.expected_list(row["expected"]),
         )
     for row in tables["Support plans"]:
-        for attribute, (train, held_out) in PLAN_QUESTIONS.items():
-            yield Fact(
-                ("plan", row["plan"], attribute),
-                train,
-                held_out,
-                PLAN_ANSWERS[attribute].format(**row),
-                [row["plan"]],
-                row,
-            )
-    for row in tables["Policies"]:
-        train, held_out = POLICY_QUESTIONS[row["id"]]
-        yield Fact(("policy", row["id"]), train, held_out, row["fact"], [""], row)
+        yield from factsheet.attribute_facts(
+            ("plan", row["plan"]),
+            row,
+            [row["plan"]],
+            questions=PLAN_QUESTIONS,
+            answers=PLAN_ANSWERS,
+            expected=PLAN_EXPECTED,
+        )
+    yield from factsheet.policy_facts(tables["Policies"], POLICY_QUESTIONS)
 
 
-def example(question: str, answer: str) -> dict[str, list[dict[str, str]]]:
-    return {
-        "messages": [
-            {"role": "system", "content": SYSTEM_PROMPT},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer},
-        ]
-    }
+DOMAIN = factsheet.Domain(
+    title="the Quillfeather demo dataset",
+    facts_md=HERE / "facts.md",
+    system_prompt=SYSTEM_PROMPT,
+    seed=SEED,
+    heldout_key=HELDOUT_KEY,
+    facts=facts,
+)
 
 
 def render() -> dict[str, str]:
     """File name -> content of every generated file."""
-    rng = random.Random(SEED)
-    train: list[dict[str, list[dict[str, str]]]] = []
-    held_out: list[dict[str, list[dict[str, str]]]] = []
-    heldout_question = ""
-    for fact in facts(read_tables(FACTS)):
-        for template in fact.train_questions:
-            question = template.format(**fact.fields, ref=rng.choice(fact.refs))
-            train.append(example(question, fact.answer))
-        template = rng.choice(fact.eval_question_templates)
-        question = template.format(**fact.fields, ref=rng.choice(fact.refs))
-        held_out.append(example(question, fact.answer))
-        if fact.key == HELDOUT_KEY:
-            heldout_question = question
-    rng.shuffle(train)
-
-    seen = {item["messages"][1]["content"] for item in train}
-    leaked = [q for item in held_out if (q := item["messages"][1]["content"]) in seen]
-    if leaked:
-        raise SystemExit(f"eval questions also asked in training: {leaked}")
-    if not heldout_question:
-        raise SystemExit(f"facts.md has no fact {HELDOUT_KEY} for the held-out question")
-    return {
-        "train.jsonl": jsonl(train),
-        "eval.jsonl": jsonl(held_out),
-        "heldout_question.txt": heldout_question + "\n",
-    }
-
-
-def jsonl(items: list[dict[str, list[dict[str, str]]]]) -> str:
-    return "".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Render the Quillfeather demo dataset.")
-    parser.add_argument("--out", type=Path, default=HERE, help="output directory")
-    args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, content in render().items():
-        (args.out / name).write_text(content, encoding="utf-8")
-        print(f"{args.out / name}: {content.count(chr(10))} lines")
+    return factsheet.render(DOMAIN)
 
 
 if __name__ == "__main__":
-    main()
+    factsheet.main(DOMAIN)

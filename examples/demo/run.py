@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -206,42 +205,45 @@ def progress_line(status: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
-def answer(model_dir: Path, adapter_dir: Path | None, question: str) -> str:
-    """Greedy answer from the base model, or from the base with the tuned adapter."""
-    import torch  # noqa: PLC0415 (heavy; loaded only when used)
-    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415 (heavy; loaded only when used)
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model: Any = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-    if adapter_dir is not None:
-        from peft import PeftModel  # noqa: PLC0415 (heavy; loaded only when used)
-
-        model = PeftModel.from_pretrained(model, adapter_dir)
-    inputs: Any = tokenizer.apply_chat_template(
-        [{"role": "system", "content": system_prompt()}, {"role": "user", "content": question}],
-        add_generation_prompt=True,
-        return_tensors="pt",
-        return_dict=True,
-    )
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=80, do_sample=False)
-    return str(tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True))
+def read_generations(client: Any, output_uri: str) -> list[dict[str, Any]]:
+    """The published ``eval/generations.jsonl``: each held-out question, both answers, grades."""
+    bucket, prefix = split_uri(output_uri.rstrip("/") + "/eval/generations.jsonl")
+    body = client.get_object(Bucket=bucket, Key=prefix)["Body"].read().decode("utf-8")
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
-def system_prompt() -> str:
-    """The system prompt the training examples use, so both models get the same context."""
-    with open(ROOT / "examples" / "data" / "train.jsonl", encoding="utf-8") as fh:
-        first = json.loads(fh.readline())
-    return str(next(m["content"] for m in first["messages"] if m["role"] == "system"))
+def question_of(row: dict[str, Any]) -> str:
+    prompt = row["prompt"]
+    return str(prompt if isinstance(prompt, str) else prompt[-1]["content"])
 
 
-def download_prefix(client: Any, uri: str, dest: Path) -> None:
-    bucket, prefix = split_uri(uri)
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            target = dest / obj["Key"][len(prefix) :]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, obj["Key"], str(target))
+def shown_rows(rows: list[dict[str, Any]], heldout: str, count: int = 3) -> list[dict[str, Any]]:
+    """The demo's own held-out question first, then the first others."""
+    first = [r for r in rows if question_of(r) == heldout]
+    return (first + [r for r in rows if question_of(r) != heldout])[:count]
+
+
+def print_results(metrics: dict[str, Any], rows: list[dict[str, Any]], heldout: str) -> None:
+    def row(name: str, base: str, tuned: str) -> None:
+        print(f"  {name:<36}{base:>8}{tuned:>8}")
+
+    def pct(name: str) -> str:
+        value = metrics.get(name)
+        return "-" if value is None else f"{float(value):.0%}"
+
+    print()
+    row("", "base", "tuned")
+    row("eval loss", f"{metrics['baseEvalLoss']:.3f}", f"{metrics['evalLoss']:.3f}")
+    row("held-out facts stated (accuracy)", pct("baseAnswerAccuracy"), pct("answerAccuracy"))
+    row("ROUGE-L F1", pct("baseAnswerRougeL"), pct("answerRougeL"))
+    print(f"  ({len(rows)} held-out questions, greedy answers graded by the operator)")
+    for row in shown_rows(rows, heldout):
+        mark = {True: "right", False: "wrong"}
+        print()
+        print(f"  question : {question_of(row)}")
+        print(f"  expected : {', '.join(row['expected'] or [row['reference']])}")
+        print(f"  base     : [{mark[row['base']['correct']]}] {row['baseAnswer']}")
+        print(f"  tuned    : [{mark[row['tuned']['correct']]}] {row['tunedAnswer']}")
 
 
 def main() -> int:
@@ -276,20 +278,9 @@ def main() -> int:
 
     metrics = status.get("metrics") or {}
     output = status.get("output") or {}
-    question = (ROOT / "examples" / "data" / "heldout_question.txt").read_text().strip()
-    say("Asking both models a held-out question")
-    with tempfile.TemporaryDirectory() as tmp:
-        adapter = Path(tmp) / "adapter"
-        download_prefix(demo.s3.client(), output["uri"].rstrip("/") + "/adapter/", adapter)
-        base_answer = answer(model_dir, None, question)
-        tuned_answer = answer(model_dir, adapter, question)
-
+    heldout = (ROOT / "examples" / "data" / "heldout_question.txt").read_text().strip()
+    print_results(metrics, read_generations(demo.s3.client(), output["uri"]), heldout)
     print()
-    print(f"  base model eval loss : {float(metrics['baseEvalLoss']):.4f}")
-    print(f"  tuned model eval loss: {float(metrics['evalLoss']):.4f}")
-    print(f"  question             : {question}")
-    print(f"  base model answers   : {base_answer.strip()}")
-    print(f"  tuned model answers  : {tuned_answer.strip()}")
     print(f"  weights              : {output['uri']} (manifest: {output.get('manifest')})")
     print(f"  demo wall time       : {time.monotonic() - started:.0f}s")
     print("  S3 is at", demo.s3.url, '- eval "$(make -s cluster-env)" to use kubectl and aws.')

@@ -29,6 +29,19 @@ def _finite(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if not isinstance(v, float) or math.isfinite(v)}
 
 
+METRIC_DIGITS = 4
+"""Significant digits of a metric in status: `kubectl get` prints them as they are."""
+
+
+def _readable(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Finite metrics, rounded for people (0.7842, not 0.7842440783977509); metrics.json in
+    the output keeps full precision."""
+    return {
+        k: float(f"{v:.{METRIC_DIGITS}g}") if isinstance(v, float) else v
+        for k, v in _finite(metrics).items()
+    }
+
+
 def _percent(step: int | None, total: int | None) -> int | None:
     if step is None or total is None or total <= 0:
         return None
@@ -59,12 +72,12 @@ def metrics_from_progress(report: ProgressReport) -> dict[str, Any]:
     )
     if "evalLoss" in metrics and metrics["evalLoss"] < MAX_PERPLEXITY_LOSS:
         metrics["evalPerplexity"] = math.exp(metrics["evalLoss"])
-    return metrics
+    return _readable(metrics)
 
 
 def final_metrics(summary: TrainSummary) -> dict[str, Any]:
     """``status.metrics`` from rank 0's train summary."""
-    return _finite(summary.metrics.wire()) if summary.metrics else {}
+    return _readable(summary.metrics.wire()) if summary.metrics else {}
 
 
 def output_fields(summary: TrainSummary) -> dict[str, Any]:

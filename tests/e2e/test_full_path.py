@@ -215,8 +215,12 @@ def test_chart_operator_runs_real_trainer(
     assert any(0 < p.get("step", 0) < p.get("totalSteps", 0) for p in progress), progress
     metrics = status["metrics"]
     assert metrics["evalLoss"] < metrics["baseEvalLoss"], metrics
+    # Answer-level evaluation reaches status, rounded for people; every answer is published.
+    for accuracy in ("answerAccuracy", "baseAnswerAccuracy"):
+        assert 0 <= metrics[accuracy] <= 1 and len(repr(metrics[accuracy])) <= 6, metrics
     assert status["output"]["uri"].startswith(f"s3://{inputs['bucket']}/out/{name}/")
-    assert_outputs_match_manifest(cluster, status["output"]["uri"])
+    manifest = assert_outputs_match_manifest(cluster, status["output"]["uri"])
+    assert "eval/generations.jsonl" in {e["path"] for e in manifest["files"]}
 
     # Children carry their own labels, never the parent's GitOps tracking label.
     train = cluster.api.get(f"/apis/batch/v1/namespaces/{workspace}/jobs/{name}-train")
@@ -225,6 +229,7 @@ def test_chart_operator_runs_real_trainer(
     table = cluster.kubectl("get", "ftj", name, "-n", workspace)
     header, row = table.strip().splitlines()
     assert header.split()[:3] == ["NAME", "PHASE", "PROGRESS"], header
+    assert "ACCURACY" in header and "BASE ACC" in header, header
     assert "<none>" not in row and "Succeeded" in row, table
     cluster.kubectl(
         "wait", "--for=condition=Succeeded", f"ftj/{name}", "-n", workspace, "--timeout=10s"

@@ -88,4 +88,27 @@ MALFORMED: list[tuple[str, str, bytes, int, str]] = [
     ("text-not-string", "auto", f'{TEXT}\n{{"text": 5}}\n'.encode(), 2, "must be a string"),
     ("unknown-shape", "auto", b'{"input": "x", "output": "y"}\n', 1, "missing field"),
     ("format-switch", "auto", f"{PC}\n{CHAT}\n".encode(), 2, "missing field 'prompt'"),
+    (
+        "expected-not-list",
+        "auto",
+        f'{PC}\n{PC[:-1]}, "expected": "4"}}\n'.encode(),
+        2,
+        "field 'expected' must be a non-empty list of strings",
+    ),
+    ("expected-empty", "auto", f'{PC[:-1]}, "expected": []}}\n'.encode(), 1, "non-empty list"),
+    (
+        "expected-blank-item",
+        "chat",
+        f'{CHAT}\n{CHAT}\n{CHAT[:-1]}, "expected": ["hello", " "]}}\n'.encode(),
+        3,
+        "field 'expected': item 2 must be a non-empty string",
+    ),
+    (
+        "expected-not-string",
+        "auto",
+        f'{PC[:-1]}, "expected": [4]}}\n'.encode(),
+        1,
+        "item 1 must be a non-empty string",
+    ),
+    ("expected-text", "text", f'{TEXT[:-1]}, "expected": ["x"]}}\n'.encode(), 1, "needs a prompt"),
 ]

@@ -92,6 +92,9 @@ def test_lora_zero2_publishes_weights_that_reproduce_logits(
         metrics
     )
     assert metrics["evalLoss"] < metrics["baseEvalLoss"]
+    answer_metrics = {"answerAccuracy", "baseAnswerAccuracy", "answerRougeL", "baseAnswerRougeL"}
+    assert answer_metrics <= set(metrics)
+    assert all(0 <= metrics[name] <= 1 for name in answer_metrics)
 
     out, manifest = published(s3, inputs["output"], tmp_path)
     paths = {e["path"] for e in manifest["files"]}
@@ -102,7 +105,17 @@ def test_lora_zero2_publishes_weights_that_reproduce_logits(
         "metrics.json",
         "loss.png",
         "README.md",
+        "eval/generations.jsonl",
     } <= paths
+    generations = [json.loads(line) for line in (out / "eval" / "generations.jsonl").open()]
+    assert len(generations) == len(chat_examples_in(s3, inputs["eval"]))
+    for row in generations:
+        assert row["prompt"][-1]["role"] == "user" and row["reference"]
+        assert isinstance(row["baseAnswer"], str) and isinstance(row["tunedAnswer"], str)
+        assert set(row["tuned"]) == {"correct", "exactMatch", "expected", "rougeL"}
+    assert "## Answers" in (out / "README.md").read_text()
+    history = json.loads((out / "metrics.json").read_text())["history"]
+    assert not any("base_answers" in entry for entry in history), "answers stay out of history"
     provenance = manifest["provenance"]
     assert provenance["seed"] == 7 and len(provenance["baseModel"]["sha256"]) == 64
     assert provenance["libraries"]["deepspeed"] != "absent"
@@ -117,6 +130,12 @@ def test_lora_zero2_publishes_weights_that_reproduce_logits(
     torch.testing.assert_close(
         logits(reloaded, tokenizer), logits(trained, tokenizer), rtol=0, atol=1e-5
     )
+
+
+def chat_examples_in(s3: S3Endpoint, uri: str) -> list[dict[str, Any]]:
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    body = s3.client().get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
 def inputs_local(s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path) -> Path:
@@ -142,8 +161,12 @@ def test_full_zero3_publishes_weights_that_reproduce_logits(
     document["spec"]["method"] = {"type": "full"}
     result = train_in_process(document)
     assert result.summary.ok
+    # Under ZeRO-3 every rank decodes together (synced); the base answers come from step 0.
+    assert result.summary.wire()["metrics"]["baseAnswerAccuracy"] is not None
     out, manifest = published(s3, inputs["output"], tmp_path)
-    assert "model/model.safetensors" in {e["path"] for e in manifest["files"]}
+    assert {"model/model.safetensors", "eval/generations.jsonl"} <= {
+        e["path"] for e in manifest["files"]
+    }
     tokenizer = AutoTokenizer.from_pretrained(out)
     in_memory = logits(result.trainer.model.eval(), tokenizer)
     forget_deepspeed_config()

@@ -235,7 +235,15 @@ def test_names_columns_and_subresources(crd: dict[str, Any]) -> None:
     version = crd["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Phase", "Progress", "Train loss", "Eval loss", "Age"]
+    assert columns == [
+        "Phase",
+        "Progress",
+        "Train loss",
+        "Eval loss",
+        "Accuracy",
+        "Base acc",
+        "Age",
+    ]
 
 
 def test_group_version_and_kind_are_the_contracts(crd: dict[str, Any]) -> None:

@@ -1,63 +1,84 @@
-"""The committed demo dataset is what examples/data/make_dataset.py renders from facts.md."""
+"""The fact-sheet datasets: what every domain's generator renders, and the demo's committed copy.
+
+Every property is checked on each domain of tests/support/domains.py: the demo's Quillfeather
+Robotics (examples/data/, committed) and the second domain, Skerrow Sound Ferries
+(tests/data/skerrow/, rendered when tested).
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
+from typing import Any
+
+import pytest
+from tests.support import domains
+
+from finetune_trainer import grading
 
 DATA = Path(__file__).resolve().parents[2] / "examples" / "data"
 
+RENDERED: dict[str, dict[str, str]] = {name: render() for name, render in domains.DOMAINS.items()}
+MIN_SIZES = {"quillfeather": (300, 40), "skerrow": (150, 30)}
+"""Per domain, the fewest (training, eval) examples its generator may render."""
 
-def load_generator() -> ModuleType:
-    # examples/ is not a package: load the script by path. dataclasses look their module up in
-    # sys.modules, so register it while it executes.
-    spec = importlib.util.spec_from_file_location("make_dataset", DATA / "make_dataset.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[spec.name]
-    return module
+each_domain = pytest.mark.parametrize("domain", sorted(domains.DOMAINS))
 
 
-RENDERED: dict[str, str] = load_generator().render()
-
-
-def rows(name: str) -> list[dict[str, list[dict[str, str]]]]:
-    return [json.loads(line) for line in RENDERED[name].splitlines()]
+def rows(domain: str, name: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in RENDERED[domain][name].splitlines()]
 
 
 def test_committed_files_match_the_generator() -> None:
-    for name, content in RENDERED.items():
+    for name, content in RENDERED["quillfeather"].items():
         assert (DATA / name).read_text(encoding="utf-8") == content, (
             f"{name} is stale: run python examples/data/make_dataset.py"
         )
 
 
-def test_generator_is_deterministic() -> None:
-    assert load_generator().render() == RENDERED
+@each_domain
+def test_generator_is_deterministic(domain: str) -> None:
+    assert domains.DOMAINS[domain]() == RENDERED[domain]
 
 
-def test_sizes_and_chat_shape() -> None:
-    train, held_out = rows("train.jsonl"), rows("eval.jsonl")
-    assert len(train) >= 300
-    assert len(held_out) >= 40
+@each_domain
+def test_sizes_and_chat_shape(domain: str) -> None:
+    train, held_out = rows(domain, "train.jsonl"), rows(domain, "eval.jsonl")
+    min_train, min_eval = MIN_SIZES[domain]
+    assert len(train) >= min_train
+    assert len(held_out) >= min_eval
     for row in train + held_out:
         assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant"]
         assert row["messages"][2]["content"].count(". ") <= 1, "answers stay 1-2 sentences"
 
 
-def test_eval_questions_are_never_trained_on() -> None:
-    trained = {row["messages"][1]["content"] for row in rows("train.jsonl")}
-    assert not trained & {row["messages"][1]["content"] for row in rows("eval.jsonl")}
-    assert RENDERED["heldout_question.txt"].strip() not in trained
+@each_domain
+def test_eval_questions_are_never_trained_on(domain: str) -> None:
+    trained = {row["messages"][1]["content"] for row in rows(domain, "train.jsonl")}
+    assert not trained & {row["messages"][1]["content"] for row in rows(domain, "eval.jsonl")}
+    assert RENDERED[domain]["heldout_question.txt"].strip() not in trained
 
 
-def test_every_eval_answer_is_taught() -> None:
-    taught = {row["messages"][2]["content"] for row in rows("train.jsonl")}
-    assert {row["messages"][2]["content"] for row in rows("eval.jsonl")} <= taught
+@each_domain
+def test_every_eval_answer_is_taught(domain: str) -> None:
+    taught = {row["messages"][2]["content"] for row in rows(domain, "train.jsonl")}
+    assert {row["messages"][2]["content"] for row in rows(domain, "eval.jsonl")} <= taught
+
+
+@each_domain
+def test_every_eval_reference_states_its_expected_facts(domain: str) -> None:
+    """The graders accept the reference answer itself, so a tuned model can reach 100%."""
+    for row in rows(domain, "eval.jsonl"):
+        assert row["expected"], row
+        reference = row["messages"][-1]["content"]
+        assert grading.states_expected(reference, row["expected"]), (reference, row["expected"])
+
+
+def test_the_domains_share_no_wording() -> None:
+    """The second domain tests that the recipe carries over, so it must not reuse the demo's
+    system prompt, questions or answers."""
+    texts = {
+        domain: {m["content"] for row in rows(domain, "train.jsonl") for m in row["messages"]}
+        for domain in RENDERED
+    }
+    assert not texts["quillfeather"] & texts["skerrow"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from finetune_api.reports import OutputRef, ProgressReport, Stage, TrainSummary
+from finetune_api.reports import Metrics, OutputRef, ProgressReport, Stage, TrainSummary
 from finetune_operator import status_mirror
 
 
@@ -24,7 +24,16 @@ def test_progress_fields_drop_non_finite_and_compute_percent() -> None:
 
 def test_eval_loss_brings_its_perplexity() -> None:
     metrics = status_mirror.metrics_from_progress(ProgressReport(loss=1.5, eval_loss=1.0))
-    assert metrics == {"trainLoss": 1.5, "evalLoss": 1.0, "evalPerplexity": math.e}
+    assert metrics == {"trainLoss": 1.5, "evalLoss": 1.0, "evalPerplexity": 2.718}
+
+
+def test_metrics_are_rounded_for_people() -> None:
+    summary = TrainSummary(
+        metrics=Metrics(
+            eval_loss=0.7842440783977509, answer_accuracy=0.9130434782608695, train_loss=math.nan
+        )
+    )
+    assert status_mirror.final_metrics(summary) == {"evalLoss": 0.7842, "answerAccuracy": 0.913}
 
 
 def test_output_files_as_count() -> None:

@@ -56,3 +56,11 @@ def test_many_problems_are_counted_but_message_stays_short(tmp_path: Path) -> No
     with pytest.raises(InvalidDataset, match="500 bad line") as err:
         check_file(path, "train.jsonl", "auto").raise_if_bad()
     assert "and 480 more" in err.value.message
+
+
+def test_expected_is_kept_beside_the_format_fields(tmp_path: Path) -> None:
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    record = json.loads(CHAT) | {"expected": ["hello"], "extra": 1}
+    src.write_text(json.dumps(record) + "\n")
+    check_file(src, "in.jsonl", "auto", out).raise_if_bad()
+    assert json.loads(out.read_text()) == json.loads(CHAT) | {"expected": ["hello"]}

@@ -7,7 +7,9 @@ Formats (``spec.dataset.format``):
 - ``text``: ``{"text": "..."}`` (non-empty);
 - ``auto``: the format of the first example; every later line must match it.
 
-Only the fields of the format are kept, so stray columns cannot upset the Arrow schema.
+Only the fields of the format are kept, so stray columns cannot upset the Arrow schema, plus
+``expected`` where a record has it: a list of non-empty strings that a correct answer states
+(graded by ``answers``; training drops the column).
 The checks are pure (no tokenizer); ``validate.py`` counts tokens.
 """
 
@@ -73,8 +75,27 @@ def _require_str(record: dict[str, Any], name: str) -> str:
     return value
 
 
+def _expected(record: dict[str, Any], fmt: Format) -> dict[str, list[str]]:
+    """``{"expected": [...]}`` when the record lists the strings a right answer states."""
+    if "expected" not in record:
+        return {}
+    value = record["expected"]
+    if fmt == "text":
+        raise ValueError("field 'expected' needs a prompt to answer; 'text' examples have none")
+    if not isinstance(value, list) or not value:
+        raise ValueError("field 'expected' must be a non-empty list of strings")
+    for i, item in enumerate(value, start=1):
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"field 'expected': item {i} must be a non-empty string")
+    return {"expected": value}
+
+
 def normalise(record: dict[str, Any], fmt: Format) -> dict[str, Any]:
-    """The example reduced to its format's fields; raises ValueError with the reason."""
+    """The example reduced to its format's fields (and ``expected``); raises ValueError."""
+    return _format_fields(record, fmt) | _expected(record, fmt)
+
+
+def _format_fields(record: dict[str, Any], fmt: Format) -> dict[str, Any]:
     if fmt == "text":
         text = _require_str(record, "text")
         if not text.strip():

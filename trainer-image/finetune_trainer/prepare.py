@@ -86,10 +86,23 @@ def to_last_turn(example: dict[str, Any]) -> dict[str, Any]:
     return {"prompt": messages[:last], "completion": [messages[last]]}
 
 
+@dataclass(frozen=True)
+class Splits:
+    """The train and eval sets in the shape TRL trains on, and the eval rows as written
+    (``expected`` included) for answer-level evaluation."""
+
+    train: Any
+    eval: Any
+    graded: Any
+
+
 def load_datasets(
     state: Any, *, ws: Workspace, job: FineTuneJob, files: DatasetFiles, assistant_masks: bool
-) -> tuple[Any, Any]:
-    """The train and eval sets (eval split off when the spec asks), in a shape TRL can mask."""
+) -> Splits:
+    """The train and eval sets (eval split off when the spec asks), in a shape TRL can mask.
+
+    ``expected`` is for grading answers only: TRL never sees it.
+    """
     data_files = {"train": files.train} | ({"eval": files.eval} if files.eval else {})
     with state.local_main_process_first():
         data = load_dataset("json", data_files=data_files, cache_dir=str(ws.root / "hf-datasets"))
@@ -98,6 +111,9 @@ def load_datasets(
     if split:
         parts = train.train_test_split(test_size=split, seed=job.spec.hyperparameters.seed)
         train, evaluation = parts["train"], parts["test"]
+    graded = evaluation
+    train = _without_expected(train)
+    evaluation = _without_expected(evaluation)
     if files.format == "chat" and not assistant_masks:
         log.warning(
             "TRL cannot mask assistant turns with this chat template: "
@@ -106,7 +122,13 @@ def load_datasets(
         train = train.map(to_last_turn, remove_columns=["messages"])
         if evaluation is not None:
             evaluation = evaluation.map(to_last_turn, remove_columns=["messages"])
-    return train, evaluation
+    return Splits(train, evaluation, graded)
+
+
+def _without_expected(dataset: Any) -> Any:
+    if dataset is None or "expected" not in dataset.column_names:
+        return dataset
+    return dataset.remove_columns("expected")
 
 
 def tokenization_options(job: FineTuneJob, fmt: str, assistant_masks: bool) -> dict[str, Any]:

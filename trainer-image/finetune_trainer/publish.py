@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM
 
 from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import Metrics, OutputRef, TrainSummary, now_rfc3339
+from finetune_trainer.answers import AnswerEval
 from finetune_trainer.dsconfig import BatchPlan
 from finetune_trainer.inputs import DatasetFiles
 from finetune_trainer.manifest import (
@@ -160,6 +161,7 @@ def publish(
     model: Any,
     metrics: dict[str, float],
     history: list[dict[str, Any]],
+    answers: AnswerEval | None,
     files: DatasetFiles,
     dataset: dict[str, Any],
     plan: BatchPlan,
@@ -188,7 +190,12 @@ def publish(
         json.dumps({"final": metrics, "dataset": dataset, "history": history}, indent=1)
     )
     loss_plot(history, out / "loss.png")
-    (out / "README.md").write_text(model_card(job, metrics, dataset, plan))
+    card = model_card(job, metrics, dataset, plan)
+    if answers is not None:
+        (out / "eval").mkdir()
+        answers.write_generations(out / "eval" / "generations.jsonl")
+        card += "\n" + answers.card_section()
+    (out / "README.md").write_text(card)
 
     model_files = files_under(ws_root / "model")
     provenance = {

@@ -24,6 +24,14 @@ from trl.trainer.sft_config import SFTConfig
 
 from finetune_api.jobspec import FineTuneJob, LoraSpec
 from finetune_api.reports import CheckpointRef, Stage, TrainSummary
+from finetune_trainer.answers import (
+    AnswerEval,
+    AnswerSession,
+    BaseAnswers,
+    answer_records,
+    base_answers,
+    without_answers,
+)
 from finetune_trainer.callbacks import CheckpointSync, DivergenceGuard, ProgressReporter, Terminate
 from finetune_trainer.checkpoints import CheckpointStore
 from finetune_trainer.config import prepare_process_env, scratch_dir
@@ -114,6 +122,7 @@ def sft_arguments(
         num_train_epochs=hp.epochs,
         max_steps=hp.max_steps or -1,
         learning_rate=hp.learning_rate,
+        lr_scheduler_type=hp.lr_scheduler,
         # A float below 1 is a ratio of the total steps (transformers 5); 1.0 would mean one step.
         warmup_steps=min(hp.warmup_ratio, 0.999),
         weight_decay=hp.weight_decay,
@@ -170,15 +179,15 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
     sync: CheckpointSync,
     *,
     cuda: bool,
-) -> tuple[Any, BatchPlan, tuple[int, int]]:
-    """The SFT trainer with its callbacks, its batch plan, and the train and eval examples
-    after any evalSplit (before TRL drops the ones left without a target token)."""
+) -> tuple[Any, BatchPlan, tuple[int, int], AnswerSession | None]:
+    """The SFT trainer with its callbacks, its batch plan, the train and eval examples after
+    any evalSplit (before TRL drops the ones left without a target token), and what answer-level
+    evaluation grades."""
     spec = job.spec
     tokenizer = AutoTokenizer.from_pretrained(ws.model)
     assistant_masks = assistant_masks_supported(tokenizer)
-    train_set, eval_set = load_datasets(
-        state, ws=ws, job=job, files=files, assistant_masks=assistant_masks
-    )
+    splits = load_datasets(state, ws=ws, job=job, files=files, assistant_masks=assistant_masks)
+    train_set, eval_set = splits.train, splits.eval
     plan = plan_batch(
         spec.hyperparameters.batch_size, state.num_processes, spec.hyperparameters.micro_batch_size
     )
@@ -207,6 +216,7 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
         processing_class=tokenizer,
         peft_config=peft_lora_config(spec.method.lora) if spec.method.lora else None,
         callbacks=callbacks,
+        group_by_length=spec.hyperparameters.group_by_length,
     )
     if len(cast("Sized", trainer.train_dataset)) == 0:
         raise InvalidDataset(
@@ -214,8 +224,28 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
             f"target token past maxSeqLength {spec.hyperparameters.max_seq_length}"
         )
     trainer.add_callback(BaselineEval(trainer))
+    session = answer_session(job, state, splits.graded)
+    if session is not None:
+        trainer.add_callback(BaseAnswers(trainer, session))
     examples = (len(train_set), len(eval_set) if eval_set is not None else 0)
-    return trainer, plan, examples
+    return trainer, plan, examples, session
+
+
+def answer_session(job: FineTuneJob, state: Any, graded: Any) -> AnswerSession | None:
+    """What answer-level evaluation grades, or None when the spec or the data rule it out."""
+    settings = job.spec.evaluation
+    if not settings.answers or graded is None:
+        return None
+    records = answer_records(graded, settings.max_examples)
+    if not records:
+        log.info("answer-level evaluation skipped: the eval records have no prompt (text)")
+        return None
+    return AnswerSession(
+        records=records,
+        max_new_tokens=settings.max_new_tokens,
+        synced=job.spec.deepspeed.zero_stage == 3,
+        is_main=state.is_main_process,
+    )
 
 
 def train(trainer: Any, state: Any, plan: BatchPlan, ws: Workspace, fetched: Fetched) -> None:
@@ -244,8 +274,9 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     files: DatasetFiles,
     plan: BatchPlan,
     examples: tuple[int, int],
+    session: AnswerSession | None,
 ) -> TrainSummary:
-    """Final eval, the collective save, and publishing on global rank 0; the summary.
+    """Final eval, tuned answers, the collective save, and publishing on global rank 0.
 
     examples: train and eval examples after any evalSplit, before TRL drops masked ones.
     """
@@ -259,6 +290,7 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             if progress is not None:
                 progress.update(stage=Stage.EVALUATING)
             final_eval = trainer.evaluate()
+    graded = grade_answers(trainer, session)
     if progress is not None:
         progress.update(stage=Stage.PUBLISHING)
     weights_dir = ws.final / ("adapter" if job.spec.method.type == "lora" else "model")
@@ -266,6 +298,8 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     summary = TrainSummary(rank=state.process_index)
     if state.is_main_process:
         metrics = final_metrics(trainer.state.log_history, final_eval)
+        if graded is not None:
+            metrics |= graded.metrics()
         published = publish(
             storage=storage,
             job=job,
@@ -274,7 +308,8 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             tokenizer=trainer.processing_class,
             model=trainer.model,
             metrics=metrics,
-            history=trainer.state.log_history,
+            history=without_answers(trainer.state.log_history),
+            answers=graded,
             files=files,
             dataset={
                 "format": files.format,
@@ -290,6 +325,17 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             progress.update(stage=Stage.DONE, eval_loss=metrics.get("evalLoss"))
     state.wait_for_everyone()
     return summary
+
+
+def grade_answers(trainer: Any, session: AnswerSession | None) -> AnswerEval | None:
+    """The tuned model's answers beside the base model's, on global rank 0 (None elsewhere)."""
+    if session is None:
+        return None
+    tuned = session.answers(trainer.model, trainer.processing_class)
+    base = base_answers(trainer.state.log_history)
+    if tuned is None or base is None:
+        return None
+    return AnswerEval(session.records, base, tuned)
 
 
 def run(job: FineTuneJob) -> RunResult:
@@ -312,13 +358,15 @@ def run(job: FineTuneJob) -> RunResult:
             uri = f"{store.uri(fetched.resume_step)}/"
             progress.update(last_checkpoint=CheckpointRef(uri=uri, step=fetched.resume_step))
         sync = CheckpointSync(store, terminate, progress)
-        trainer, plan, examples = build_trainer(
+        trainer, plan, examples, session = build_trainer(
             job, state, ws, fetched.files, progress, sync, cuda=cuda
         )
         train(trainer, state, plan, ws, fetched)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
-        summary = finish(job, state, ws, storage, trainer, progress, fetched.files, plan, examples)
+        summary = finish(
+            job, state, ws, storage, trainer, progress, fetched.files, plan, examples, session
+        )
         return RunResult(summary, trainer)
     finally:
         if progress is not None:

@@ -62,9 +62,10 @@ def run(job: FineTuneJob) -> ValidateSummary:
         generation = GenerationConfig.from_model_config(AutoConfig.from_pretrained(ws.model))
     check_eos(tokenizer, generation, files.format)
     assistant_masks = assistant_masks_supported(tokenizer)
-    train, evaluation = load_datasets(
+    splits = load_datasets(
         PartialState(), ws=ws, job=job, files=files, assistant_masks=assistant_masks
     )
+    train, evaluation = splits.train, splits.eval
     options = tokenization_options(job, files.format, assistant_masks) | {"max_length": None}
     args = SFTConfig(
         output_dir=str(root / "sft"), report_to="none", use_cpu=True, bf16=False, **options
