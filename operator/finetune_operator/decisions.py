@@ -56,6 +56,11 @@ class Observed:
     """The latest report from the trainer's progress endpoint, if one was fetched."""
     running_in_namespace: int = 0
     """Other jobs' unsuspended, unfinished training Jobs in the same namespace."""
+    leftovers: Sequence[JobState] = ()
+    """Jobs with this job's child names whose owner is not this FineTuneJob: an earlier
+    FineTuneJob of the same name (deleted and created again, e.g. ``kubectl replace --force``)
+    whose children garbage collection has not taken yet, or children orphaned on deletion.
+    They are never adopted; the step that would create one waits until it is gone."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class Decision:
     events: tuple[Event, ...] = ()
     create_suspended: bool = False
     """Initial spec.suspend of a training Job created by CREATE_TRAINING."""
+
+
+LEFTOVER_REASON = "WaitingForOldChildren"
+"""Condition reason while a child of an earlier FineTuneJob with the same name still exists."""
 
 
 def _parse_time(stamp: str) -> datetime:
@@ -186,10 +195,25 @@ def _validation_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, s
     return reason, (term.message if term else None) or job.finish_message or job.finish_reason
 
 
+def _leftover_message(observed: Observed, role: str) -> str | None:
+    """Why the child of ``role`` cannot be created yet, or None when its name is free."""
+    leftover = next((j for j in observed.leftovers if j.role == role), None)
+    if leftover is None:
+        return None
+    owner = f"FineTuneJob uid {leftover.owner_uid}" if leftover.owner_uid else "no owner"
+    return (
+        f"Job {leftover.name} of an earlier FineTuneJob with this name still exists ({owner}); "
+        "waiting for it to be deleted"
+    )
+
+
 def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
     """Validation step; leaves Validated True, or the phase Validating or Failed."""
     job = observed.validation
-    if job is None:
+    if job is None and (blocked_by := _leftover_message(observed, "validate")):
+        work.phase(Phase.VALIDATING)
+        work.condition(ConditionType.VALIDATED, False, LEFTOVER_REASON, blocked_by)
+    elif job is None:
         work.actions.append(Action.CREATE_VALIDATION)
         work.phase(Phase.VALIDATING)
         work.condition(ConditionType.VALIDATED, False, "Validating", "validating dataset and model")
@@ -314,6 +338,11 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
                 f"{observed.running_in_namespace} training jobs running in the "
                 f"namespace (limit {limit})",
             )
+            return
+        blocked_by = _leftover_message(observed, "train")
+        if blocked_by:
+            work.phase(Phase.QUEUED)
+            work.condition(ConditionType.ADMITTED, False, LEFTOVER_REASON, blocked_by)
             return
         work.actions.append(Action.CREATE_TRAINING)
         work.create_suspended = kueue

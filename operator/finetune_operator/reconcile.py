@@ -89,6 +89,15 @@ def _running_elsewhere(
     return len(busy)
 
 
+def _by_owner(states: Iterable[JobState], uid: str | None) -> tuple[list[JobState], list[JobState]]:
+    """The Jobs this FineTuneJob controls, and the others that carry its name's label."""
+    mine: list[JobState] = []
+    others: list[JobState] = []
+    for state in states:
+        (mine if uid and state.owner_uid == uid else others).append(state)
+    return mine, others
+
+
 def _pod0_ip(pods: Iterable[PodState]) -> str | None:
     running = sorted(
         (p for p in pods if p.role == "train" and p.index == 0 and p.phase == "Running" and p.ip),
@@ -149,19 +158,23 @@ class JobLoop:
             return FINISHED_WAIT_SECONDS
         if self.status.get("phase") in FINAL_PHASES:
             return await self._finished(job)
-        own_pods = list(pods.get(self.key, []))
+        uid = self.body.metadata.uid
+        mine, _ = _by_owner(children.get(self.key, []), uid)
+        own_pods = [p for p in pods.get(self.key, []) if p.owner_uid in {s.uid for s in mine}]
         await self._poll_progress(own_pods)
         async with self.shared.admission(self.key[0]):
-            states = list(children.get(self.key, []))
-            training = next((s for s in states if s.role == "train"), None)
+            # Read again under the lock: another job may have started training meanwhile.
+            mine, leftovers = _by_owner(children.get(self.key, []), uid)
+            training = next((s for s in mine if s.role == "train"), None)
             if training is not None:
                 self.shared.claims.discard(self.key)
             observed = decisions.Observed(
-                validation=next((s for s in states if s.role == "validate"), None),
+                validation=next((s for s in mine if s.role == "validate"), None),
                 training=training,
                 pods=own_pods,
                 progress=self.report,
                 running_in_namespace=_running_elsewhere(children, self.key, self.shared.claims),
+                leftovers=leftovers,
             )
             policy = decisions.Policy(
                 image_allowed=self.shared.config.image_allowed(self.trainer_runtime(job).image),

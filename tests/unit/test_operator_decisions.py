@@ -33,9 +33,12 @@ def job(
     reason: str = "",
     suspended: bool = False,
     active: int = 0,
+    owner_uid: str = "u-1",
 ) -> JobState:
     return JobState(
         name=f"j-{role}",
+        uid=f"{owner_uid}-{role}",
+        owner_uid=owner_uid,
         role=role,
         suspended=suspended,
         active=active,
@@ -675,3 +678,33 @@ def test_validation_oom_kill_is_named() -> None:
     assert message_of(decision, "Failed") == (
         "pod v-1: validation ran out of memory (OOMKilled, exit code 137)"
     )
+
+
+def test_leftover_validation_job_of_an_earlier_owner_is_waited_for_not_adopted() -> None:
+    old = job("validate", finished="Complete", owner_uid="u-0")
+    decision = decide({}, Observed(validation=None, training=None, leftovers=[old]))
+    assert decision.actions == ()
+    assert decision.status["phase"] == "Validating"
+    status, reason = conditions(decision)["Validated"]
+    assert (status, reason) == ("False", "WaitingForOldChildren")
+    message = decision.status["conditions"][0]["message"]
+    assert "j-validate" in message and "u-0" in message
+
+    # Once garbage collection took it, the job validates on its own.
+    decision = decide(decision.status, Observed(validation=None, training=None))
+    assert decision.actions == (Action.CREATE_VALIDATION,)
+
+
+def test_leftover_training_job_holds_the_training_step() -> None:
+    old = job("train", finished="Complete", owner_uid="")
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=0, summary=DATASET)],
+        leftovers=[old],
+    )
+    decision = decide({"phase": "Validating"}, observed)
+    assert Action.CREATE_TRAINING not in decision.actions
+    assert decision.status["phase"] == "Queued"
+    assert conditions(decision)["Admitted"] == ("False", "WaitingForOldChildren")
+    assert "no owner" in decision.status["conditions"][-1]["message"]

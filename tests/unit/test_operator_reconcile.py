@@ -69,12 +69,18 @@ def operator_state(kube: FakeKube) -> reconcile.OperatorState:
     return reconcile.OperatorState(config=config, kube=kube)  # type: ignore[arg-type]
 
 
-def child(role: str, *, complete: bool = False) -> Any:
+def owned_by(uid: str) -> list[dict[str, Any]]:
+    return [{"uid": uid, "controller": True}]
+
+
+def child(role: str, *, complete: bool = False, owner: str = "u-1") -> Any:
     return job_state(
         {
             "metadata": {
                 "name": f"{NAME}-{role}",
                 "namespace": NAMESPACE,
+                "uid": f"{owner}-{role}",
+                "ownerReferences": owned_by(owner),
                 "labels": {"finetune.dev/job": NAME, "finetune.dev/role": role},
             },
             "status": {"conditions": [{"type": "Complete", "status": "True"}]} if complete else {},
@@ -82,13 +88,14 @@ def child(role: str, *, complete: bool = False) -> Any:
     )
 
 
-def validate_pod() -> Any:
+def validate_pod(owner: str = "u-1") -> Any:
     summary = {"ok": True, "kind": "validate", "dataset": {"trainExamples": 3}}
     return pod_state(
         {
             "metadata": {
                 "name": f"{NAME}-validate-x",
                 "namespace": NAMESPACE,
+                "ownerReferences": owned_by(f"{owner}-validate"),
                 "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"},
             },
             "status": {
@@ -164,6 +171,7 @@ def test_pod_that_never_starts_fails_the_job_and_deletes_its_job(events: list[st
             "metadata": {
                 "name": f"{NAME}-validate-x",
                 "namespace": NAMESPACE,
+                "ownerReferences": owned_by("u-1-validate"),
                 "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"},
                 "creationTimestamp": "2020-01-01T00:00:00Z",  # long past the timeout
             },
@@ -177,3 +185,29 @@ def test_pod_that_never_starts_fails_the_job_and_deletes_its_job(events: list[st
     assert kube.calls[0] == ("delete", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/demo-validate")
     assert kube.status_patches[-1]["phase"] == "Failed"
     assert events == ["ImagePullFailed"]
+
+
+def test_children_of_an_earlier_job_with_the_same_name_are_never_adopted(
+    events: list[str],
+) -> None:
+    """Deleted and created again under the same name (``kubectl replace --force``): the old
+    Jobs, finished and successful, are still there; the new job waits instead of taking their
+    result, and validates on its own once they are gone."""
+    kube = FakeKube()
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    old = {
+        KEY: [
+            child("validate", complete=True, owner="u-0"),
+            child("train", complete=True, owner="u-0"),
+        ]
+    }
+    run(loop, old, {KEY: [validate_pod(owner="u-0")]})
+    assert kube.calls == [
+        ("patch", f"/apis/finetune.dev/v1alpha1/namespaces/{NAMESPACE}/finetunejobs/{NAME}/status")
+    ]
+    assert kube.status_patches[-1]["phase"] == "Validating"
+    assert "dataset" not in kube.status_patches[-1]
+    assert kube.status_patches[-1]["conditions"][0]["reason"] == "WaitingForOldChildren"
+
+    run(loop, {}, {})  # garbage collection took them
+    assert ("create", "Job/demo-validate") in kube.calls

@@ -1,0 +1,85 @@
+"""Fault injection against the local cluster: a FineTuneJob re-created under the same name while
+its predecessor's children remain, children the apiserver rejects, and a trainer that hangs.
+Each ends cleanly: no adopted result, a Failed job naming the cause, no compute left running."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from devcluster.stack import Cluster
+from tests.e2e.operator_env import (
+    Operator,
+    children,
+    condition,
+    crd,
+    exists,
+    ftj_path,
+    get_ftj,
+    operator,
+    start_job,
+    start_operator,
+    wait_for,
+    wait_phase,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+__all__ = ["crd", "operator", "start_job", "start_operator"]  # fixtures used by name
+
+
+def _delete_children(cluster: Cluster, namespace: str, name: str) -> None:
+    """Play the garbage collector for children whose owner is gone."""
+    for collection, base in (
+        ("configmaps", "/api/v1"),
+        ("services", "/api/v1"),
+        ("jobs", "/apis/batch/v1"),
+    ):
+        for item in children(cluster, namespace, name, collection):
+            cluster.api.delete(
+                f"{base}/namespaces/{namespace}/{collection}/{item['metadata']['name']}",
+                {"propagationPolicy": "Background"},
+            )
+
+
+def test_recreated_job_never_adopts_its_predecessors_children(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
+    """Deleted with its children orphaned (as after ``kubectl replace --force`` before garbage
+    collection ran), then created again with the same name: the new job neither takes the old
+    Succeeded result nor reuses the old ConfigMap; it waits, then runs and ends on its own."""
+    name = start_job("same", {"steps": 2, "stepSeconds": 0.2})
+    first = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=120)
+    assert first["status"]["phase"] == "Succeeded"
+    cluster.api.delete(ftj_path(namespace, name), {"propagationPolicy": "Orphan"})
+    wait_for("the first job deleted", lambda: not exists(cluster, ftj_path(namespace, name)))
+    wait_for(
+        "its Jobs orphaned",
+        lambda: all(
+            not j["metadata"].get("ownerReferences")
+            for j in children(cluster, namespace, name, "jobs")
+        ),
+    )
+    assert len(children(cluster, namespace, name, "jobs")) == 2
+
+    start_job(name, {"exit": 3})  # the new job's own result differs: a permanent failure
+    waiting = wait_for(
+        "the new job waiting for the old children",
+        lambda: (
+            (b := get_ftj(cluster, namespace, name)).get("status", {}).get("conditions")
+            and condition(b, "Validated")["reason"] == "WaitingForOldChildren"
+            and b
+        ),
+    )
+    assert waiting["status"]["phase"] == "Validating"
+    new_uid = waiting["metadata"]["uid"]
+
+    _delete_children(cluster, namespace, name)
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=150)
+    assert done["status"]["phase"] == "Failed", done["status"]
+    assert condition(done, "Failed")["reason"] == "InvalidCredentials"
+    owners = {
+        ref["uid"]
+        for j in children(cluster, namespace, name, "jobs")
+        for ref in j["metadata"].get("ownerReferences", [])
+    }
+    assert owners == {new_uid}
