@@ -37,6 +37,10 @@ class ConditionType(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    SPEC_UNDERSTOOD = "SpecUnderstood"
+    """False while the spec holds fields this operator build does not know (reason
+    UnknownFields: a CRD upgraded before the operator) or cannot read (reason InvalidSpec);
+    present only once that happened."""
 
 
 class Condition(Record):

@@ -428,6 +428,20 @@ def _transition_event(before: str | None, after: Mapping[str, Any]) -> Event | N
     return Event(kind, reason if phase == Phase.FAILED else phase, message[:1000])
 
 
+def _spec_understood(work: _Pass, unknown_fields: Sequence[str]) -> None:
+    """Name the fields this build ignored; the condition appears only once there were some."""
+    if unknown_fields:
+        work.condition(
+            ConditionType.SPEC_UNDERSTOOD,
+            False,
+            "UnknownFields",
+            f"fields this operator version does not know were ignored: {', '.join(unknown_fields)}"
+            " (upgrade the operator to use them)",
+        )
+    elif cond.find(work.status.get("conditions") or [], ConditionType.SPEC_UNDERSTOOD):
+        work.condition(ConditionType.SPEC_UNDERSTOOD, True, "Understood")
+
+
 def decide(
     spec: FineTuneJobSpec,
     *,
@@ -436,13 +450,16 @@ def decide(
     observed: Observed,
     policy: Policy,
     now: datetime,
+    unknown_fields: Sequence[str] = (),
 ) -> Decision:
-    """The next status and the child changes for one reconcile pass."""
+    """The next status and the child changes for one reconcile pass. ``unknown_fields``: spec
+    fields set aside because this build does not know them (``spec_reader``)."""
     before = status.get("phase")
     if before in FINAL_PHASES:
         return Decision(status=dict(status))
     work = _Pass(generation=generation, clock=now, status=dict(status))
     work.status["observedGeneration"] = generation
+    _spec_understood(work, unknown_fields)
     if not policy.image_allowed:
         work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
     else:
@@ -491,11 +508,28 @@ def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Deci
     )
 
 
+BEFORE_TRAINING = frozenset({None, Phase.VALIDATING})
+"""Phases in which no training Job exists yet."""
+
+
 def invalid_spec(
     status: Mapping[str, Any], generation: int, message: str, now: datetime
 ) -> Decision:
-    """The spec does not parse (the CRD schema should have refused it; defence in depth)."""
-    return _stop(status, generation, now, phase=Phase.FAILED, reason="InvalidSpec", message=message)
+    """The spec does not parse, for a reason other than unknown fields (the CRD schema should
+    have refused it, or a newer CRD allows a value this build does not). Before training this
+    fails the job; a job that got further is never ended for it: its phase stays, condition
+    SpecUnderstood says why the operator cannot follow it, and the next readable spec (a fix,
+    or an upgraded operator) picks up where it is."""
+    if status.get("phase") in BEFORE_TRAINING:
+        return _stop(
+            status, generation, now, phase=Phase.FAILED, reason="InvalidSpec", message=message
+        )
+    if status.get("phase") in FINAL_PHASES:
+        return Decision(status=dict(status))
+    work = _Pass(generation=generation, clock=now, status=dict(status))
+    work.status["observedGeneration"] = generation
+    work.condition(ConditionType.SPEC_UNDERSTOOD, False, "InvalidSpec", message)
+    return Decision(status=work.status)
 
 
 def seconds_until_deletion(

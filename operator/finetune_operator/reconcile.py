@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from finetune_api.jobspec import FineTuneJob, parse_job
+from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import ProgressReport
 from finetune_api.status import FINAL_PHASES, Phase
 from finetune_operator import builders, decisions, metrics, names
@@ -26,6 +26,7 @@ from finetune_operator.config import OperatorConfig
 from finetune_operator.kube import KubeClient, finetunejob_path, job_path
 from finetune_operator.observed import JobState, PodState
 from finetune_operator.progress_client import fetch_progress
+from finetune_operator.spec_reader import ReadJob, read_job
 
 TICK_SECONDS = 2.0
 """Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
@@ -119,9 +120,9 @@ class JobLoop:
         self.status: dict[str, Any] = plain(body.get("status") or {})
         self.report: ProgressReport | None = None
         self.polled_at = 0.0
-        self._parsed: tuple[int, FineTuneJob | ValidationError] | None = None
+        self._parsed: tuple[int, ReadJob | ValidationError] | None = None
 
-    def _job(self) -> FineTuneJob | ValidationError:
+    def _job(self) -> ReadJob | ValidationError:
         generation = int(self.body.metadata.get("generation") or 0)
         if self._parsed is None or self._parsed[0] != generation:
             document = plain({k: self.body.get(k) for k in ("apiVersion", "kind", "spec")})
@@ -130,10 +131,18 @@ class JobLoop:
                 "namespace": self.key[0],
                 "uid": self.body.metadata.uid,
             }
+            read: ReadJob | ValidationError
             try:
-                self._parsed = (generation, parse_job(document))
+                read = read_job(document)
             except ValidationError as error:
-                self._parsed = (generation, error)
+                read = error
+            if isinstance(read, ReadJob) and read.unknown_fields:
+                # Once per generation: the condition SpecUnderstood carries it from here on.
+                self.logger.warning(
+                    "ignoring spec fields this operator version does not know: %s",
+                    ", ".join(read.unknown_fields),
+                )
+            self._parsed = (generation, read)
         return self._parsed[1]
 
     def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
@@ -148,14 +157,16 @@ class JobLoop:
         self, children: kopf.Index[JobKey, JobState], pods: kopf.Index[JobKey, PodState]
     ) -> float:
         """One pass; returns the seconds to wait before the next."""
-        job = self._job()
+        read = self._job()
         generation = int(self.body.metadata.get("generation") or 0)
-        if isinstance(job, ValidationError):
-            message = " ".join(str(job).splitlines()[:3])
-            await self._write(
-                decisions.invalid_spec(self.status, generation, message, datetime.now(UTC))
-            )
-            return FINISHED_WAIT_SECONDS
+        if isinstance(read, ValidationError):
+            message = " ".join(str(read).splitlines()[:3])
+            decision = decisions.invalid_spec(self.status, generation, message, datetime.now(UTC))
+            await self._write(decision)
+            # A held job looks again soon: a fixed spec or an upgraded operator resumes it.
+            final = decision.status.get("phase") in FINAL_PHASES
+            return FINISHED_WAIT_SECONDS if final else ERROR_BACKOFF_SECONDS
+        job = read.job
         if self.status.get("phase") in FINAL_PHASES:
             return await self._finished(job)
         uid = self.body.metadata.uid
@@ -188,6 +199,7 @@ class JobLoop:
                 observed=observed,
                 policy=policy,
                 now=datetime.now(UTC),
+                unknown_fields=read.unknown_fields,
             )
             await self._act(job, decision)
         await self._write(decision)

@@ -708,3 +708,45 @@ def test_leftover_training_job_holds_the_training_step() -> None:
     assert decision.status["phase"] == "Queued"
     assert conditions(decision)["Admitted"] == ("False", "WaitingForOldChildren")
     assert "no owner" in decision.status["conditions"][-1]["message"]
+
+
+def test_unknown_fields_are_reported_and_the_job_carries_on() -> None:
+    running = {**VALIDATED, "phase": "Running"}
+    observed = Observed(validation=job("validate", finished="Complete"), training=job("train"))
+    decision = decisions.decide(
+        spec(),
+        generation=2,
+        status=running,
+        observed=observed,
+        policy=ALLOW,
+        now=NOW,
+        unknown_fields=("spec.resources.topologyHint",),
+    )
+    assert decision.status["phase"] == "Running"
+    assert conditions(decision)["SpecUnderstood"] == ("False", "UnknownFields")
+    assert "spec.resources.topologyHint" in str(decision.status["conditions"])
+
+    # The field removed (or the operator upgraded): the condition turns True, and stays.
+    decision = decide(decision.status, observed)
+    assert conditions(decision)["SpecUnderstood"] == ("True", "Understood")
+
+
+def test_understood_spec_adds_no_condition() -> None:
+    decision = decide({}, Observed(validation=None, training=None))
+    assert "SpecUnderstood" not in conditions(decision)
+
+
+@pytest.mark.parametrize("phase", ["Running", "Queued", "Suspended"])
+def test_unreadable_spec_never_ends_a_job_that_got_past_validation(phase: str) -> None:
+    decision = decisions.invalid_spec({**VALIDATED, "phase": phase}, 2, "numNodes: bad", NOW)
+    assert decision.status["phase"] == phase
+    assert conditions(decision)["SpecUnderstood"] == ("False", "InvalidSpec")
+    assert decision.events == ()
+
+
+@pytest.mark.parametrize("phase", [None, "Validating"])
+def test_unreadable_spec_fails_a_job_before_training(phase: str | None) -> None:
+    status = {"phase": phase} if phase else {}
+    decision = decisions.invalid_spec(status, 1, "numNodes: bad", NOW)
+    assert decision.status["phase"] == "Failed"
+    assert conditions(decision)["Failed"] == ("True", "InvalidSpec")

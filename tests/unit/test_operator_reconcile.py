@@ -211,3 +211,20 @@ def test_children_of_an_earlier_job_with_the_same_name_are_never_adopted(
 
     run(loop, {}, {})  # garbage collection took them
     assert ("create", "Job/demo-validate") in kube.calls
+
+
+def test_unknown_spec_field_keeps_a_running_job_running(events: list[str]) -> None:
+    """A CRD upgraded before the operator: a field this build does not know is ignored and
+    named, never a reason to fail a job that is training."""
+    kube = FakeKube()
+    running = {"phase": "Running", "conditions": [{"type": "Validated", "status": "True"}]}
+    job = body(running)
+    job["spec"]["resources"] = {"topologyHint": "rack"}
+    loop = reconcile.JobLoop(operator_state(kube), job, logging.getLogger("test"))
+    run(loop, {KEY: [child("validate", complete=True), child("train")]}, {})
+    written = kube.status_patches[-1]
+    assert "phase" not in written  # unchanged: still Running
+    understood = next(c for c in written["conditions"] if c["type"] == "SpecUnderstood")
+    assert understood["reason"] == "UnknownFields"
+    assert "spec.resources.topologyHint" in understood["message"]
+    assert events == []
