@@ -37,7 +37,22 @@ class Action(enum.Enum):
     DELETE_VALIDATION = "delete-validation"
     """Stops the validation pods of a job that failed while they were still there."""
     DELETE_TRAINING = "delete-training"
-    """Stops the training pods (and frees a Kueue quota) of a job that failed meanwhile."""
+    """Stops the training pods (and frees GPUs and any Kueue quota) of a job that failed while
+    they were still there. Deleted, not suspended: Kueue would resume an admitted Job."""
+
+
+def _stop_compute(work: _Pass, observed: Observed) -> None:
+    """A job that ends Failed leaves nothing running: whichever of its Jobs has not finished is
+    deleted (an image taken off the allow-list, a spec that no longer parses, a rejected
+    child, a stall, a pod that cannot start)."""
+    if work.status.get("phase") != Phase.FAILED:
+        return
+    for child, action in (
+        (observed.validation, Action.DELETE_VALIDATION),
+        (observed.training, Action.DELETE_TRAINING),
+    ):
+        if child is not None and child.finished is None and action not in work.actions:
+            work.actions.append(action)
 
 
 @dataclass(frozen=True)
@@ -245,7 +260,6 @@ def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
         work.condition(ConditionType.VALIDATED, False, stuck.reason, stuck.message)
         if stuck.timed_out:
             work.fail(stuck.reason, stuck.message)
-            work.actions.append(Action.DELETE_VALIDATION)
 
 
 def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
@@ -370,7 +384,6 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         stuck = _stuck(observed.pods, "train", work.clock, policy.blocked_pod_timeout)
         if stuck is not None and stuck.timed_out:
             work.fail(stuck.reason, stuck.message)
-            work.actions.append(Action.DELETE_TRAINING)
             return
         _running(work, spec, observed.pods, stuck)
         if observed.progress:
@@ -468,6 +481,7 @@ def decide(
         if work.is_true(ConditionType.VALIDATED):
             _run(work, spec, observed, policy)
     work.status["attempts"] = _attempts(int(status.get("attempts") or 0), observed.pods)
+    _stop_compute(work, observed)
     event = _transition_event(before, work.status)
     return Decision(
         status=work.status,
@@ -485,6 +499,7 @@ def _stop(
     phase: Phase,
     reason: str,
     message: str,
+    observed: Observed | None = None,
 ) -> Decision:
     if status.get("phase") in FINAL_PHASES:
         return Decision(status=dict(status))
@@ -492,12 +507,17 @@ def _stop(
     work.status["observedGeneration"] = generation
     work.fail(reason, message)
     work.phase(phase)
+    if observed is not None:
+        _stop_compute(work, observed)
     event = _transition_event(status.get("phase"), work.status)
-    return Decision(status=work.status, events=(event,) if event else ())
+    return Decision(
+        status=work.status, actions=tuple(work.actions), events=(event,) if event else ()
+    )
 
 
 def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Decision:
-    """The FineTuneJob is being deleted before it finished."""
+    """The FineTuneJob is being deleted before it finished (its children go with it, by
+    garbage collection)."""
     return _stop(
         status,
         generation,
@@ -513,7 +533,7 @@ BEFORE_TRAINING = frozenset({None, Phase.VALIDATING})
 
 
 def invalid_spec(
-    status: Mapping[str, Any], generation: int, message: str, now: datetime
+    status: Mapping[str, Any], generation: int, message: str, now: datetime, observed: Observed
 ) -> Decision:
     """The spec does not parse, for a reason other than unknown fields (the CRD schema should
     have refused it, or a newer CRD allows a value this build does not). Before training this
@@ -522,7 +542,13 @@ def invalid_spec(
     or an upgraded operator) picks up where it is."""
     if status.get("phase") in BEFORE_TRAINING:
         return _stop(
-            status, generation, now, phase=Phase.FAILED, reason="InvalidSpec", message=message
+            status,
+            generation,
+            now,
+            phase=Phase.FAILED,
+            reason="InvalidSpec",
+            message=message,
+            observed=observed,
         )
     if status.get("phase") in FINAL_PHASES:
         return Decision(status=dict(status))
@@ -530,6 +556,23 @@ def invalid_spec(
     work.status["observedGeneration"] = generation
     work.condition(ConditionType.SPEC_UNDERSTOOD, False, "InvalidSpec", message)
     return Decision(status=work.status)
+
+
+def child_rejected(
+    status: Mapping[str, Any], generation: int, message: str, now: datetime, observed: Observed
+) -> Decision:
+    """The apiserver refused to create a child (422 invalid, 403 forbidden: an admission
+    webhook, a quota): it would refuse it again on every pass, so the job fails now with the
+    apiserver's message, which names the field."""
+    return _stop(
+        status,
+        generation,
+        now,
+        phase=Phase.FAILED,
+        reason="ChildRejected",
+        message=message,
+        observed=observed,
+    )
 
 
 def seconds_until_deletion(

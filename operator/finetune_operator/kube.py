@@ -37,6 +37,12 @@ class ApiError(Exception):
         self.status = status
         self.message = message
 
+    @property
+    def rejected(self) -> bool:
+        """The apiserver refused the object itself (422 invalid; 403 forbidden by an admission
+        plugin or quota): sending it again gets the same answer."""
+        return self.status in (403, 422)
+
 
 class ForeignChild(Exception):
     """A child's name is taken by an object another owner controls (an earlier FineTuneJob of

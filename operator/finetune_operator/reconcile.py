@@ -23,7 +23,7 @@ from finetune_api.reports import ProgressReport
 from finetune_api.status import FINAL_PHASES, Phase
 from finetune_operator import builders, decisions, metrics, names
 from finetune_operator.config import OperatorConfig
-from finetune_operator.kube import KubeClient, finetunejob_path, job_path
+from finetune_operator.kube import ApiError, KubeClient, finetunejob_path, job_path
 from finetune_operator.observed import JobState, PodState
 from finetune_operator.progress_client import fetch_progress
 from finetune_operator.spec_reader import ReadJob, read_job
@@ -35,6 +35,7 @@ FINISHED_WAIT_SECONDS = 600.0
 """A finished job's loop only waits for deletion or its TTL; it wakes rarely."""
 
 JobKey = tuple[str, str]
+CREATES = frozenset({decisions.Action.CREATE_VALIDATION, decisions.Action.CREATE_TRAINING})
 
 
 @dataclass
@@ -159,16 +160,10 @@ class JobLoop:
         """One pass; returns the seconds to wait before the next."""
         read = self._job()
         generation = int(self.body.metadata.get("generation") or 0)
-        if isinstance(read, ValidationError):
-            message = " ".join(str(read).splitlines()[:3])
-            decision = decisions.invalid_spec(self.status, generation, message, datetime.now(UTC))
-            await self._write(decision)
-            # A held job looks again soon: a fixed spec or an upgraded operator resumes it.
-            final = decision.status.get("phase") in FINAL_PHASES
-            return FINISHED_WAIT_SECONDS if final else ERROR_BACKOFF_SECONDS
-        job = read.job
         if self.status.get("phase") in FINAL_PHASES:
-            return await self._finished(job)
+            if isinstance(read, ReadJob):
+                return await self._finished(read.job)
+            return FINISHED_WAIT_SECONDS
         uid = self.body.metadata.uid
         mine, _ = _by_owner(children.get(self.key, []), uid)
         own_pods = [p for p in pods.get(self.key, []) if p.owner_uid in {s.uid for s in mine}]
@@ -187,23 +182,42 @@ class JobLoop:
                 running_in_namespace=_running_elsewhere(children, self.key, self.shared.claims),
                 leftovers=leftovers,
             )
-            policy = decisions.Policy(
-                image_allowed=self.shared.config.image_allowed(self.trainer_runtime(job).image),
-                max_running_per_namespace=self.shared.config.max_running_per_namespace,
-                blocked_pod_timeout=self.shared.config.blocked_pod_timeout,
-            )
-            decision = decisions.decide(
-                job.spec,
-                generation=generation,
-                status=self.status,
-                observed=observed,
-                policy=policy,
-                now=datetime.now(UTC),
-                unknown_fields=read.unknown_fields,
-            )
-            await self._act(job, decision)
+            now = datetime.now(UTC)
+            if isinstance(read, ValidationError):
+                message = " ".join(str(read).splitlines()[:3])
+                decision = decisions.invalid_spec(self.status, generation, message, now, observed)
+                job = None
+            else:
+                job = read.job
+                decision = decisions.decide(
+                    job.spec,
+                    generation=generation,
+                    status=self.status,
+                    observed=observed,
+                    policy=self._policy(job),
+                    now=now,
+                    unknown_fields=read.unknown_fields,
+                )
+            try:
+                await self._act(job, decision)
+            except ApiError as error:
+                if not error.rejected:
+                    raise
+                # Refused now, refused on every later pass: the job ends here, naming why.
+                decision = decisions.child_rejected(
+                    self.status, generation, error.message, now, observed
+                )
+                await self._act(job, decision)
         await self._write(decision)
         return TICK_SECONDS
+
+    def _policy(self, job: FineTuneJob) -> decisions.Policy:
+        config = self.shared.config
+        return decisions.Policy(
+            image_allowed=config.image_allowed(self.trainer_runtime(job).image),
+            max_running_per_namespace=config.max_running_per_namespace,
+            blocked_pod_timeout=config.blocked_pod_timeout,
+        )
 
     async def _poll_progress(self, pods: list[PodState]) -> None:
         interval = self.shared.config.progress_interval
@@ -218,15 +232,20 @@ class JobLoop:
         if report is not None:
             self.report = report
 
-    async def _act(self, job: FineTuneJob, decision: decisions.Decision) -> None:
+    async def _act(self, job: FineTuneJob | None, decision: decisions.Decision) -> None:
+        """Carry out the decision's actions in order. ``job`` is None when the spec cannot be
+        read: such a decision only stops children, it never builds them."""
         kube = self.shared.kube
-        trainer = self.trainer_runtime(job)
         namespace, name = self.key
         for action in decision.actions:
-            if action is decisions.Action.CREATE_VALIDATION:
+            if action in CREATES and job is None:
+                raise ValueError(f"{action.value} needs a readable spec")
+            if action is decisions.Action.CREATE_VALIDATION and job is not None:
+                trainer = self.trainer_runtime(job)
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_validate_job(job, trainer))
-            elif action is decisions.Action.CREATE_TRAINING:
+            elif action is decisions.Action.CREATE_TRAINING and job is not None:
+                trainer = self.trainer_runtime(job)
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_service(job))
                 created = await kube.create(

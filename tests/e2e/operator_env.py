@@ -109,7 +109,10 @@ class Operator:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.cluster.kubeconfig),
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer-image")]),
+            # This checkout's contract package too, not an installed copy of another one.
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "api"), str(ROOT / "operator"), str(ROOT / "trainer-image")]
+            ),
         }
         argv = [
             sys.executable,

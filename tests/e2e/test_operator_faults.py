@@ -83,3 +83,20 @@ def test_recreated_job_never_adopts_its_predecessors_children(
         for ref in j["metadata"].get("ownerReferences", [])
     }
     assert owners == {new_uid}
+
+
+def test_child_the_apiserver_forbids_fails_the_job_at_once(
+    cluster: Cluster, namespace: str, operator: Operator, start_job: Any
+) -> None:
+    """A quota that allows no Jobs: the apiserver answers 403 to the validation Job; the job
+    fails in one pass with the apiserver's words instead of retrying every 10 s."""
+    cluster.api.create(
+        f"/api/v1/namespaces/{namespace}/resourcequotas",
+        {"metadata": {"name": "no-jobs"}, "spec": {"hard": {"count/jobs.batch": "0"}}},
+    )
+    name = start_job("refused")
+    done = wait_phase(cluster, namespace, name, "Failed", timeout=60)
+    failed = condition(done, "Failed")
+    assert failed["reason"] == "ChildRejected"
+    assert "exceeded quota" in failed["message"]
+    assert not children(cluster, namespace, name, "jobs")

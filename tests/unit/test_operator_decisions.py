@@ -738,15 +738,64 @@ def test_understood_spec_adds_no_condition() -> None:
 
 @pytest.mark.parametrize("phase", ["Running", "Queued", "Suspended"])
 def test_unreadable_spec_never_ends_a_job_that_got_past_validation(phase: str) -> None:
-    decision = decisions.invalid_spec({**VALIDATED, "phase": phase}, 2, "numNodes: bad", NOW)
+    decision = decisions.invalid_spec(
+        {**VALIDATED, "phase": phase}, 2, "numNodes: bad", NOW, RUNNING_CHILDREN
+    )
     assert decision.status["phase"] == phase
     assert conditions(decision)["SpecUnderstood"] == ("False", "InvalidSpec")
     assert decision.events == ()
+    assert decision.actions == ()  # the training Job runs on
 
 
 @pytest.mark.parametrize("phase", [None, "Validating"])
 def test_unreadable_spec_fails_a_job_before_training(phase: str | None) -> None:
     status = {"phase": phase} if phase else {}
-    decision = decisions.invalid_spec(status, 1, "numNodes: bad", NOW)
+    observed = Observed(validation=None, training=None)
+    decision = decisions.invalid_spec(status, 1, "numNodes: bad", NOW, observed)
     assert decision.status["phase"] == "Failed"
     assert conditions(decision)["Failed"] == ("True", "InvalidSpec")
+
+
+RUNNING_CHILDREN = Observed(validation=job("validate", finished="Complete"), training=job("train"))
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (
+            lambda status: decide(
+                status, RUNNING_CHILDREN, dataclasses.replace(ALLOW, image_allowed=False)
+            ),
+            "ImageNotAllowed",
+        ),
+        (
+            lambda status: decisions.child_rejected(
+                status, 1, "spec.x: Invalid value", NOW, RUNNING_CHILDREN
+            ),
+            "ChildRejected",
+        ),
+    ],
+    ids=["image-taken-off-the-allow-list", "child-rejected"],
+)
+def test_a_job_that_fails_stops_its_running_training_job(make: Any, reason: str) -> None:
+    decision = make({**VALIDATED, "phase": "Running"})
+    assert decision.status["phase"] == "Failed"
+    assert conditions(decision)["Failed"] == ("True", reason)
+    assert decision.actions == (Action.DELETE_TRAINING,)
+
+
+def test_invalid_spec_during_validation_stops_the_validation_job() -> None:
+    observed = Observed(validation=job("validate", active=1), training=None)
+    decision = decisions.invalid_spec({"phase": "Validating"}, 1, "bad", NOW, observed)
+    assert decision.status["phase"] == "Failed"
+    assert decision.actions == (Action.DELETE_VALIDATION,)
+
+
+def test_finished_children_are_left_alone_when_the_job_fails() -> None:
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=job("train", finished="Failed", reason="BackoffLimitExceeded"),
+    )
+    decision = decide({**VALIDATED, "phase": "Running"}, observed)
+    assert decision.status["phase"] == "Failed"
+    assert decision.actions == ()

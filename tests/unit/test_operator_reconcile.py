@@ -14,6 +14,7 @@ from tests.support.manifests import finetunejob
 
 from finetune_operator import reconcile
 from finetune_operator.config import parse_config
+from finetune_operator.kube import ApiError
 from finetune_operator.observed import job_state, pod_state
 
 NAMESPACE, NAME = "team-a", "demo"
@@ -22,9 +23,11 @@ IMAGE = "localhost/trainer:1"
 
 
 class FakeKube:
-    """Records calls; `create` answers like the apiserver (False once the name exists)."""
+    """Records calls; `create` answers like the apiserver (False once the name exists, an
+    ApiError for a kind in ``refuse``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: dict[str, ApiError] | None = None) -> None:
+        self.refuse = refuse or {}
         self.objects: set[tuple[str, str]] = set()
         self.calls: list[tuple[str, str]] = []
         self.status_patches: list[dict[str, Any]] = []
@@ -32,6 +35,8 @@ class FakeKube:
     async def create(self, manifest: dict[str, Any]) -> bool:
         key = (manifest["kind"], manifest["metadata"]["name"])
         self.calls.append(("create", f"{key[0]}/{key[1]}"))
+        if key[0] in self.refuse:
+            raise self.refuse[key[0]]
         if key in self.objects:
             return False
         self.objects.add(key)
@@ -228,3 +233,43 @@ def test_unknown_spec_field_keeps_a_running_job_running(events: list[str]) -> No
     assert understood["reason"] == "UnknownFields"
     assert "spec.resources.topologyHint" in understood["message"]
     assert events == []
+
+
+@pytest.mark.parametrize(
+    ("error", "field"),
+    [
+        (
+            ApiError(
+                422,
+                'Job.batch "demo-validate" is invalid: '
+                'spec.template.spec.nodeSelector: Invalid value: "a b"',
+            ),
+            "nodeSelector",
+        ),
+        (
+            ApiError(403, 'jobs.batch "demo-validate" is forbidden: exceeded quota: jobs'),
+            "exceeded quota",
+        ),
+    ],
+    ids=["invalid", "forbidden"],
+)
+def test_child_the_apiserver_rejects_fails_the_job_in_one_pass(
+    events: list[str], error: ApiError, field: str
+) -> None:
+    kube = FakeKube(refuse={"Job": error})
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    run(loop, {}, {})
+    written = kube.status_patches[-1]
+    assert written["phase"] == "Failed"
+    failed = next(c for c in written["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "ChildRejected"
+    assert field in failed["message"]
+    assert events == ["ChildRejected"]
+
+
+def test_other_api_errors_are_retried_not_final(events: list[str]) -> None:
+    kube = FakeKube(refuse={"Job": ApiError(500, "etcd timeout")})
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    with pytest.raises(ApiError):
+        run(loop, {}, {})
+    assert kube.status_patches == []
