@@ -66,6 +66,9 @@ class ProgressStatus(Record):
     tokens_per_second: float | None = None
     stage: Stage | None = None
     updated_at: str | None = None
+    last_step_time: str | None = None
+    """When the operator saw ``step`` change (its clock): the stall timeout counts from it, and
+    it survives operator restarts."""
 
 
 class FineTuneJobStatus(Record):

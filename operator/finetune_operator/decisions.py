@@ -85,6 +85,8 @@ class Policy:
     """0 is unlimited."""
     blocked_pod_timeout: float
     """Seconds a pod may stay unable to start before the job fails."""
+    stall_timeout: float = 0
+    """Seconds a Running job's step may stay unchanged before it fails as Stalled; 0 never."""
 
 
 @dataclass(frozen=True)
@@ -324,6 +326,9 @@ def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
 def _mirror_progress(work: _Pass, report: ProgressReport) -> None:
     progress = mirror.progress_fields(report)
     if progress:
+        before = work.status.get("progress") or {}
+        changed = progress.get("step") != before.get("step")
+        progress["lastStepTime"] = work.now if changed else before.get("lastStepTime", work.now)
         work.status["progress"] = progress
     _merge_metrics(work, mirror.metrics_from_progress(report))
     checkpoint = mirror.checkpoint_fields(report)
@@ -388,6 +393,27 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         _running(work, spec, observed.pods, stuck)
         if observed.progress:
             _mirror_progress(work, observed.progress)
+        if stuck is None and (stalled := _stalled(work, policy.stall_timeout)):
+            work.fail("Stalled", stalled)
+
+
+def _stalled(work: _Pass, timeout: float) -> str | None:
+    """Why a Running job counts as stalled, or None. The clock starts at the later of the last
+    step change and the Running condition's last transition (training started or resumed, or a
+    blocked pod started), both kept in status, so an operator restart does not reset it."""
+    running = cond.find(work.status.get("conditions") or [], ConditionType.RUNNING)
+    if not timeout or running is None or running.get("status") != "True":
+        return None
+    progress = work.status.get("progress") or {}
+    marks = [running.get("lastTransitionTime"), progress.get("lastStepTime")]
+    since = max(_parse_time(m) for m in marks if isinstance(m, str))
+    idle = (work.clock - since).total_seconds()
+    if idle < timeout:
+        return None
+    return (
+        f"training step {progress.get('step', 0)} has not advanced for {idle:.0f}s "
+        f"(--stall-timeout {timeout:g}s): a trainer, node or network stopped"
+    )
 
 
 def _running(

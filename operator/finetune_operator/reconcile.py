@@ -217,6 +217,7 @@ class JobLoop:
             image_allowed=config.image_allowed(self.trainer_runtime(job).image),
             max_running_per_namespace=config.max_running_per_namespace,
             blocked_pod_timeout=config.blocked_pod_timeout,
+            stall_timeout=config.stall_timeout,
         )
 
     async def _poll_progress(self, pods: list[PodState]) -> None:

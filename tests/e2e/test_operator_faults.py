@@ -100,3 +100,28 @@ def test_child_the_apiserver_forbids_fails_the_job_at_once(
     assert failed["reason"] == "ChildRejected"
     assert "exceeded quota" in failed["message"]
     assert not children(cluster, namespace, name, "jobs")
+
+
+def test_hung_trainer_fails_as_stalled_and_its_pods_are_stopped(
+    cluster: Cluster, namespace: str, start_operator: Any, start_job: Any
+) -> None:
+    """The stand-in sleeps in its first step (as a trainer on a dead node or in a hung
+    collective would): its step never advances, so after --stall-timeout the job fails as
+    Stalled and its training Job is deleted, freeing the GPUs."""
+    start_operator("--stall-timeout", "15")
+    name = start_job("hung", {"steps": 3, "stepSeconds": 600})
+    wait_phase(cluster, namespace, name, "Running")
+    done = wait_phase(cluster, namespace, name, "Failed", "Succeeded", timeout=90)
+    failed = condition(done, "Failed")
+    assert failed["reason"] == "Stalled", done["status"]
+    assert "has not advanced" in failed["message"]
+    wait_for(
+        "the training Job deleted",
+        lambda: (
+            not any(
+                j["metadata"]["labels"].get("finetune.dev/role") == "train"
+                for j in children(cluster, namespace, name, "jobs")
+            )
+        ),
+        timeout=60,
+    )

@@ -429,6 +429,7 @@ def test_progress_is_mirrored_while_running() -> None:
         "stage": "training",
         "updatedAt": "2026-11-28T11:59:58Z",
         "percent": 25,
+        "lastStepTime": STAMP,
     }
     assert decision.status["metrics"]["trainLoss"] == 1.5
     assert decision.status["metrics"]["evalPerplexity"] == pytest.approx(4.953, rel=1e-3)
@@ -799,3 +800,95 @@ def test_finished_children_are_left_alone_when_the_job_fails() -> None:
     decision = decide({**VALIDATED, "phase": "Running"}, observed)
     assert decision.status["phase"] == "Failed"
     assert decision.actions == ()
+
+
+def running_since(transition: str, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    running = {
+        "type": "Running",
+        "status": "True",
+        "reason": "Training",
+        "message": "",
+        "lastTransitionTime": transition,
+        "observedGeneration": 1,
+    }
+    status = {**VALIDATED, "phase": "Running", "conditions": [*VALIDATED["conditions"], running]}
+    return status | ({"progress": progress} if progress else {})
+
+
+STALL = dataclasses.replace(ALLOW, stall_timeout=1800)
+TRAINING = Observed(
+    validation=job("validate", finished="Complete"), training=job("train", active=1)
+)
+
+
+def report_at(step: int) -> ProgressReport:
+    return ProgressReport.model_validate({"stage": "training", "step": step, "totalSteps": 100})
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "progress", "policy", "stalled"),
+    [
+        (
+            "step-unchanged-past-timeout",
+            running_since(
+                "2026-11-28T10:00:00Z", {"step": 7, "lastStepTime": "2026-11-28T11:00:00Z"}
+            ),
+            report_at(7),
+            STALL,
+            True,
+        ),
+        (
+            "step-unchanged-within-timeout",
+            running_since(
+                "2026-11-28T10:00:00Z", {"step": 7, "lastStepTime": "2026-11-28T11:45:00Z"}
+            ),
+            report_at(7),
+            STALL,
+            False,
+        ),
+        (
+            "step-advanced",
+            running_since(
+                "2026-11-28T10:00:00Z", {"step": 7, "lastStepTime": "2026-11-28T11:00:00Z"}
+            ),
+            report_at(8),
+            STALL,
+            False,
+        ),
+        ("no-progress-ever", running_since("2026-11-28T11:00:00Z"), None, STALL, True),
+        (
+            "just-resumed",
+            running_since(
+                "2026-11-28T11:59:00Z", {"step": 7, "lastStepTime": "2026-11-28T09:00:00Z"}
+            ),
+            None,
+            STALL,
+            False,
+        ),
+        ("disabled", running_since("2026-11-28T00:00:00Z"), None, ALLOW, False),
+    ],
+)
+def test_stall_detection(
+    case: str,
+    status: dict[str, Any],
+    progress: ProgressReport | None,
+    policy: Policy,
+    stalled: bool,
+) -> None:
+    observed = dataclasses.replace(TRAINING, progress=progress)
+    decision = decide(status, observed, policy)
+    if stalled:
+        assert conditions(decision)["Failed"] == ("True", "Stalled")
+        assert decision.actions == (Action.DELETE_TRAINING,)
+        assert "has not advanced" in decision.status["conditions"][-1]["message"]
+    else:
+        assert decision.status["phase"] == "Running", case
+        assert decision.actions == ()
+
+
+def test_step_change_time_is_kept_while_the_step_stays() -> None:
+    status = running_since(STAMP, {"step": 7, "lastStepTime": "2026-11-28T11:50:00Z"})
+    same = decide(status, dataclasses.replace(TRAINING, progress=report_at(7)), STALL)
+    assert same.status["progress"]["lastStepTime"] == "2026-11-28T11:50:00Z"
+    moved = decide(status, dataclasses.replace(TRAINING, progress=report_at(8)), STALL)
+    assert moved.status["progress"]["lastStepTime"] == STAMP
