@@ -27,6 +27,11 @@ S3_URI = Annotated[
 ]
 """An S3 URI with a valid bucket name."""
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+LABEL_VALUE = Annotated[
+    str,
+    StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
+]
+"""A Kubernetes label value, as the apiserver checks nodeSelector values and toleration values."""
 
 
 class Model(BaseModel):
@@ -123,9 +128,17 @@ class Toleration(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     key: str | None = Field(default=None, max_length=316)
     operator: Literal["Exists", "Equal"] | None = None
-    value: str | None = Field(default=None, max_length=63)
+    value: LABEL_VALUE | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
     tolerationSeconds: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _as_the_apiserver_checks_it(self) -> Toleration:
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator Exists must not set a value")
+        if self.tolerationSeconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds needs effect NoExecute")
+        return self
 
 
 class Resources(Model):
@@ -142,11 +155,11 @@ class Resources(Model):
         max_length=32,
         pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$",
     )
-    node_selector: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
-        default_factory=dict, max_length=64
-    )
+    node_selector: dict[str, LABEL_VALUE] = Field(default_factory=dict, max_length=64)
     tolerations: tuple[Toleration, ...] = Field(default=(), max_length=64)
-    priority_class_name: str = Field(default="", max_length=253)
+    priority_class_name: str = Field(
+        default="", max_length=253, pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
+    )
 
     @property
     def procs_per_node(self) -> int:

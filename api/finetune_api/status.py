@@ -37,6 +37,10 @@ class ConditionType(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    SPEC_UNDERSTOOD = "SpecUnderstood"
+    """False while the spec holds fields this operator build does not know (reason
+    UnknownFields: a CRD upgraded before the operator) or cannot read (reason InvalidSpec);
+    present only once that happened."""
 
 
 class Condition(Record):
@@ -62,6 +66,9 @@ class ProgressStatus(Record):
     tokens_per_second: float | None = None
     stage: Stage | None = None
     updated_at: str | None = None
+    last_step_time: str | None = None
+    """When the operator saw ``step`` change (its clock): the stall timeout counts from it, and
+    it survives operator restarts."""
 
 
 class FineTuneJobStatus(Record):

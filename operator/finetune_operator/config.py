@@ -44,6 +44,10 @@ class OperatorConfig:
     """Seconds a validation or training pod may stay unable to start (image pull failure,
     missing Secret or key, unschedulable) before the job fails. Until someone fixes the cause
     such a pod waits, and would hold the job (and any quota) until its deadline."""
+    stall_timeout: int
+    """Seconds a Running job's training step may stay unchanged (as mirrored from rank 0's
+    progress) before the job fails as Stalled; 0 never. A dead node or a hung collective leaves
+    the pods Running, holding GPUs, until activeDeadlineSeconds."""
 
     def image_allowed(self, image: str) -> bool:
         """Whether the allow-list admits ``image`` (exact entry, or an entry ``prefix*``)."""
@@ -140,6 +144,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="fail a job whose pod cannot start (image pull error, missing Secret or key, "
         "unschedulable) for this long (default: %(default)s)",
     )
+    parser.add_argument(
+        "--stall-timeout",
+        type=int,
+        default=int(default("stall-timeout", "1800")),
+        metavar="SECONDS",
+        help="fail a Running job whose training step has not advanced for this long; "
+        "0 = never (default: %(default)s)",
+    )
     return parser
 
 
@@ -157,6 +169,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--trainer-grace-period must be >= 0")
     if args.blocked_pod_timeout <= 0:
         parser.error("--blocked-pod-timeout must be > 0")
+    if args.stall_timeout < 0:
+        parser.error("--stall-timeout must be >= 0")
     return OperatorConfig(
         namespaces=tuple(namespaces),
         trainer_image=args.trainer_image,
@@ -169,4 +183,5 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         progress_interval=args.progress_interval,
         trainer_grace_period=args.trainer_grace_period,
         blocked_pod_timeout=args.blocked_pod_timeout,
+        stall_timeout=args.stall_timeout,
     )

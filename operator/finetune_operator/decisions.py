@@ -37,7 +37,22 @@ class Action(enum.Enum):
     DELETE_VALIDATION = "delete-validation"
     """Stops the validation pods of a job that failed while they were still there."""
     DELETE_TRAINING = "delete-training"
-    """Stops the training pods (and frees a Kueue quota) of a job that failed meanwhile."""
+    """Stops the training pods (and frees GPUs and any Kueue quota) of a job that failed while
+    they were still there. Deleted, not suspended: Kueue would resume an admitted Job."""
+
+
+def _stop_compute(work: _Pass, observed: Observed) -> None:
+    """A job that ends Failed leaves nothing running: whichever of its Jobs has not finished is
+    deleted (an image taken off the allow-list, a spec that no longer parses, a rejected
+    child, a stall, a pod that cannot start)."""
+    if work.status.get("phase") != Phase.FAILED:
+        return
+    for child, action in (
+        (observed.validation, Action.DELETE_VALIDATION),
+        (observed.training, Action.DELETE_TRAINING),
+    ):
+        if child is not None and child.finished is None and action not in work.actions:
+            work.actions.append(action)
 
 
 @dataclass(frozen=True)
@@ -56,6 +71,11 @@ class Observed:
     """The latest report from the trainer's progress endpoint, if one was fetched."""
     running_in_namespace: int = 0
     """Other jobs' unsuspended, unfinished training Jobs in the same namespace."""
+    leftovers: Sequence[JobState] = ()
+    """Jobs with this job's child names whose owner is not this FineTuneJob: an earlier
+    FineTuneJob of the same name (deleted and created again, e.g. ``kubectl replace --force``)
+    whose children garbage collection has not taken yet, or children orphaned on deletion.
+    They are never adopted; the step that would create one waits until it is gone."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,8 @@ class Policy:
     """0 is unlimited."""
     blocked_pod_timeout: float
     """Seconds a pod may stay unable to start before the job fails."""
+    stall_timeout: float = 0
+    """Seconds a Running job's step may stay unchanged before it fails as Stalled; 0 never."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,10 @@ class Decision:
     events: tuple[Event, ...] = ()
     create_suspended: bool = False
     """Initial spec.suspend of a training Job created by CREATE_TRAINING."""
+
+
+LEFTOVER_REASON = "WaitingForOldChildren"
+"""Condition reason while a child of an earlier FineTuneJob with the same name still exists."""
 
 
 def _parse_time(stamp: str) -> datetime:
@@ -186,10 +212,25 @@ def _validation_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, s
     return reason, (term.message if term else None) or job.finish_message or job.finish_reason
 
 
+def _leftover_message(observed: Observed, role: str) -> str | None:
+    """Why the child of ``role`` cannot be created yet, or None when its name is free."""
+    leftover = next((j for j in observed.leftovers if j.role == role), None)
+    if leftover is None:
+        return None
+    owner = f"FineTuneJob uid {leftover.owner_uid}" if leftover.owner_uid else "no owner"
+    return (
+        f"Job {leftover.name} of an earlier FineTuneJob with this name still exists ({owner}); "
+        "waiting for it to be deleted"
+    )
+
+
 def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
     """Validation step; leaves Validated True, or the phase Validating or Failed."""
     job = observed.validation
-    if job is None:
+    if job is None and (blocked_by := _leftover_message(observed, "validate")):
+        work.phase(Phase.VALIDATING)
+        work.condition(ConditionType.VALIDATED, False, LEFTOVER_REASON, blocked_by)
+    elif job is None:
         work.actions.append(Action.CREATE_VALIDATION)
         work.phase(Phase.VALIDATING)
         work.condition(ConditionType.VALIDATED, False, "Validating", "validating dataset and model")
@@ -221,7 +262,6 @@ def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
         work.condition(ConditionType.VALIDATED, False, stuck.reason, stuck.message)
         if stuck.timed_out:
             work.fail(stuck.reason, stuck.message)
-            work.actions.append(Action.DELETE_VALIDATION)
 
 
 def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
@@ -286,6 +326,9 @@ def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
 def _mirror_progress(work: _Pass, report: ProgressReport) -> None:
     progress = mirror.progress_fields(report)
     if progress:
+        before = work.status.get("progress") or {}
+        changed = progress.get("step") != before.get("step")
+        progress["lastStepTime"] = work.now if changed else before.get("lastStepTime", work.now)
         work.status["progress"] = progress
     _merge_metrics(work, mirror.metrics_from_progress(report))
     checkpoint = mirror.checkpoint_fields(report)
@@ -315,6 +358,11 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
                 f"namespace (limit {limit})",
             )
             return
+        blocked_by = _leftover_message(observed, "train")
+        if blocked_by:
+            work.phase(Phase.QUEUED)
+            work.condition(ConditionType.ADMITTED, False, LEFTOVER_REASON, blocked_by)
+            return
         work.actions.append(Action.CREATE_TRAINING)
         work.create_suspended = kueue
         if kueue:
@@ -341,11 +389,31 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         stuck = _stuck(observed.pods, "train", work.clock, policy.blocked_pod_timeout)
         if stuck is not None and stuck.timed_out:
             work.fail(stuck.reason, stuck.message)
-            work.actions.append(Action.DELETE_TRAINING)
             return
         _running(work, spec, observed.pods, stuck)
         if observed.progress:
             _mirror_progress(work, observed.progress)
+        if stuck is None and (stalled := _stalled(work, policy.stall_timeout)):
+            work.fail("Stalled", stalled)
+
+
+def _stalled(work: _Pass, timeout: float) -> str | None:
+    """Why a Running job counts as stalled, or None. The clock starts at the later of the last
+    step change and the Running condition's last transition (training started or resumed, or a
+    blocked pod started), both kept in status, so an operator restart does not reset it."""
+    running = cond.find(work.status.get("conditions") or [], ConditionType.RUNNING)
+    if not timeout or running is None or running.get("status") != "True":
+        return None
+    progress = work.status.get("progress") or {}
+    marks = [running.get("lastTransitionTime"), progress.get("lastStepTime")]
+    since = max(_parse_time(m) for m in marks if isinstance(m, str))
+    idle = (work.clock - since).total_seconds()
+    if idle < timeout:
+        return None
+    return (
+        f"training step {progress.get('step', 0)} has not advanced for {idle:.0f}s "
+        f"(--stall-timeout {timeout:g}s): a trainer, node or network stopped"
+    )
 
 
 def _running(
@@ -399,6 +467,20 @@ def _transition_event(before: str | None, after: Mapping[str, Any]) -> Event | N
     return Event(kind, reason if phase == Phase.FAILED else phase, message[:1000])
 
 
+def _spec_understood(work: _Pass, unknown_fields: Sequence[str]) -> None:
+    """Name the fields this build ignored; the condition appears only once there were some."""
+    if unknown_fields:
+        work.condition(
+            ConditionType.SPEC_UNDERSTOOD,
+            False,
+            "UnknownFields",
+            f"fields this operator version does not know were ignored: {', '.join(unknown_fields)}"
+            " (upgrade the operator to use them)",
+        )
+    elif cond.find(work.status.get("conditions") or [], ConditionType.SPEC_UNDERSTOOD):
+        work.condition(ConditionType.SPEC_UNDERSTOOD, True, "Understood")
+
+
 def decide(
     spec: FineTuneJobSpec,
     *,
@@ -407,13 +489,16 @@ def decide(
     observed: Observed,
     policy: Policy,
     now: datetime,
+    unknown_fields: Sequence[str] = (),
 ) -> Decision:
-    """The next status and the child changes for one reconcile pass."""
+    """The next status and the child changes for one reconcile pass. ``unknown_fields``: spec
+    fields set aside because this build does not know them (``spec_reader``)."""
     before = status.get("phase")
     if before in FINAL_PHASES:
         return Decision(status=dict(status))
     work = _Pass(generation=generation, clock=now, status=dict(status))
     work.status["observedGeneration"] = generation
+    _spec_understood(work, unknown_fields)
     if not policy.image_allowed:
         work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
     else:
@@ -422,6 +507,7 @@ def decide(
         if work.is_true(ConditionType.VALIDATED):
             _run(work, spec, observed, policy)
     work.status["attempts"] = _attempts(int(status.get("attempts") or 0), observed.pods)
+    _stop_compute(work, observed)
     event = _transition_event(before, work.status)
     return Decision(
         status=work.status,
@@ -439,6 +525,7 @@ def _stop(
     phase: Phase,
     reason: str,
     message: str,
+    observed: Observed | None = None,
 ) -> Decision:
     if status.get("phase") in FINAL_PHASES:
         return Decision(status=dict(status))
@@ -446,12 +533,17 @@ def _stop(
     work.status["observedGeneration"] = generation
     work.fail(reason, message)
     work.phase(phase)
+    if observed is not None:
+        _stop_compute(work, observed)
     event = _transition_event(status.get("phase"), work.status)
-    return Decision(status=work.status, events=(event,) if event else ())
+    return Decision(
+        status=work.status, actions=tuple(work.actions), events=(event,) if event else ()
+    )
 
 
 def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Decision:
-    """The FineTuneJob is being deleted before it finished."""
+    """The FineTuneJob is being deleted before it finished (its children go with it, by
+    garbage collection)."""
     return _stop(
         status,
         generation,
@@ -462,11 +554,51 @@ def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Deci
     )
 
 
+BEFORE_TRAINING = frozenset({None, Phase.VALIDATING})
+"""Phases in which no training Job exists yet."""
+
+
 def invalid_spec(
-    status: Mapping[str, Any], generation: int, message: str, now: datetime
+    status: Mapping[str, Any], generation: int, message: str, now: datetime, observed: Observed
 ) -> Decision:
-    """The spec does not parse (the CRD schema should have refused it; defence in depth)."""
-    return _stop(status, generation, now, phase=Phase.FAILED, reason="InvalidSpec", message=message)
+    """The spec does not parse, for a reason other than unknown fields (the CRD schema should
+    have refused it, or a newer CRD allows a value this build does not). Before training this
+    fails the job; a job that got further is never ended for it: its phase stays, condition
+    SpecUnderstood says why the operator cannot follow it, and the next readable spec (a fix,
+    or an upgraded operator) picks up where it is."""
+    if status.get("phase") in BEFORE_TRAINING:
+        return _stop(
+            status,
+            generation,
+            now,
+            phase=Phase.FAILED,
+            reason="InvalidSpec",
+            message=message,
+            observed=observed,
+        )
+    if status.get("phase") in FINAL_PHASES:
+        return Decision(status=dict(status))
+    work = _Pass(generation=generation, clock=now, status=dict(status))
+    work.status["observedGeneration"] = generation
+    work.condition(ConditionType.SPEC_UNDERSTOOD, False, "InvalidSpec", message)
+    return Decision(status=work.status)
+
+
+def child_rejected(
+    status: Mapping[str, Any], generation: int, message: str, now: datetime, observed: Observed
+) -> Decision:
+    """The apiserver refused to create a child (422 invalid, 403 forbidden: an admission
+    webhook, a quota): it would refuse it again on every pass, so the job fails now with the
+    apiserver's message, which names the field."""
+    return _stop(
+        status,
+        generation,
+        now,
+        phase=Phase.FAILED,
+        reason="ChildRejected",
+        message=message,
+        observed=observed,
+    )
 
 
 def seconds_until_deletion(

@@ -15,7 +15,7 @@ import kopf
 from finetune_api.resource import GROUP, PLURAL, VERSION
 from finetune_operator import metrics, names
 from finetune_operator.config import OperatorConfig
-from finetune_operator.kube import KubeClient
+from finetune_operator.kube import ForeignChild, KubeClient
 from finetune_operator.observed import JobState, PodState, job_key, job_state, pod_state
 from finetune_operator.reconcile import (
     ERROR_BACKOFF_SECONDS,
@@ -96,6 +96,9 @@ async def follow(
         while not stopped:
             try:
                 delay = await loop.step(jobs, pods)
+            except ForeignChild as conflict:  # expected after a same-name re-create: just wait
+                logger.warning("%s", conflict)
+                delay = ERROR_BACKOFF_SECONDS
             except Exception:  # any failure: count it, log it, retry the whole pass later
                 metrics.RECONCILE_ERRORS.inc()
                 logger.exception("reconcile pass failed; retrying in %.0fs", ERROR_BACKOFF_SECONDS)

@@ -20,9 +20,13 @@ import kopf
 
 from finetune_api.resource import API_VERSION, PLURAL
 from finetune_operator import names
+from finetune_operator.observed import controller_uid
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=30)
 """Fail fast on a hung apiserver call; the reconcile loop retries on its next pass."""
+
+
+_WRITE_PARAMS = {"fieldManager": names.FIELD_MANAGER}
 
 
 class ApiError(Exception):
@@ -31,6 +35,18 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"{status}: {message}")
         self.status = status
+        self.message = message
+
+    @property
+    def rejected(self) -> bool:
+        """The apiserver refused the object itself (422 invalid; 403 forbidden by an admission
+        plugin or quota): sending it again gets the same answer."""
+        return self.status in (403, 422)
+
+
+class ForeignChild(Exception):
+    """A child's name is taken by an object another owner controls (an earlier FineTuneJob of
+    the same name not yet garbage-collected, or an orphan): it is not ours to adopt."""
 
 
 def _materialise(data: str | bytes) -> str:
@@ -122,7 +138,7 @@ class KubeClient:
                 self._server + path,
                 json=body,
                 headers={"Content-Type": content_type},
-                params={"fieldManager": names.FIELD_MANAGER} if method != "DELETE" else None,
+                params=_WRITE_PARAMS if method in ("POST", "PATCH") else None,
             ) as response:
                 if response.status == 401 and attempt == 1:
                     session = await self._connect()  # rotated service-account token
@@ -138,14 +154,26 @@ class KubeClient:
         raise AssertionError("unreachable")
 
     async def create(self, manifest: Mapping[str, Any]) -> bool:
-        """Create ``manifest`` unless it exists; True if this call created it."""
+        """Create ``manifest`` unless it exists; True if this call created it, False if it was
+        there already with the same controlling owner. Raises ForeignChild when the name is
+        held by an object of another owner: a 409 alone does not make it ours."""
         try:
             await self._request("POST", collection_path(manifest), manifest)
         except ApiError as error:
-            if error.status == 409:
-                return False
-            raise
-        return True
+            if error.status != 409:
+                raise
+        else:
+            return True
+        name = manifest["metadata"]["name"]
+        existing = await self._request("GET", f"{collection_path(manifest)}/{name}")
+        ours = controller_uid(manifest["metadata"])
+        theirs = controller_uid(existing.get("metadata") or {})
+        if theirs != ours:
+            raise ForeignChild(
+                f"{manifest['kind']} {name} exists with owner uid {theirs or '(none)'}, "
+                f"not {ours}; waiting for it to be deleted"
+            )
+        return False
 
     async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         return await self._request("PATCH", path, patch, "application/merge-patch+json")

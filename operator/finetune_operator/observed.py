@@ -74,11 +74,19 @@ class PodState:
     created: str
     terminated: Terminated | None
     blocked: Blocked | None = None
+    owner_uid: str = ""
+    """UID of the Job that controls the pod: pods of an earlier FineTuneJob's Jobs that share
+    this job's name are told apart by it."""
 
 
 @dataclass(frozen=True)
 class JobState:
     name: str
+    uid: str
+    owner_uid: str
+    """UID of the controlling FineTuneJob. A FineTuneJob deleted and created again under the
+    same name leaves Jobs of the same name until garbage collection takes them; only those
+    whose owner is this very FineTuneJob are its children."""
     role: str
     suspended: bool
     active: int
@@ -98,6 +106,18 @@ def job_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
     return (namespace, job) if job and namespace else None
 
 
+def controller_uid(metadata: Mapping[str, Any]) -> str:
+    """UID of the object's controlling owner, or "" when it has none (orphaned)."""
+    return next(
+        (
+            ref.get("uid") or ""
+            for ref in metadata.get("ownerReferences") or []
+            if ref.get("controller")
+        ),
+        "",
+    )
+
+
 def job_state(body: Mapping[str, Any]) -> JobState:
     metadata = body.get("metadata") or {}
     spec = body.get("spec") or {}
@@ -110,6 +130,8 @@ def job_state(body: Mapping[str, Any]) -> JobState:
             message = condition.get("message") or ""
     return JobState(
         name=metadata.get("name", ""),
+        uid=metadata.get("uid") or "",
+        owner_uid=controller_uid(metadata),
         role=(metadata.get("labels") or {}).get(names.LABEL_ROLE, ""),
         suspended=bool(spec.get("suspend")),
         active=int(status.get("active") or 0),
@@ -171,4 +193,5 @@ def pod_state(body: Mapping[str, Any]) -> PodState:
         created=created,
         terminated=_terminated(container),
         blocked=_blocked(status, container, created),
+        owner_uid=controller_uid(metadata),
     )

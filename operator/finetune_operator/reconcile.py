@@ -18,14 +18,15 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from finetune_api.jobspec import FineTuneJob, parse_job
+from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import ProgressReport
 from finetune_api.status import FINAL_PHASES, Phase
 from finetune_operator import builders, decisions, metrics, names
 from finetune_operator.config import OperatorConfig
-from finetune_operator.kube import KubeClient, finetunejob_path, job_path
+from finetune_operator.kube import ApiError, KubeClient, finetunejob_path, job_path
 from finetune_operator.observed import JobState, PodState
 from finetune_operator.progress_client import fetch_progress
+from finetune_operator.spec_reader import ReadJob, read_job
 
 TICK_SECONDS = 2.0
 """Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
@@ -34,6 +35,7 @@ FINISHED_WAIT_SECONDS = 600.0
 """A finished job's loop only waits for deletion or its TTL; it wakes rarely."""
 
 JobKey = tuple[str, str]
+CREATES = frozenset({decisions.Action.CREATE_VALIDATION, decisions.Action.CREATE_TRAINING})
 
 
 @dataclass
@@ -89,6 +91,15 @@ def _running_elsewhere(
     return len(busy)
 
 
+def _by_owner(states: Iterable[JobState], uid: str | None) -> tuple[list[JobState], list[JobState]]:
+    """The Jobs this FineTuneJob controls, and the others that carry its name's label."""
+    mine: list[JobState] = []
+    others: list[JobState] = []
+    for state in states:
+        (mine if uid and state.owner_uid == uid else others).append(state)
+    return mine, others
+
+
 def _pod0_ip(pods: Iterable[PodState]) -> str | None:
     running = sorted(
         (p for p in pods if p.role == "train" and p.index == 0 and p.phase == "Running" and p.ip),
@@ -110,9 +121,9 @@ class JobLoop:
         self.status: dict[str, Any] = plain(body.get("status") or {})
         self.report: ProgressReport | None = None
         self.polled_at = 0.0
-        self._parsed: tuple[int, FineTuneJob | ValidationError] | None = None
+        self._parsed: tuple[int, ReadJob | ValidationError] | None = None
 
-    def _job(self) -> FineTuneJob | ValidationError:
+    def _job(self) -> ReadJob | ValidationError:
         generation = int(self.body.metadata.get("generation") or 0)
         if self._parsed is None or self._parsed[0] != generation:
             document = plain({k: self.body.get(k) for k in ("apiVersion", "kind", "spec")})
@@ -121,10 +132,18 @@ class JobLoop:
                 "namespace": self.key[0],
                 "uid": self.body.metadata.uid,
             }
+            read: ReadJob | ValidationError
             try:
-                self._parsed = (generation, parse_job(document))
+                read = read_job(document)
             except ValidationError as error:
-                self._parsed = (generation, error)
+                read = error
+            if isinstance(read, ReadJob) and read.unknown_fields:
+                # Once per generation: the condition SpecUnderstood carries it from here on.
+                self.logger.warning(
+                    "ignoring spec fields this operator version does not know: %s",
+                    ", ".join(read.unknown_fields),
+                )
+            self._parsed = (generation, read)
         return self._parsed[1]
 
     def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
@@ -139,46 +158,67 @@ class JobLoop:
         self, children: kopf.Index[JobKey, JobState], pods: kopf.Index[JobKey, PodState]
     ) -> float:
         """One pass; returns the seconds to wait before the next."""
-        job = self._job()
+        read = self._job()
         generation = int(self.body.metadata.get("generation") or 0)
-        if isinstance(job, ValidationError):
-            message = " ".join(str(job).splitlines()[:3])
-            await self._write(
-                decisions.invalid_spec(self.status, generation, message, datetime.now(UTC))
-            )
-            return FINISHED_WAIT_SECONDS
         if self.status.get("phase") in FINAL_PHASES:
-            return await self._finished(job)
-        own_pods = list(pods.get(self.key, []))
+            if isinstance(read, ReadJob):
+                return await self._finished(read.job)
+            return FINISHED_WAIT_SECONDS
+        uid = self.body.metadata.uid
+        mine, _ = _by_owner(children.get(self.key, []), uid)
+        own_pods = [p for p in pods.get(self.key, []) if p.owner_uid in {s.uid for s in mine}]
         await self._poll_progress(own_pods)
         async with self.shared.admission(self.key[0]):
-            states = list(children.get(self.key, []))
-            training = next((s for s in states if s.role == "train"), None)
+            # Read again under the lock: another job may have started training meanwhile.
+            mine, leftovers = _by_owner(children.get(self.key, []), uid)
+            training = next((s for s in mine if s.role == "train"), None)
             if training is not None:
                 self.shared.claims.discard(self.key)
             observed = decisions.Observed(
-                validation=next((s for s in states if s.role == "validate"), None),
+                validation=next((s for s in mine if s.role == "validate"), None),
                 training=training,
                 pods=own_pods,
                 progress=self.report,
                 running_in_namespace=_running_elsewhere(children, self.key, self.shared.claims),
+                leftovers=leftovers,
             )
-            policy = decisions.Policy(
-                image_allowed=self.shared.config.image_allowed(self.trainer_runtime(job).image),
-                max_running_per_namespace=self.shared.config.max_running_per_namespace,
-                blocked_pod_timeout=self.shared.config.blocked_pod_timeout,
-            )
-            decision = decisions.decide(
-                job.spec,
-                generation=generation,
-                status=self.status,
-                observed=observed,
-                policy=policy,
-                now=datetime.now(UTC),
-            )
-            await self._act(job, decision)
+            now = datetime.now(UTC)
+            if isinstance(read, ValidationError):
+                message = " ".join(str(read).splitlines()[:3])
+                decision = decisions.invalid_spec(self.status, generation, message, now, observed)
+                job = None
+            else:
+                job = read.job
+                decision = decisions.decide(
+                    job.spec,
+                    generation=generation,
+                    status=self.status,
+                    observed=observed,
+                    policy=self._policy(job),
+                    now=now,
+                    unknown_fields=read.unknown_fields,
+                )
+            try:
+                await self._act(job, decision)
+            except ApiError as error:
+                if not error.rejected:
+                    raise
+                # Refused now, refused on every later pass: the job ends here, naming why.
+                decision = decisions.child_rejected(
+                    self.status, generation, error.message, now, observed
+                )
+                await self._act(job, decision)
         await self._write(decision)
         return TICK_SECONDS
+
+    def _policy(self, job: FineTuneJob) -> decisions.Policy:
+        config = self.shared.config
+        return decisions.Policy(
+            image_allowed=config.image_allowed(self.trainer_runtime(job).image),
+            max_running_per_namespace=config.max_running_per_namespace,
+            blocked_pod_timeout=config.blocked_pod_timeout,
+            stall_timeout=config.stall_timeout,
+        )
 
     async def _poll_progress(self, pods: list[PodState]) -> None:
         interval = self.shared.config.progress_interval
@@ -193,15 +233,20 @@ class JobLoop:
         if report is not None:
             self.report = report
 
-    async def _act(self, job: FineTuneJob, decision: decisions.Decision) -> None:
+    async def _act(self, job: FineTuneJob | None, decision: decisions.Decision) -> None:
+        """Carry out the decision's actions in order. ``job`` is None when the spec cannot be
+        read: such a decision only stops children, it never builds them."""
         kube = self.shared.kube
-        trainer = self.trainer_runtime(job)
         namespace, name = self.key
         for action in decision.actions:
-            if action is decisions.Action.CREATE_VALIDATION:
+            if action in CREATES and job is None:
+                raise ValueError(f"{action.value} needs a readable spec")
+            if action is decisions.Action.CREATE_VALIDATION and job is not None:
+                trainer = self.trainer_runtime(job)
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_validate_job(job, trainer))
-            elif action is decisions.Action.CREATE_TRAINING:
+            elif action is decisions.Action.CREATE_TRAINING and job is not None:
+                trainer = self.trainer_runtime(job)
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_service(job))
                 created = await kube.create(

@@ -3,6 +3,7 @@ as a real subprocess (so ``kill -9`` is real), FineTuneJob manifests and polling
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 from devcluster.images import STANDIN_IMAGE_REFERENCE
 from devcluster.kubeapi import KubeError
+from devcluster.s3 import S3Endpoint
 from devcluster.stack import Cluster
 from tests.support.manifests import finetunejob
 
@@ -107,7 +109,10 @@ class Operator:
         env = {
             **os.environ,
             "KUBECONFIG": str(self.cluster.kubeconfig),
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "trainer-image")]),
+            # This checkout's contract package too, not an installed copy of another one.
+            "PYTHONPATH": os.pathsep.join(
+                [str(ROOT / "api"), str(ROOT / "operator"), str(ROOT / "trainer-image")]
+            ),
         }
         argv = [
             sys.executable,
@@ -205,3 +210,73 @@ def exists(cluster: Cluster, path: str) -> bool:
             return False
         raise
     return True
+
+
+CHILD_LABEL = "finetune.dev/job"
+
+
+@pytest.fixture
+def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
+    """Upload a dataset (examples + an optional script line) and create a FineTuneJob."""
+    client = s3.client()
+    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+        client.create_bucket(Bucket=BUCKET)
+    cluster.api.create(
+        f"/api/v1/namespaces/{namespace}/secrets",
+        {
+            "metadata": {"name": "s3-credentials"},
+            "stringData": {
+                "AWS_ACCESS_KEY_ID": s3.access_key,
+                "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            },
+        },
+    )
+
+    def start(
+        name: str,
+        script: dict[str, Any] | None = None,
+        raw_lines: tuple[str, ...] = (),
+        **spec: Any,
+    ) -> str:
+        lines = [json.dumps({"text": f"example {i}"}) for i in range(20)]
+        if script is not None:
+            lines.append(json.dumps({"standin": script}))
+        key = f"data/{namespace}/{name}.jsonl"
+        client.put_object(Bucket=BUCKET, Key=key, Body="\n".join([*lines, *raw_lines]).encode())
+        spec.setdefault("storage", {"secretRef": {"name": "s3-credentials"}, "region": s3.region})
+        spec.setdefault("output", {"uri": f"s3://{BUCKET}/out/{namespace}/{name}/"})
+        body = manifest(name, dataset={"train": f"s3://{BUCKET}/{key}"}, **spec)
+        cluster.api.create(ftj_path(namespace), body)
+        return name
+
+    return start
+
+
+def wait_phase(
+    cluster: Cluster, namespace: str, name: str, *phases: str, timeout: float = 90.0
+) -> dict[str, Any]:
+    """Wait until the job is in one of ``phases``; the failure shows its status and pods."""
+
+    def probe() -> dict[str, Any] | None:
+        body = get_ftj(cluster, namespace, name)
+        return body if body.get("status", {}).get("phase") in phases else None
+
+    return wait_for(
+        f"{name} in {'/'.join(phases)}",
+        probe,
+        timeout,
+        context=lambda: describe(cluster, namespace, name),
+    )
+
+
+def condition(body: dict[str, Any], type_: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in body["status"]["conditions"] if c["type"] == type_)
+    return found
+
+
+def children(cluster: Cluster, namespace: str, name: str, collection: str) -> list[Any]:
+    base = "/apis/batch/v1" if collection == "jobs" else "/api/v1"
+    items: list[Any] = cluster.api.get(
+        f"{base}/namespaces/{namespace}/{collection}", labelSelector=f"{CHILD_LABEL}={name}"
+    )["items"]
+    return items

@@ -92,6 +92,26 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         bad(resources={"tolerations": [{"operator": "Maybe"}]}),
         "spec.resources.tolerations[0].operator",
     ),
+    (
+        "toleration-exists-with-value",
+        bad(resources={"tolerations": [{"operator": "Exists", "value": "x"}]}),
+        "spec.resources.tolerations[0].value",
+    ),
+    (
+        "toleration-seconds-without-noexecute",
+        bad(resources={"tolerations": [{"key": "k", "tolerationSeconds": 5}]}),
+        "spec.resources.tolerations[0].tolerationSeconds",
+    ),
+    (
+        "node-selector-value",
+        bad(resources={"nodeSelector": {"pool": "not a label"}}),
+        "spec.resources.nodeSelector.pool",
+    ),
+    (
+        "priority-class-name",
+        bad(resources={"priorityClassName": "Not_DNS"}),
+        "spec.resources.priorityClassName",
+    ),
     ("no-output-uri", bad(output={"uri": None, "merge": False}), "spec.output.uri"),
     ("merge-with-full", bad(method={"type": "full"}, output={"merge": True}), "spec.output.merge"),
     ("keep-zero", bad(checkpointing={"keep": 0}), "spec.checkpointing.keep"),

@@ -43,6 +43,18 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         "mutually exclusive",
     ),
     ("bucket-too-short", {"output": {"uri": "s3://b/out/"}}, "output.uri"),
+    (
+        "toleration-exists-with-value",
+        {"resources": {"tolerations": [{"key": "gpu", "operator": "Exists", "value": "a100"}]}},
+        "operator Exists must not set a value",
+    ),
+    (
+        "toleration-seconds-without-noexecute",
+        {"resources": {"tolerations": [{"key": "gpu", "tolerationSeconds": 60}]}},
+        "needs effect NoExecute",
+    ),
+    ("node-selector-not-a-label", {"resources": {"nodeSelector": {"pool": "a b"}}}, "pool"),
+    ("priority-class-not-dns", {"resources": {"priorityClassName": "High"}}, "priorityClassName"),
 ]
 
 
@@ -53,6 +65,14 @@ def test_cross_field_rules(spec: dict[str, Any], words: str) -> None:
 
 
 ACCEPTED: list[tuple[str, dict[str, Any]]] = [
+    (
+        "toleration-exists-empty-value",
+        {"resources": {"tolerations": [{"operator": "Exists", "value": ""}]}},
+    ),
+    (
+        "toleration-seconds-noexecute",
+        {"resources": {"tolerations": [{"effect": "NoExecute", "tolerationSeconds": 60}]}},
+    ),
     ("offload-optimizer-zero1", {"deepspeed": {"zeroStage": 1, "offload": "optimizer"}}),
     ("offload-all-zero3", {"deepspeed": {"zeroStage": 3, "offload": "all"}}),
     (

@@ -20,6 +20,12 @@ def test_defaults() -> None:
     assert config.progress_interval == 10
     assert config.log_level == "INFO"
     assert (config.trainer_grace_period, config.blocked_pod_timeout) == (300, 300)
+    assert config.stall_timeout == 1800
+
+
+def test_stall_timeout_from_flag_or_environment() -> None:
+    assert parse_config(["--stall-timeout", "0"], {}).stall_timeout == 0
+    assert parse_config([], {"FINETUNE_STALL_TIMEOUT": "600"}).stall_timeout == 600
 
 
 def test_flags() -> None:
@@ -102,6 +108,7 @@ def test_image_allow_list(allowed: list[str], image: str, ok: bool) -> None:
         ["--progress-interval", "0"],
         ["--trainer-grace-period", "-1"],
         ["--blocked-pod-timeout", "0"],
+        ["--stall-timeout", "-1"],
     ],
 )
 def test_rejects_bad_values(argv: list[str]) -> None:

@@ -33,9 +33,12 @@ def job(
     reason: str = "",
     suspended: bool = False,
     active: int = 0,
+    owner_uid: str = "u-1",
 ) -> JobState:
     return JobState(
         name=f"j-{role}",
+        uid=f"{owner_uid}-{role}",
+        owner_uid=owner_uid,
         role=role,
         suspended=suspended,
         active=active,
@@ -426,6 +429,7 @@ def test_progress_is_mirrored_while_running() -> None:
         "stage": "training",
         "updatedAt": "2026-11-28T11:59:58Z",
         "percent": 25,
+        "lastStepTime": STAMP,
     }
     assert decision.status["metrics"]["trainLoss"] == 1.5
     assert decision.status["metrics"]["evalPerplexity"] == pytest.approx(4.953, rel=1e-3)
@@ -675,3 +679,216 @@ def test_validation_oom_kill_is_named() -> None:
     assert message_of(decision, "Failed") == (
         "pod v-1: validation ran out of memory (OOMKilled, exit code 137)"
     )
+
+
+def test_leftover_validation_job_of_an_earlier_owner_is_waited_for_not_adopted() -> None:
+    old = job("validate", finished="Complete", owner_uid="u-0")
+    decision = decide({}, Observed(validation=None, training=None, leftovers=[old]))
+    assert decision.actions == ()
+    assert decision.status["phase"] == "Validating"
+    status, reason = conditions(decision)["Validated"]
+    assert (status, reason) == ("False", "WaitingForOldChildren")
+    message = decision.status["conditions"][0]["message"]
+    assert "j-validate" in message and "u-0" in message
+
+    # Once garbage collection took it, the job validates on its own.
+    decision = decide(decision.status, Observed(validation=None, training=None))
+    assert decision.actions == (Action.CREATE_VALIDATION,)
+
+
+def test_leftover_training_job_holds_the_training_step() -> None:
+    old = job("train", finished="Complete", owner_uid="")
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=0, summary=DATASET)],
+        leftovers=[old],
+    )
+    decision = decide({"phase": "Validating"}, observed)
+    assert Action.CREATE_TRAINING not in decision.actions
+    assert decision.status["phase"] == "Queued"
+    assert conditions(decision)["Admitted"] == ("False", "WaitingForOldChildren")
+    assert "no owner" in decision.status["conditions"][-1]["message"]
+
+
+def test_unknown_fields_are_reported_and_the_job_carries_on() -> None:
+    running = {**VALIDATED, "phase": "Running"}
+    observed = Observed(validation=job("validate", finished="Complete"), training=job("train"))
+    decision = decisions.decide(
+        spec(),
+        generation=2,
+        status=running,
+        observed=observed,
+        policy=ALLOW,
+        now=NOW,
+        unknown_fields=("spec.resources.topologyHint",),
+    )
+    assert decision.status["phase"] == "Running"
+    assert conditions(decision)["SpecUnderstood"] == ("False", "UnknownFields")
+    assert "spec.resources.topologyHint" in str(decision.status["conditions"])
+
+    # The field removed (or the operator upgraded): the condition turns True, and stays.
+    decision = decide(decision.status, observed)
+    assert conditions(decision)["SpecUnderstood"] == ("True", "Understood")
+
+
+def test_understood_spec_adds_no_condition() -> None:
+    decision = decide({}, Observed(validation=None, training=None))
+    assert "SpecUnderstood" not in conditions(decision)
+
+
+@pytest.mark.parametrize("phase", ["Running", "Queued", "Suspended"])
+def test_unreadable_spec_never_ends_a_job_that_got_past_validation(phase: str) -> None:
+    decision = decisions.invalid_spec(
+        {**VALIDATED, "phase": phase}, 2, "numNodes: bad", NOW, RUNNING_CHILDREN
+    )
+    assert decision.status["phase"] == phase
+    assert conditions(decision)["SpecUnderstood"] == ("False", "InvalidSpec")
+    assert decision.events == ()
+    assert decision.actions == ()  # the training Job runs on
+
+
+@pytest.mark.parametrize("phase", [None, "Validating"])
+def test_unreadable_spec_fails_a_job_before_training(phase: str | None) -> None:
+    status = {"phase": phase} if phase else {}
+    observed = Observed(validation=None, training=None)
+    decision = decisions.invalid_spec(status, 1, "numNodes: bad", NOW, observed)
+    assert decision.status["phase"] == "Failed"
+    assert conditions(decision)["Failed"] == ("True", "InvalidSpec")
+
+
+RUNNING_CHILDREN = Observed(validation=job("validate", finished="Complete"), training=job("train"))
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (
+            lambda status: decide(
+                status, RUNNING_CHILDREN, dataclasses.replace(ALLOW, image_allowed=False)
+            ),
+            "ImageNotAllowed",
+        ),
+        (
+            lambda status: decisions.child_rejected(
+                status, 1, "spec.x: Invalid value", NOW, RUNNING_CHILDREN
+            ),
+            "ChildRejected",
+        ),
+    ],
+    ids=["image-taken-off-the-allow-list", "child-rejected"],
+)
+def test_a_job_that_fails_stops_its_running_training_job(make: Any, reason: str) -> None:
+    decision = make({**VALIDATED, "phase": "Running"})
+    assert decision.status["phase"] == "Failed"
+    assert conditions(decision)["Failed"] == ("True", reason)
+    assert decision.actions == (Action.DELETE_TRAINING,)
+
+
+def test_invalid_spec_during_validation_stops_the_validation_job() -> None:
+    observed = Observed(validation=job("validate", active=1), training=None)
+    decision = decisions.invalid_spec({"phase": "Validating"}, 1, "bad", NOW, observed)
+    assert decision.status["phase"] == "Failed"
+    assert decision.actions == (Action.DELETE_VALIDATION,)
+
+
+def test_finished_children_are_left_alone_when_the_job_fails() -> None:
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=job("train", finished="Failed", reason="BackoffLimitExceeded"),
+    )
+    decision = decide({**VALIDATED, "phase": "Running"}, observed)
+    assert decision.status["phase"] == "Failed"
+    assert decision.actions == ()
+
+
+def running_since(transition: str, progress: dict[str, Any] | None = None) -> dict[str, Any]:
+    running = {
+        "type": "Running",
+        "status": "True",
+        "reason": "Training",
+        "message": "",
+        "lastTransitionTime": transition,
+        "observedGeneration": 1,
+    }
+    status = {**VALIDATED, "phase": "Running", "conditions": [*VALIDATED["conditions"], running]}
+    return status | ({"progress": progress} if progress else {})
+
+
+STALL = dataclasses.replace(ALLOW, stall_timeout=1800)
+TRAINING = Observed(
+    validation=job("validate", finished="Complete"), training=job("train", active=1)
+)
+
+
+def report_at(step: int) -> ProgressReport:
+    return ProgressReport.model_validate({"stage": "training", "step": step, "totalSteps": 100})
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "progress", "policy", "stalled"),
+    [
+        (
+            "step-unchanged-past-timeout",
+            running_since(
+                "2026-11-28T10:00:00Z", {"step": 7, "lastStepTime": "2026-11-28T11:00:00Z"}
+            ),
+            report_at(7),
+            STALL,
+            True,
+        ),
+        (
+            "step-unchanged-within-timeout",
+            running_since(
+                "2026-11-28T10:00:00Z", {"step": 7, "lastStepTime": "2026-11-28T11:45:00Z"}
+            ),
+            report_at(7),
+            STALL,
+            False,
+        ),
+        (
+            "step-advanced",
+            running_since(
+                "2026-11-28T10:00:00Z", {"step": 7, "lastStepTime": "2026-11-28T11:00:00Z"}
+            ),
+            report_at(8),
+            STALL,
+            False,
+        ),
+        ("no-progress-ever", running_since("2026-11-28T11:00:00Z"), None, STALL, True),
+        (
+            "just-resumed",
+            running_since(
+                "2026-11-28T11:59:00Z", {"step": 7, "lastStepTime": "2026-11-28T09:00:00Z"}
+            ),
+            None,
+            STALL,
+            False,
+        ),
+        ("disabled", running_since("2026-11-28T00:00:00Z"), None, ALLOW, False),
+    ],
+)
+def test_stall_detection(
+    case: str,
+    status: dict[str, Any],
+    progress: ProgressReport | None,
+    policy: Policy,
+    stalled: bool,
+) -> None:
+    observed = dataclasses.replace(TRAINING, progress=progress)
+    decision = decide(status, observed, policy)
+    if stalled:
+        assert conditions(decision)["Failed"] == ("True", "Stalled")
+        assert decision.actions == (Action.DELETE_TRAINING,)
+        assert "has not advanced" in decision.status["conditions"][-1]["message"]
+    else:
+        assert decision.status["phase"] == "Running", case
+        assert decision.actions == ()
+
+
+def test_step_change_time_is_kept_while_the_step_stays() -> None:
+    status = running_since(STAMP, {"step": 7, "lastStepTime": "2026-11-28T11:50:00Z"})
+    same = decide(status, dataclasses.replace(TRAINING, progress=report_at(7)), STALL)
+    assert same.status["progress"]["lastStepTime"] == "2026-11-28T11:50:00Z"
+    moved = decide(status, dataclasses.replace(TRAINING, progress=report_at(8)), STALL)
+    assert moved.status["progress"]["lastStepTime"] == STAMP

@@ -14,6 +14,7 @@ from tests.support.manifests import finetunejob
 
 from finetune_operator import reconcile
 from finetune_operator.config import parse_config
+from finetune_operator.kube import ApiError
 from finetune_operator.observed import job_state, pod_state
 
 NAMESPACE, NAME = "team-a", "demo"
@@ -22,9 +23,11 @@ IMAGE = "localhost/trainer:1"
 
 
 class FakeKube:
-    """Records calls; `create` answers like the apiserver (False once the name exists)."""
+    """Records calls; `create` answers like the apiserver (False once the name exists, an
+    ApiError for a kind in ``refuse``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse: dict[str, ApiError] | None = None) -> None:
+        self.refuse = refuse or {}
         self.objects: set[tuple[str, str]] = set()
         self.calls: list[tuple[str, str]] = []
         self.status_patches: list[dict[str, Any]] = []
@@ -32,6 +35,8 @@ class FakeKube:
     async def create(self, manifest: dict[str, Any]) -> bool:
         key = (manifest["kind"], manifest["metadata"]["name"])
         self.calls.append(("create", f"{key[0]}/{key[1]}"))
+        if key[0] in self.refuse:
+            raise self.refuse[key[0]]
         if key in self.objects:
             return False
         self.objects.add(key)
@@ -69,12 +74,18 @@ def operator_state(kube: FakeKube) -> reconcile.OperatorState:
     return reconcile.OperatorState(config=config, kube=kube)  # type: ignore[arg-type]
 
 
-def child(role: str, *, complete: bool = False) -> Any:
+def owned_by(uid: str) -> list[dict[str, Any]]:
+    return [{"uid": uid, "controller": True}]
+
+
+def child(role: str, *, complete: bool = False, owner: str = "u-1") -> Any:
     return job_state(
         {
             "metadata": {
                 "name": f"{NAME}-{role}",
                 "namespace": NAMESPACE,
+                "uid": f"{owner}-{role}",
+                "ownerReferences": owned_by(owner),
                 "labels": {"finetune.dev/job": NAME, "finetune.dev/role": role},
             },
             "status": {"conditions": [{"type": "Complete", "status": "True"}]} if complete else {},
@@ -82,13 +93,14 @@ def child(role: str, *, complete: bool = False) -> Any:
     )
 
 
-def validate_pod() -> Any:
+def validate_pod(owner: str = "u-1") -> Any:
     summary = {"ok": True, "kind": "validate", "dataset": {"trainExamples": 3}}
     return pod_state(
         {
             "metadata": {
                 "name": f"{NAME}-validate-x",
                 "namespace": NAMESPACE,
+                "ownerReferences": owned_by(f"{owner}-validate"),
                 "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"},
             },
             "status": {
@@ -164,6 +176,7 @@ def test_pod_that_never_starts_fails_the_job_and_deletes_its_job(events: list[st
             "metadata": {
                 "name": f"{NAME}-validate-x",
                 "namespace": NAMESPACE,
+                "ownerReferences": owned_by("u-1-validate"),
                 "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "validate"},
                 "creationTimestamp": "2020-01-01T00:00:00Z",  # long past the timeout
             },
@@ -177,3 +190,86 @@ def test_pod_that_never_starts_fails_the_job_and_deletes_its_job(events: list[st
     assert kube.calls[0] == ("delete", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/demo-validate")
     assert kube.status_patches[-1]["phase"] == "Failed"
     assert events == ["ImagePullFailed"]
+
+
+def test_children_of_an_earlier_job_with_the_same_name_are_never_adopted(
+    events: list[str],
+) -> None:
+    """Deleted and created again under the same name (``kubectl replace --force``): the old
+    Jobs, finished and successful, are still there; the new job waits instead of taking their
+    result, and validates on its own once they are gone."""
+    kube = FakeKube()
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    old = {
+        KEY: [
+            child("validate", complete=True, owner="u-0"),
+            child("train", complete=True, owner="u-0"),
+        ]
+    }
+    run(loop, old, {KEY: [validate_pod(owner="u-0")]})
+    assert kube.calls == [
+        ("patch", f"/apis/finetune.dev/v1alpha1/namespaces/{NAMESPACE}/finetunejobs/{NAME}/status")
+    ]
+    assert kube.status_patches[-1]["phase"] == "Validating"
+    assert "dataset" not in kube.status_patches[-1]
+    assert kube.status_patches[-1]["conditions"][0]["reason"] == "WaitingForOldChildren"
+
+    run(loop, {}, {})  # garbage collection took them
+    assert ("create", "Job/demo-validate") in kube.calls
+
+
+def test_unknown_spec_field_keeps_a_running_job_running(events: list[str]) -> None:
+    """A CRD upgraded before the operator: a field this build does not know is ignored and
+    named, never a reason to fail a job that is training."""
+    kube = FakeKube()
+    running = {"phase": "Running", "conditions": [{"type": "Validated", "status": "True"}]}
+    job = body(running)
+    job["spec"]["resources"] = {"topologyHint": "rack"}
+    loop = reconcile.JobLoop(operator_state(kube), job, logging.getLogger("test"))
+    run(loop, {KEY: [child("validate", complete=True), child("train")]}, {})
+    written = kube.status_patches[-1]
+    assert "phase" not in written  # unchanged: still Running
+    understood = next(c for c in written["conditions"] if c["type"] == "SpecUnderstood")
+    assert understood["reason"] == "UnknownFields"
+    assert "spec.resources.topologyHint" in understood["message"]
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    ("error", "field"),
+    [
+        (
+            ApiError(
+                422,
+                'Job.batch "demo-validate" is invalid: '
+                'spec.template.spec.nodeSelector: Invalid value: "a b"',
+            ),
+            "nodeSelector",
+        ),
+        (
+            ApiError(403, 'jobs.batch "demo-validate" is forbidden: exceeded quota: jobs'),
+            "exceeded quota",
+        ),
+    ],
+    ids=["invalid", "forbidden"],
+)
+def test_child_the_apiserver_rejects_fails_the_job_in_one_pass(
+    events: list[str], error: ApiError, field: str
+) -> None:
+    kube = FakeKube(refuse={"Job": error})
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    run(loop, {}, {})
+    written = kube.status_patches[-1]
+    assert written["phase"] == "Failed"
+    failed = next(c for c in written["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "ChildRejected"
+    assert field in failed["message"]
+    assert events == ["ChildRejected"]
+
+
+def test_other_api_errors_are_retried_not_final(events: list[str]) -> None:
+    kube = FakeKube(refuse={"Job": ApiError(500, "etcd timeout")})
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    with pytest.raises(ApiError):
+        run(loop, {}, {})
+    assert kube.status_patches == []
