@@ -264,9 +264,13 @@ def parse_job(document: dict[str, Any]) -> FineTuneJob:
 
 
 def load_job_file(path: str | Path) -> FineTuneJob:
-    """Read a job file (YAML or JSON) and parse it."""
+    """Read a job file (YAML or JSON) and parse it; every refusal is a ValueError (pydantic's
+    ValidationError is one), so a caller maps one exception type to "invalid config"."""
     with open(path, encoding="utf-8") as fh:
-        document = yaml.safe_load(fh)
+        try:
+            document = yaml.safe_load(fh)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise ValueError(f"{path}: not a FineTuneJob document")
     return parse_job(document)
