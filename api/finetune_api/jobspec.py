@@ -248,12 +248,16 @@ class FineTuneJob(BaseModel):
         return self
 
     def rendered(self) -> dict[str, Any]:
-        """The document with every default resolved, as written to ``<job>-config/job.yaml``."""
+        """The document with every default resolved, as written to ``<job>-config/job.yaml``.
+
+        The uid goes with it: the trainer stamps it on checkpoints and the manifest, so a retry
+        recognises its own job's work and a re-created job of the same name does not."""
+        uid = {"uid": self.metadata.uid} if self.metadata.uid else {}
         return {
             "apiVersion": self.api_version,
             "kind": self.kind,
             "schemaVersion": SCHEMA_VERSION,
-            "metadata": {"name": self.metadata.name, "namespace": self.metadata.namespace},
+            "metadata": {"name": self.metadata.name, "namespace": self.metadata.namespace, **uid},
             "spec": self.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
 
