@@ -273,12 +273,16 @@ class FineTuneJob(BaseModel):
         return self
 
     def rendered(self) -> dict[str, Any]:
-        """The document with every default resolved, as written to ``<job>-config/job.yaml``."""
+        """The document with every default resolved, as written to ``<job>-config/job.yaml``.
+
+        The uid goes with it: the trainer stamps it on checkpoints and the manifest, so a retry
+        recognises its own job's work and a re-created job of the same name does not."""
+        uid = {"uid": self.metadata.uid} if self.metadata.uid else {}
         return {
             "apiVersion": self.api_version,
             "kind": self.kind,
             "schemaVersion": SCHEMA_VERSION,
-            "metadata": {"name": self.metadata.name, "namespace": self.metadata.namespace},
+            "metadata": {"name": self.metadata.name, "namespace": self.metadata.namespace, **uid},
             "spec": self.spec.model_dump(mode="json", by_alias=True, exclude_none=True),
         }
 
@@ -289,9 +293,13 @@ def parse_job(document: dict[str, Any]) -> FineTuneJob:
 
 
 def load_job_file(path: str | Path) -> FineTuneJob:
-    """Read a job file (YAML or JSON) and parse it."""
+    """Read a job file (YAML or JSON) and parse it; every refusal is a ValueError (pydantic's
+    ValidationError is one), so a caller maps one exception type to "invalid config"."""
     with open(path, encoding="utf-8") as fh:
-        document = yaml.safe_load(fh)
+        try:
+            document = yaml.safe_load(fh)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise ValueError(f"{path}: not a FineTuneJob document")
     return parse_job(document)

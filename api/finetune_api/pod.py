@@ -18,6 +18,9 @@ PROGRESS_PATH: Final = "/progress"
 EXIT_PERMANENT: Final = 3
 """A permanent user error (bad dataset, model, credentials, config): the Job's
 ``podFailurePolicy`` fails it at once, without a retry. Any other non-zero code is retried."""
+EXIT_STORAGE_UNAVAILABLE: Final = 75
+"""S3 stayed unreachable past the trainer's retry budget (sysexits' EX_TEMPFAIL): retried like
+any failure other than 3, and distinct from bad input in logs and ``kubectl get pods``."""
 EXIT_PREEMPTED: Final = 143
 """SIGTERM arrived (preemption, drain, suspend, deletion); retried like any other failure."""
 

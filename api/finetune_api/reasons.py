@@ -16,6 +16,9 @@ class Reason(StrEnum):
     INVALID_CONFIG = "InvalidConfig"
     TRAINING_DIVERGED = "TrainingDiverged"
     """NaN/Inf loss: the same data and hyperparameters would diverge again."""
+    STORAGE_UNAVAILABLE = "StorageUnavailable"
+    """S3 stayed unreachable past the trainer's retry budget; retried (exit
+    ``pod.EXIT_STORAGE_UNAVAILABLE``), and never reported as bad input."""
     ERROR = "Error"
     """Anything unexpected; retried."""
 
@@ -26,7 +29,8 @@ VALIDATION_REASONS = frozenset(
         Reason.INVALID_MODEL,
         Reason.INVALID_CREDENTIALS,
         Reason.INVALID_CONFIG,
+        Reason.STORAGE_UNAVAILABLE,
     }
 )
-"""What validation refuses inputs for; any other failure of the validation pod is shown as
-``ValidationFailed``."""
+"""What validation reports by name: the inputs it refuses, and a storage outage it could not
+ride out; any other failure of the validation pod is shown as ``ValidationFailed``."""

@@ -111,4 +111,38 @@ MALFORMED: list[tuple[str, str, bytes, int, str]] = [
         "item 1 must be a non-empty string",
     ),
     ("expected-text", "text", f'{TEXT[:-1]}, "expected": ["x"]}}\n'.encode(), 1, "needs a prompt"),
+    # Hostile lines: each once crashed the validator (exit 1, retried) instead of naming a line.
+    (
+        "lone-surrogate",
+        "auto",
+        f'{TEXT}\n{{"text": "a\\ud800b"}}\n'.encode(),
+        2,
+        "unpaired surrogate (\\ud800",
+    ),
+    (
+        "surrogate-in-chat",
+        "chat",
+        f"{CHAT}\n".encode()
+        + b'{"messages": [{"role": "user", "content": "x"}, '
+        + b'{"role": "assistant", "content": "\\udfff"}]}\n',
+        2,
+        "message 2: field 'content' holds an unpaired surrogate",
+    ),
+    (
+        "deep-nesting",
+        "auto",
+        f"{TEXT}\n".encode() + b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",
+        2,
+        "nested too deeply",
+    ),
+    ("huge-integer", "auto", f'{TEXT}\n{{"text": {"9" * 5000}}}\n'.encode(), 2, "bad JSON"),
 ]
+
+LONG_LINE_CAP = 1024
+"""The line cap tests set (``FINETUNE_MAX_LINE_BYTES``), so an over-long line costs 1 KiB."""
+LONG_LINE = (
+    f"{TEXT}\n".encode()
+    + json.dumps({"text": "x" * LONG_LINE_CAP}).encode()
+    + f"\n{TEXT}\n".encode()
+)
+"""Line 2 is just over ``LONG_LINE_CAP``; lines 1 and 3 are fine."""

@@ -1,4 +1,4 @@
-"""Fixtures for trainer tests: the tiny model in S3, a fresh bucket, AWS env."""
+"""Fixtures for trainer tests: the tiny model in S3, a fresh bucket, AWS env, S3 outages."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 from devcluster.s3 import S3Endpoint
+from devcluster.settings import Settings
+from tests.support.outage import Outage
 from tests.trainer.tiny import build_model, chat_examples, write_jsonl
 
 pytest.importorskip("trl")
@@ -92,3 +94,17 @@ def no_signal_handlers() -> Iterator[None]:
     previous = signal.getsignal(signal.SIGTERM)
     yield
     signal.signal(signal.SIGTERM, previous)
+
+
+@pytest.fixture
+def s3_outage(s3: S3Endpoint, testenv_settings: Settings) -> Iterator[Outage]:
+    """Outages of this session's private S3 server; S3 is up again after the test.
+
+    Stopping S3 would break every other session sharing the server, so these tests run only
+    with a private state dir (``FINETUNE_TESTENV_STATE`` and private ports; docs/reliability.md).
+    """
+    if not os.environ.get("FINETUNE_TESTENV_STATE"):
+        pytest.skip("stops S3: needs a private server (set FINETUNE_TESTENV_STATE and its ports)")
+    outage = Outage(testenv_settings)
+    yield outage
+    outage.end()

@@ -12,23 +12,48 @@ from finetune_trainer.checkpoints import MARKER, CheckpointStore, step_dir
 from finetune_trainer.storage import S3Uri, Storage
 
 
-def put_checkpoint(s3: S3Endpoint, bucket: str, prefix: str, step: int, run: str) -> None:
+def put_checkpoint(
+    s3: S3Endpoint, bucket: str, prefix: str, step: int, *, run: str, uid: str | None = "u-1"
+) -> None:
     key = f"{prefix}/checkpoints/{step_dir(step)}"
     client = s3.client()
     client.put_object(Bucket=bucket, Key=f"{key}/weights.bin", Body=b"w")
-    marker = {"step": step, "run": run, "files": [{"path": "weights.bin", "size": 1}]}
+    marker = {"step": step, "run": run, "uid": uid, "files": [{"path": "weights.bin", "size": 1}]}
     client.put_object(Bucket=bucket, Key=f"{key}/{MARKER}", Body=json.dumps(marker).encode())
 
 
-def test_resumes_only_its_own_run(
-    s3: S3Endpoint, bucket: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def output(s3: S3Endpoint, bucket: str, monkeypatch: pytest.MonkeyPatch) -> S3Uri:
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
-    prefix = uuid.uuid4().hex[:10]
-    put_checkpoint(s3, bucket, prefix, 10, run="mine")
-    put_checkpoint(s3, bucket, prefix, 20, run="another-job")
-    output = S3Uri.parse(f"s3://{bucket}/{prefix}/")
+    return S3Uri.parse(f"s3://{bucket}/{uuid.uuid4().hex[:10]}/")
 
-    assert CheckpointStore(Storage(), output, keep=2, run="mine").newest_resumable() == 10
-    assert CheckpointStore(Storage(), output, keep=2, run="new").newest_resumable() is None
+
+def store(output: S3Uri, run: str, uid: str | None = "u-1", keep: int = 2) -> CheckpointStore:
+    return CheckpointStore(Storage(), output, keep=keep, run=run, uid=uid)
+
+
+def test_resumes_only_its_own_run(s3: S3Endpoint, output: S3Uri) -> None:
+    put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 10, run="mine")
+    put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 20, run="another-job")
+
+    assert store(output, "mine").newest_resumable() == 10
+    assert store(output, "new").newest_resumable() is None
+
+
+def test_resumes_only_its_own_uid(s3: S3Endpoint, output: S3Uri) -> None:
+    """A job re-created under the same name (same spec, new uid) starts from step 0."""
+    put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 10, run="mine", uid="u-1")
+    put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 20, run="mine", uid="u-2")
+
+    assert store(output, "mine", uid="u-1").newest_resumable() == 10
+    assert store(output, "mine", uid="u-3").newest_resumable() is None
+
+
+def test_prunes_only_its_own_checkpoints(s3: S3Endpoint, output: S3Uri) -> None:
+    prefix = output.key.rstrip("/")
+    for step, uid in ((10, "u-other"), (20, "u-1"), (30, "u-1"), (40, "u-1")):
+        put_checkpoint(s3, output.bucket, prefix, step, run="mine", uid=uid)
+    mine = store(output, "mine", keep=2)
+    mine.prune()
+    assert mine.inventory().complete == (10, 30, 40)

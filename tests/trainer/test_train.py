@@ -24,12 +24,15 @@ from accelerate.state import AcceleratorState
 from devcluster.s3 import S3Endpoint
 from peft import PeftModel
 from tests.support.manifests import trainer_job, write_job
+from tests.support.outage import Outage
 from tests.trainer.tiny import chat_examples, write_jsonl
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
 from finetune_api.jobspec import parse_job
+from finetune_trainer.checkpoints import CheckpointStore
 from finetune_trainer.config import single_process_env
+from finetune_trainer.retry import RETRY_SECONDS_ENV
 from finetune_trainer.train import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("aws_env", "no_signal_handlers")]
@@ -194,6 +197,43 @@ def test_resume_is_exact(s3: S3Endpoint, inputs: dict[str, str]) -> None:
     assert [got[s] for s in range(5, 9)] == [expected[s] for s in range(5, 9)]
     assert resumed.summary.metrics and straight.summary.metrics
     assert resumed.summary.metrics.base_eval_loss == straight.summary.metrics.base_eval_loss
+
+
+def test_outage_during_checkpoint_upload_is_ridden_out(
+    s3: S3Endpoint, inputs: dict[str, str], s3_outage: Outage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 goes down for 20 s as the first checkpoint upload starts; the run finishes anyway."""
+    monkeypatch.setenv(RETRY_SECONDS_ENV, "180")
+    upload = CheckpointStore.upload_files
+
+    def upload_during_outage(store: CheckpointStore, local_dir: Path, step: int) -> None:
+        if not s3_outage.started:
+            s3_outage.begin(20)
+        upload(store, local_dir, step)
+
+    monkeypatch.setattr(CheckpointStore, "upload_files", upload_during_outage)
+    result = train_in_process(trainer_job(inputs))
+    assert s3_outage.started
+    assert result.summary.wire()["step"] == 8
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    keys = {
+        o["Key"][len(prefix) + 1 :]
+        for o in s3.client().list_objects_v2(Bucket=bucket, Prefix=prefix + "/out/")["Contents"]
+    }
+    assert {"out/manifest.json", "out/checkpoints/step-000004/_COMPLETE.json"} <= keys
+
+
+def test_retry_after_publish_does_not_train(inputs: dict[str, str]) -> None:
+    """A retry of a job whose output is complete (same uid and run) reports it, exit 0."""
+    document = trainer_job(inputs)
+    document["metadata"]["uid"] = "uid-of-this-job"
+    first = train_in_process(document)
+    again = train_in_process(document)
+    assert again.trainer is None  # nothing was trained
+    assert again.summary == first.summary
+    other = trainer_job(inputs, hyperparameters={"maxSteps": 1})
+    other["metadata"]["uid"] = "uid-of-this-job"
+    assert train_in_process(other).trainer is not None  # another run identity trains
 
 
 def free_port() -> int:

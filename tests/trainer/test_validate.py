@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from devcluster.s3 import S3Endpoint
-from tests.support.datasets import MALFORMED
+from tests.support.datasets import LONG_LINE, LONG_LINE_CAP, MALFORMED
 from tests.support.manifests import trainer_job, write_job
 
 from finetune_trainer.cli import main
+from finetune_trainer.config import MAX_LINE_BYTES_ENV
 from finetune_trainer.storage import ObjectInfo, S3Uri, Storage
 
 pytestmark = pytest.mark.usefixtures("aws_env")
@@ -45,6 +46,19 @@ def test_malformed_dataset_exit_3(
     assert code == 3
     assert report["ok"] is False and report["reason"] == "InvalidDataset"
     assert f"line {line}: " in str(report["message"]) and words in str(report["message"])
+
+
+def test_over_long_line_exit_3(
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cap is made small so that a line "just over it" costs a kilobyte, not gigabytes.
+    monkeypatch.setenv(MAX_LINE_BYTES_ENV, str(LONG_LINE_CAP))
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+    s3.client().put_object(Bucket=bucket, Key=f"{prefix}/data/long.jsonl", Body=LONG_LINE)
+    document = trainer_job(inputs, dataset={"train": f"s3://{bucket}/{prefix}/data/long.jsonl"})
+    code, report = validate(tmp_path, document)
+    assert (code, report["reason"]) == (3, "InvalidDataset")
+    assert f"line 2: longer than {LONG_LINE_CAP} bytes" in str(report["message"])
 
 
 def test_good_dataset_counts(inputs: dict[str, str], tmp_path: Path) -> None:

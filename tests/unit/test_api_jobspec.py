@@ -103,4 +103,5 @@ def test_full_fine_tuning_renders_no_lora() -> None:
 def test_rendered_job_parses_back_to_the_same_job() -> None:
     job = parse_job(finetunejob(uid="u-1"))
     again = parse_job(job.rendered())
+    assert again.metadata.uid == "u-1"
     assert again.spec == job.spec

@@ -77,7 +77,10 @@ def test_config_map_carries_the_rendered_job() -> None:
     document = yaml.safe_load(data["job.yaml"])
     assert document == job.rendered()
     assert parse_job(document) == parse_job(
-        {**job.rendered(), "metadata": {"name": "support-lora", "namespace": "team-a"}}
+        {
+            **job.rendered(),
+            "metadata": {"name": "support-lora", "namespace": "team-a", "uid": job.metadata.uid},
+        }
     )
 
 

@@ -1,4 +1,5 @@
-"""Dataset checks: every malformed line is named as "line N" with its reason (table-driven)."""
+"""Dataset checks: every malformed line is named as "line N" with its reason (table-driven),
+hostile lines included (unpaired surrogates, deep nesting, lines over the cap)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.support.datasets import CHAT, MALFORMED, PC, TEXT
+from tests.support.datasets import CHAT, LONG_LINE, LONG_LINE_CAP, MALFORMED, PC, TEXT
 
-from finetune_trainer.data import check_file
+from finetune_trainer.config import MAX_LINE_BYTES_ENV, max_line_bytes
+from finetune_trainer.data import MAX_LINE_BYTES, check_file
 from finetune_trainer.errors import InvalidDataset
 
 
@@ -64,3 +66,28 @@ def test_expected_is_kept_beside_the_format_fields(tmp_path: Path) -> None:
     src.write_text(json.dumps(record) + "\n")
     check_file(src, "in.jsonl", "auto", out).raise_if_bad()
     assert json.loads(out.read_text()) == json.loads(CHAT) | {"expected": ["hello"]}
+
+
+def test_over_long_line_is_named_and_never_read_whole(tmp_path: Path) -> None:
+    path, out = tmp_path / "train.jsonl", tmp_path / "out.jsonl"
+    path.write_bytes(LONG_LINE)
+    check = check_file(path, "train.jsonl", "auto", out, max_line_bytes=LONG_LINE_CAP)
+    assert check.examples == 2  # lines 1 and 3: the reader finds the line after the long one
+    assert check.problems == [f"line 2: longer than {LONG_LINE_CAP} bytes (the line cap); not read"]
+    with pytest.raises(InvalidDataset) as err:
+        check.raise_if_bad()
+    assert err.value.exit_code == 3
+
+
+@pytest.mark.parametrize("newline", [b"\n", b""])
+def test_line_exactly_at_the_cap_is_read(tmp_path: Path, newline: bytes) -> None:
+    line = json.dumps({"text": "x" * 100}).encode()
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(line + newline)
+    check = check_file(path, "train.jsonl", "auto", max_line_bytes=len(line))
+    assert (check.examples, check.problems) == (1, [])
+
+
+@pytest.mark.parametrize(("env", "cap"), [({}, MAX_LINE_BYTES), ({MAX_LINE_BYTES_ENV: "512"}, 512)])
+def test_line_cap_from_env(env: dict[str, str], cap: int) -> None:
+    assert max_line_bytes(env) == cap

@@ -1,13 +1,25 @@
-"""Object keys are never trusted as local paths; URIs split into bucket and prefix."""
+"""Object keys are never trusted as local paths; URIs split into bucket and prefix; which
+storage errors are retried (table-driven)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from s3transfer.exceptions import RetriesExceededError
 
 from finetune_trainer.errors import InvalidConfig
-from finetune_trainer.storage import S3Uri, UnsafeKey, local_path
+from finetune_trainer.retry import Verdict
+from finetune_trainer.storage import S3Uri, UnsafeKey, classify, local_path
 
 
 @pytest.mark.parametrize(
@@ -51,3 +63,48 @@ def test_uri_join() -> None:
 def test_bad_uri() -> None:
     with pytest.raises(InvalidConfig):
         S3Uri.parse("https://x/y")
+
+
+def client_error(code: str, status: int) -> ClientError:
+    response: Any = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    return ClientError(response, "GetObject")
+
+
+def upload_failed(code: str, status: int) -> Exception:
+    """boto3's upload_file re-raises a ClientError as S3UploadFailedError, inside the except."""
+    try:
+        raise client_error(code, status)
+    except ClientError:
+        try:
+            raise S3UploadFailedError("Failed to upload x to b/k: ...")
+        except S3UploadFailedError as exc:
+            return exc
+
+
+@pytest.mark.parametrize(
+    ("error", "verdict"),
+    [
+        (EndpointConnectionError(endpoint_url="http://s3:8333"), Verdict.TRANSIENT),
+        (ConnectTimeoutError(endpoint_url="http://s3:8333"), Verdict.TRANSIENT),
+        (ReadTimeoutError(endpoint_url="http://s3:8333"), Verdict.TRANSIENT),
+        (RetriesExceededError(last_exception=OSError()), Verdict.TRANSIENT),
+        (client_error("SlowDown", 503), Verdict.TRANSIENT),
+        (client_error("InternalError", 500), Verdict.TRANSIENT),
+        (client_error("Whatever", 502), Verdict.TRANSIENT),
+        (client_error("TooManyRequests", 429), Verdict.TRANSIENT),
+        (client_error("AccessDenied", 403), Verdict.CREDENTIALS),
+        (client_error("ExpiredToken", 400), Verdict.CREDENTIALS),
+        (client_error("403", 403), Verdict.CREDENTIALS),
+        (upload_failed("ExpiredToken", 400), Verdict.CREDENTIALS),
+        (upload_failed("ServiceUnavailable", 503), Verdict.TRANSIENT),
+        (client_error("SignatureDoesNotMatch", 403), Verdict.FINAL),
+        (client_error("InvalidAccessKeyId", 403), Verdict.FINAL),
+        (client_error("NoSuchBucket", 404), Verdict.FINAL),
+        (client_error("404", 404), Verdict.FINAL),
+        (NoCredentialsError(), Verdict.FINAL),
+        (ValueError("not storage"), Verdict.FINAL),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else v.value,
+)
+def test_classify(error: Exception, verdict: Verdict) -> None:
+    assert classify(error) is verdict

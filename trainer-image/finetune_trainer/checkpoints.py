@@ -3,6 +3,10 @@
 Layout: ``<output>/checkpoints/step-000200/<files of the HF checkpoint dir>`` plus
 ``_COMPLETE.json`` listing every object with its size. A restarted attempt resumes from the newest
 step with a marker; a step without one (an upload cut short) is ignored and later deleted.
+
+Checkpoints hold pickles, which run code when loaded: only a marker naming this job's uid and
+run identity makes a checkpoint resumable, and pruning deletes only checkpoints whose marker
+names them too. Write access to the output prefix is still trust (docs/trainer.md).
 """
 
 from __future__ import annotations
@@ -68,25 +72,35 @@ def to_prune(inv: Inventory, keep: int) -> list[int]:
 class CheckpointStore:
     """Upload, list, download and prune checkpoints below ``<output>/checkpoints/``."""
 
-    def __init__(self, storage: Storage, output: S3Uri, keep: int, run: str) -> None:
+    def __init__(
+        self, storage: Storage, output: S3Uri, keep: int, run: str, uid: str | None
+    ) -> None:
         self.storage = storage
         self.root = output.join(PREFIX)
         self.keep = keep
         self.run = run
-        """Identity of the training run (a digest of the resolved job); only its own
-        checkpoints are resumed, never those another job left under the same output URI."""
+        """Identity of the training run (a digest of the resolved job's trajectory fields)."""
+        self.uid = uid
+        """The FineTuneJob's uid: a job deleted and re-created under the same name and output
+        has another one, so it never resumes (or prunes) the earlier job's checkpoints."""
+
+    def is_own(self, step: int) -> bool:
+        """Whether a complete checkpoint's marker names this job's uid and run identity."""
+        marker = json.loads(self.storage.get_bytes(self.uri(step).join(MARKER)))
+        own: bool = marker.get("run") == self.run and marker.get("uid") == self.uid
+        if not own:
+            log.warning(
+                "checkpoint: %s was written by another job (uid %s, run %s; this is uid %s, "
+                "run %s); left alone", self.uri(step), marker.get("uid"), marker.get("run"),
+                self.uid, self.run,
+            )  # fmt: skip
+        return own
 
     def newest_resumable(self) -> int | None:
-        """The newest complete checkpoint that this run wrote, if any."""
-        for step in sorted(self.inventory().complete, reverse=True):
-            marker = json.loads(self.storage.get_bytes(self.uri(step).join(MARKER)))
-            if marker.get("run") == self.run:
-                return step
-            log.warning(
-                "checkpoint: %s was written by another job (run %s, this run %s); not resumed",
-                self.uri(step), marker.get("run"), self.run,
-            )  # fmt: skip
-        return None
+        """The newest complete checkpoint that this job's run wrote, if any."""
+        return next(
+            (s for s in sorted(self.inventory().complete, reverse=True) if self.is_own(s)), None
+        )
 
     def uri(self, step: int) -> S3Uri:
         return self.root.join(step_dir(step))
@@ -107,13 +121,17 @@ class CheckpointStore:
             for o in self.storage.list_objects(prefix)
             if o.relative != MARKER
         ]
-        marker = {"step": step, "run": self.run, "files": objects, **extra}
+        marker = {"step": step, "run": self.run, "uid": self.uid, "files": objects, **extra}
         self.storage.put_bytes(prefix.join(MARKER), json.dumps(marker, indent=1).encode())
         self.prune()
         return prefix
 
     def prune(self) -> None:
-        for step in to_prune(self.inventory(), self.keep):
+        """Delete this job's complete checkpoints beyond ``keep``. Incomplete steps carry no
+        marker, so nothing says whose they are: they are left alone (and never resumed)."""
+        inv = self.inventory()
+        own = Inventory(complete=tuple(s for s in inv.complete if self.is_own(s)), incomplete=())
+        for step in to_prune(own, self.keep):
             prefix = self.uri(step)
             objects = self.storage.list_objects(prefix)
             # The marker goes first, so a half-deleted checkpoint never looks complete.

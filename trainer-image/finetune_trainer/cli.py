@@ -16,6 +16,7 @@ from finetune_api.reasons import Reason
 from finetune_api.reports import Summary
 from finetune_trainer.config import Rendezvous, is_worker, single_process_env, use_scratch
 from finetune_trainer.errors import InvalidConfig, TrainerError
+from finetune_trainer.redact import RedactingFormatter
 from finetune_trainer.report import failure, write_termination
 
 log = logging.getLogger("finetune_trainer")
@@ -63,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = _parser().parse_args(argv)
     use_scratch(os.environ)  # first: the heavy imports below read the cache locations once
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     if args.command == "validate":
         from finetune_trainer import validate  # noqa: PLC0415 (heavy: torch, transformers)
 

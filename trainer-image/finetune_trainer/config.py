@@ -1,7 +1,8 @@
 """Runtime settings from the pod's environment (``finetune_api.pod``, docs/architecture.md).
 
 The job itself comes from ``--job FILE`` (``finetune_api.jobspec``); this module holds what the
-pod's environment decides: rendezvous and scratch space.
+pod's environment decides: rendezvous, scratch space, and the trainer's own limits
+(``FINETUNE_MAX_LINE_BYTES``; the storage retry budget is read in ``retry.py``).
 """
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from finetune_api import pod
 from finetune_api.pod import SCRATCH_LAYOUT, Env
+from finetune_trainer.data import MAX_LINE_BYTES
+
+MAX_LINE_BYTES_ENV = "FINETUNE_MAX_LINE_BYTES"
+"""Overrides the longest dataset line read (``data.MAX_LINE_BYTES``); tests make it small."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,11 @@ def use_scratch(env: MutableMapping[str, str]) -> None:
 
 def _writable_dir(path: str) -> bool:
     return Path(path).is_dir() and os.access(path, os.W_OK)
+
+
+def max_line_bytes(env: Mapping[str, str]) -> int:
+    """The dataset line cap: $FINETUNE_MAX_LINE_BYTES, else ``data.MAX_LINE_BYTES``."""
+    return int(env.get(MAX_LINE_BYTES_ENV) or MAX_LINE_BYTES)
 
 
 def scratch_dir(job_name: str) -> Path:

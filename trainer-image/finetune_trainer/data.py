@@ -11,16 +11,23 @@ Only the fields of the format are kept, so stray columns cannot upset the Arrow 
 ``expected`` where a record has it: a list of non-empty strings that a correct answer states
 (graded by ``answers``; training drops the column).
 The checks are pure (no tokenizer); ``validate.py`` counts tokens.
+
+Hostile input is a bad line like any other, never a crash or a retry: a line longer than the
+cap is skipped unread (a multi-gigabyte line would otherwise be held in memory whole), JSON
+nested deeper than the parser's recursion limit, numbers too long to convert, and strings with
+an unpaired surrogate (valid JSON escapes, but not encodable as UTF-8) are each named by line.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import reprlib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from finetune_trainer.errors import InvalidDataset
 
@@ -28,6 +35,11 @@ Format = Literal["chat", "prompt-completion", "text"]
 ROLES = ("system", "user", "assistant")
 MAX_REPORTED = 20
 """Problems named in the error message; the rest are only counted (the message stays short)."""
+MAX_LINE_BYTES = 64 * 2**20
+"""The longest line read; a longer one is a bad line (``FINETUNE_MAX_LINE_BYTES`` overrides)."""
+SKIP_CHUNK = 2**20
+"""An over-long line is skipped in reads of this size, so it is never held whole."""
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -72,6 +84,12 @@ def _require_str(record: dict[str, Any], name: str) -> str:
     value = record[name]
     if not isinstance(value, str):
         raise ValueError(f"field '{name}' must be a string, got {type(value).__name__}")
+    surrogate = _SURROGATE.search(value)
+    if surrogate:
+        raise ValueError(
+            f"field '{name}' holds an unpaired surrogate (\\u{ord(surrogate.group()):04x} at "
+            f"character {surrogate.start()}); it cannot be encoded as UTF-8"
+        )
     return value
 
 
@@ -122,7 +140,9 @@ def _format_fields(record: dict[str, Any], fmt: Format) -> dict[str, Any]:
         if role is None:
             raise ValueError(f"message {i}: missing field 'role'")
         if role not in ROLES:
-            raise ValueError(f"message {i}: unknown role {role!r} (expected {', '.join(ROLES)})")
+            raise ValueError(
+                f"message {i}: unknown role {reprlib.repr(role)} (expected {', '.join(ROLES)})"
+            )
         try:
             content = _require_str(message, "content")
         except ValueError as exc:
@@ -136,37 +156,74 @@ def _format_fields(record: dict[str, Any], fmt: Format) -> dict[str, Any]:
     return {"messages": clean}
 
 
-def _records(path: Path, check: DatasetCheck) -> Iterator[tuple[int, dict[str, Any]]]:
+def _lines(fh: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """(line number, bytes) for each line; None for a line longer than max_bytes, which is
+    skipped in chunks instead of being read whole."""
+    number = 0
+    while raw := fh.readline(max_bytes + 1):
+        number += 1
+        if raw.endswith(b"\n") or len(raw) <= max_bytes:  # the whole line fits
+            yield number, raw
+            continue
+        while (rest := fh.readline(SKIP_CHUNK)) and not rest.endswith(b"\n"):
+            pass
+        yield number, None
+
+
+def _parse(raw: bytes) -> dict[str, Any] | str | None:
+    """The line's JSON object, None for a blank line, or the reason it is bad."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte {exc.start})"
+    if not text.strip():
+        return None  # blank lines (e.g. a trailing newline) are not examples
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"bad JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return "bad JSON (nested too deeply)"
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        return f"bad JSON ({exc})"
+    if not isinstance(record, dict):
+        return f"expected a JSON object, got {type(record).__name__}"
+    return record
+
+
+def _records(
+    path: Path, check: DatasetCheck, max_line_bytes: int
+) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each parseable line; problems go into check."""
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                check.add(number, f"not valid UTF-8 (byte {exc.start})")
+        for number, raw in _lines(fh, max_line_bytes):
+            if raw is None:
+                check.add(number, f"longer than {max_line_bytes} bytes (the line cap); not read")
                 continue
-            if not text.strip():
-                continue  # blank lines (e.g. a trailing newline) are not examples
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                check.add(number, f"bad JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(record, dict):
-                check.add(number, f"expected a JSON object, got {type(record).__name__}")
-                continue
-            yield number, record
+            parsed = _parse(raw)
+            if isinstance(parsed, str):
+                check.add(number, parsed)
+            elif parsed is not None:
+                yield number, parsed
 
 
-def check_file(path: Path, name: str, fmt: str, out: Path | None = None) -> DatasetCheck:
+def check_file(
+    path: Path,
+    name: str,
+    fmt: str,
+    out: Path | None = None,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> DatasetCheck:
     """Stream path, check each line, and (when out is given) write the clean examples as JSONL.
 
-    fmt is the spec's format; "auto" takes the first example's. Nothing is loaded whole.
+    fmt is the spec's format; "auto" takes the first example's. Nothing is loaded whole, and no
+    line longer than max_line_bytes is read.
     """
     check = DatasetCheck(name=name, format=None if fmt == "auto" else fmt)  # type: ignore[arg-type]
     with ExitStack() as stack:
         sink = stack.enter_context(open(out, "w", encoding="utf-8")) if out is not None else None
-        for number, record in _records(path, check):
+        for number, record in _records(path, check, max_line_bytes):
             if check.format is None:
                 check.format = detect_format(record)
                 if check.format is None:

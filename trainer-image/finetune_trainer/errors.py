@@ -29,6 +29,14 @@ class Preempted(TrainerError):
     exit_code = pod.EXIT_PREEMPTED
 
 
+class StorageUnavailable(TrainerError):
+    """S3 stayed unreachable (or overloaded) past the retry budget (``retry.py``). Not exit 3:
+    the outage is not the user's input, so the Job retries and resumes from a checkpoint."""
+
+    reason = Reason.STORAGE_UNAVAILABLE
+    exit_code = pod.EXIT_STORAGE_UNAVAILABLE
+
+
 class InputError(TrainerError):
     """A permanent user error: retrying cannot help."""
 

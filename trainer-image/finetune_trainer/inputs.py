@@ -8,10 +8,12 @@ is fetched here into what TRL takes.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from finetune_api.jobspec import FineTuneJobSpec
+from finetune_trainer.config import max_line_bytes
 from finetune_trainer.data import DatasetCheck, check_file
 from finetune_trainer.errors import InvalidDataset, InvalidModel
 from finetune_trainer.storage import ObjectInfo, S3Uri, Storage, check_key
@@ -78,15 +80,18 @@ def _fetch_one(storage: Storage, uri_text: str, dest: Path) -> Path:
 def fetch_dataset(storage: Storage, spec: FineTuneJobSpec, dest: Path) -> DatasetFiles:
     """Download, stream-check and clean the train (and eval) files; raise on any bad line."""
     dest.mkdir(parents=True, exist_ok=True)
+    cap = max_line_bytes(os.environ)
     raw_train = _fetch_one(storage, spec.dataset.train, dest / "train.raw.jsonl")
-    train = check_file(raw_train, spec.dataset.train, spec.dataset.format, dest / "train.jsonl")
+    train = check_file(
+        raw_train, spec.dataset.train, spec.dataset.format, dest / "train.jsonl", max_line_bytes=cap
+    )
     train.raise_if_bad()
     assert train.format is not None  # set by the first valid example
     files = DatasetFiles(train.format, str(dest / "train.jsonl"), train.examples, str(raw_train))
     if spec.dataset.eval:
         raw_eval = _fetch_one(storage, spec.dataset.eval, dest / "eval.raw.jsonl")
         evaluation: DatasetCheck = check_file(
-            raw_eval, spec.dataset.eval, train.format, dest / "eval.jsonl"
+            raw_eval, spec.dataset.eval, train.format, dest / "eval.jsonl", max_line_bytes=cap
         )
         evaluation.raise_if_bad()
         files.eval, files.eval_examples, files.raw_eval = (

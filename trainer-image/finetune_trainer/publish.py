@@ -166,8 +166,11 @@ def publish(
     dataset: dict[str, Any],
     plan: BatchPlan,
     ds_config: dict[str, Any],
+    run: str,
+    step: int,
 ) -> TrainSummary:
-    """Assemble the output tree, upload it, then the manifest; returns the termination summary."""
+    """Assemble the output tree, upload it, then the manifest; returns the termination summary,
+    which the manifest also keeps, for a retry of the same job (``earlier_output``)."""
     spec = job.spec
     out = ws_root / "publish"
     shutil.rmtree(out, ignore_errors=True)
@@ -203,6 +206,7 @@ def publish(
             "name": job.metadata.name,
             "namespace": job.metadata.namespace,
             "uid": job.metadata.uid,
+            "run": run,
         },
         "baseModel": {"uri": spec.base_model.uri, "sha256": tree_digest(file_entries(model_files))},
         "dataset": {
@@ -224,13 +228,32 @@ def publish(
     storage.delete([manifest_uri])  # an older run's manifest must not vouch for new files
     tree = files_under(out)
     storage.upload_files(tree, output)
-    manifest = build_manifest(tree, provenance, now_rfc3339())
-    storage.put_bytes(manifest_uri, json.dumps(manifest, indent=1).encode())
-    log.info("published %d files to %s; manifest written last", len(tree), output)
-    return TrainSummary(
+    summary = TrainSummary(
         metrics=Metrics.model_validate(metrics),
         output=OutputRef(uri=spec.output.uri, manifest=str(manifest_uri), files=len(tree)),
+        step=step,
     )
+    manifest = build_manifest(tree, provenance, now_rfc3339()) | {"summary": summary.wire()}
+    storage.put_bytes(manifest_uri, json.dumps(manifest, indent=1).encode())
+    log.info("published %d files to %s; manifest written last", len(tree), output)
+    return summary
+
+
+def earlier_output(storage: Storage, job: FineTuneJob, run: str) -> TrainSummary | None:
+    """The summary of this job's own complete output, if a previous attempt published it.
+
+    A retry after a successful publish (the pod died before reporting, or the node went away)
+    then exits 0 with that summary instead of training again. The manifest must name this
+    job's uid and run identity; a job without a uid (a local run) always trains.
+    """
+    manifest_uri = S3Uri.parse(job.spec.output.uri).join(MANIFEST)
+    if job.metadata.uid is None or not storage.exists(manifest_uri):
+        return None
+    manifest = json.loads(storage.get_bytes(manifest_uri))
+    owner = manifest.get("provenance", {}).get("job", {})
+    if owner.get("uid") != job.metadata.uid or owner.get("run") != run:
+        return None
+    return TrainSummary.model_validate(manifest.get("summary") or {})
 
 
 def _point_adapter_at(config_path: Path, base_uri: str) -> None:

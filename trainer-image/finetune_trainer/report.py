@@ -1,4 +1,7 @@
-"""The termination message: one short JSON summary the operator reads instead of the logs."""
+"""The termination message: one short JSON summary the operator reads instead of the logs.
+
+A failure's message is redacted (``redact.py``: no access key id, signature, URL query or the
+env's secrets) and shortened to fit, since anyone who can read the job's status reads it."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from pathlib import Path
 from finetune_api import pod
 from finetune_api.pod import Env
 from finetune_api.reports import FailureSummary, Summary
+from finetune_trainer.redact import redact, secrets_from_env
 
 REPORTS_ENV = "FINETUNE_WORKER_REPORTS"
 """Set by the launcher: torchrun workers write their summary there, one file per rank."""
@@ -56,4 +60,4 @@ def write_termination(summary: Summary) -> None:
 
 
 def failure(reason: str, message: str) -> FailureSummary:
-    return FailureSummary(reason=reason, message=message)
+    return FailureSummary(reason=reason, message=redact(message, secrets_from_env(os.environ)))

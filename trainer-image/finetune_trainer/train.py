@@ -41,7 +41,7 @@ from finetune_trainer.evaluate import BaselineEval, final_metrics
 from finetune_trainer.inputs import DatasetFiles, fetch_dataset, fetch_model
 from finetune_trainer.prepare import Workspace, check_eos, load_datasets, tokenization_options
 from finetune_trainer.progress_server import ProgressServer
-from finetune_trainer.publish import publish
+from finetune_trainer.publish import earlier_output, publish
 from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
 from finetune_trainer.storage import S3Uri, Storage
 
@@ -90,8 +90,9 @@ def fetch_inputs(
 
 
 TRAJECTORY_FIELDS = ("baseModel", "dataset", "method", "hyperparameters", "deepspeed", "resources")
-"""What decides the training trajectory (and the checkpoint's shard layout); names, output,
-checkpointing and run policy do not, so a copied or renamed job may still resume."""
+"""What decides the training trajectory (and the checkpoint's shard layout); output,
+checkpointing and run policy do not, so an edited policy does not discard checkpoints. The
+job's uid is checked besides (``CheckpointStore``)."""
 
 
 def run_identity(job: FineTuneJob) -> str:
@@ -319,8 +320,10 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             },
             plan=plan,
             ds_config=trainer.args.hf_deepspeed_config.config,
+            run=run_identity(job),
+            step=trainer.state.global_step,
         )
-        summary = published.model_copy(update={"step": trainer.state.global_step})
+        summary = published
         if progress is not None:
             progress.update(stage=Stage.DONE, eval_loss=metrics.get("evalLoss"))
     state.wait_for_everyone()
@@ -350,8 +353,14 @@ def run(job: FineTuneJob) -> RunResult:
         spec = job.spec
         ws = Workspace(scratch_dir(job.metadata.name))
         storage = Storage()
+        run = run_identity(job)
+        earlier = earlier_output(storage, job, run)
+        if earlier is not None:
+            log.info("%s already holds this job's complete output; not training again", earlier)
+            own = earlier if state.is_main_process else TrainSummary(rank=state.process_index)
+            return RunResult(own, None)
         store = CheckpointStore(
-            storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep, run_identity(job)
+            storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep, run, job.metadata.uid
         )
         fetched = fetch_inputs(state, ws, storage, job, store)
         if progress is not None and fetched.resume_step is not None:
