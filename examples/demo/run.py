@@ -3,7 +3,8 @@
 Brings up the local control plane and S3, installs the Helm chart (the operator then runs as a
 pod under the chart's ServiceAccount and RBAC), uploads the converted base model and the example
 dataset, applies examples/finetunejob-demo.yaml, shows live progress, and ends with the base and
-tuned eval losses, one held-out question answered by both models, and where the weights are.
+tuned eval losses and answer accuracy, three held-out questions answered by both models, and
+where the weights are.
 """
 
 from __future__ import annotations

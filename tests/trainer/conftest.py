@@ -71,12 +71,16 @@ def upload_dir(s3: S3Endpoint, local: Path, bucket: str, prefix: str) -> str:
 
 @pytest.fixture
 def inputs(s3: S3Endpoint, bucket: str, tiny_model: Path, tmp_path: Path) -> dict[str, str]:
-    """The tiny model and a 64/16 chat dataset under this test's own prefix."""
+    """The tiny model and a 64/16 chat dataset under this test's own prefix. Like the demo's,
+    only the eval records carry ``expected`` (the two files' columns differ)."""
     client = s3.client()
     prefix = uuid.uuid4().hex[:10]
     model_uri = upload_dir(s3, tiny_model, bucket, f"{prefix}/base")
     for name, n, seed in (("train", 64, 1), ("eval", 16, 2)):
-        path = write_jsonl(tmp_path / f"{name}.jsonl", chat_examples(n, seed))
+        records = chat_examples(n, seed)
+        if name == "eval":
+            records = [r | {"expected": [r["messages"][-1]["content"]]} for r in records]
+        path = write_jsonl(tmp_path / f"{name}.jsonl", records)
         client.upload_file(str(path), bucket, f"{prefix}/data/{name}.jsonl")
     return {
         "bucket": bucket,

@@ -116,6 +116,7 @@ def test_lora_zero2_publishes_weights_that_reproduce_logits(
         assert row["prompt"][-1]["role"] == "user" and row["reference"]
         assert isinstance(row["baseAnswer"], str) and isinstance(row["tunedAnswer"], str)
         assert set(row["tuned"]) == {"correct", "exactMatch", "expected", "rougeL"}
+        assert row["tuned"]["expected"] is not None, "graded on the record's expected strings"
     assert "## Answers" in (out / "README.md").read_text()
     history = json.loads((out / "metrics.json").read_text())["history"]
     assert not any("base_answers" in entry for entry in history), "answers stay out of history"

@@ -103,10 +103,9 @@ def load_datasets(
 
     ``expected`` is for grading answers only: TRL never sees it.
     """
-    data_files = {"train": files.train} | ({"eval": files.eval} if files.eval else {})
     with state.local_main_process_first():
-        data = load_dataset("json", data_files=data_files, cache_dir=str(ws.root / "hf-datasets"))
-    train, evaluation = data["train"], data.get("eval")
+        train = _load_jsonl(files.train, ws)
+        evaluation = _load_jsonl(files.eval, ws) if files.eval else None
     split = job.spec.dataset.eval_split
     if split:
         parts = train.train_test_split(test_size=split, seed=job.spec.hyperparameters.seed)
@@ -123,6 +122,13 @@ def load_datasets(
         if evaluation is not None:
             evaluation = evaluation.map(to_last_turn, remove_columns=["messages"])
     return Splits(train, evaluation, graded)
+
+
+def _load_jsonl(path: str, ws: Workspace) -> Any:
+    """One split on its own: a builder given both files casts them to one schema, and only the
+    eval set carries ``expected``."""
+    cache = str(ws.root / "hf-datasets")
+    return load_dataset("json", data_files=path, split="train", cache_dir=cache)
 
 
 def _without_expected(dataset: Any) -> Any:
