@@ -86,7 +86,7 @@ def keys_below(s3: S3Endpoint, output: str) -> set[str]:
 def fail_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None:
     """Storage.<method> works ``calls`` times, then the process 'dies' (no retry can help)."""
     original = getattr(Storage, method)
-    done = []
+    done: list[tuple[Any, ...]] = []
 
     def failing(self: Storage, *args: Any) -> None:
         if len(done) >= calls:
