@@ -7,7 +7,6 @@ destroys an earlier complete output.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import shutil
@@ -46,7 +45,6 @@ LIBRARIES = (
     "datasets",
     "safetensors",
 )
-log = logging.getLogger(__name__)
 
 
 def library_versions() -> dict[str, str]:
