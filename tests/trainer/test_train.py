@@ -58,7 +58,7 @@ def train_in_process(document: dict[str, Any]) -> Any:
 
 
 def published(s3: S3Endpoint, output: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
-    """Download the output after checking every file against the manifest."""
+    """Download the output after checking every file against the manifest (below its root)."""
     bucket, _, prefix = output[len("s3://") :].partition("/")
     client = s3.client()
     manifest = json.loads(
@@ -68,7 +68,7 @@ def published(s3: S3Endpoint, output: str, tmp_path: Path) -> tuple[Path, dict[s
     for entry in manifest["files"]:
         target = dest / entry["path"]
         target.parent.mkdir(parents=True, exist_ok=True)
-        client.download_file(bucket, prefix + entry["path"], str(target))
+        client.download_file(bucket, prefix + manifest["root"] + entry["path"], str(target))
         assert hashlib.sha256(target.read_bytes()).hexdigest() == entry["sha256"], entry["path"]
     return dest, manifest
 

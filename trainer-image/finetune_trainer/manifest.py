@@ -1,7 +1,8 @@
 """The output manifest: every published file with its size and sha256, plus provenance.
 
-``manifest.json`` is uploaded last; its presence means the output is complete. Checkpoints use
-the same idea with their own marker (``checkpoints.py``).
+``manifest.json`` is the commit point: readers trust only the files it lists, below its ``root``
+(``outputs.py`` publishes the files first, staged, and switches the manifest last). Checkpoints
+use the same idea with their own marker (``checkpoints.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
+SCHEMA_VERSION = 2
 CHUNK = 2**20
 
 
@@ -42,9 +44,12 @@ def tree_digest(entries: list[dict[str, Any]]) -> str:
 def build_manifest(
     files: dict[str, Path], provenance: dict[str, Any], created_at: str
 ) -> dict[str, Any]:
+    """Schema 2 added ``root`` (where the listed files are, relative to the output; ``""`` once
+    published in place) and ``replaced`` (keys of earlier outputs this one supersedes)."""
     entries = file_entries(files)
     return {
-        "schemaVersion": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "root": "",
         "createdAt": created_at,
         "files": entries,
         "provenance": provenance,

@@ -1,12 +1,12 @@
 """Publish a finished run to ``<output.uri>`` (docs/user-guide.md, "Read the outputs"):
-weights, tokenizer, metrics, loss curve, model card, and ``manifest.json`` last, so its presence
-means the output is complete.
+weights, tokenizer, metrics, loss curve, model card, and ``manifest.json``, the commit point.
+This module assembles the tree; ``outputs.py`` uploads it so that an interrupted publish never
+destroys an earlier complete output.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import shutil
@@ -32,6 +32,7 @@ from finetune_trainer.manifest import (
     sha256_file,
     tree_digest,
 )
+from finetune_trainer.outputs import finish, new_attempt, publish_tree, read_manifest
 from finetune_trainer.storage import S3Uri, Storage, files_under
 
 LIBRARIES = (
@@ -44,7 +45,6 @@ LIBRARIES = (
     "datasets",
     "safetensors",
 )
-log = logging.getLogger(__name__)
 
 
 def library_versions() -> dict[str, str]:
@@ -169,8 +169,9 @@ def publish(
     run: str,
     step: int,
 ) -> TrainSummary:
-    """Assemble the output tree, upload it, then the manifest; returns the termination summary,
-    which the manifest also keeps, for a retry of the same job (``earlier_output``)."""
+    """Assemble the output tree and publish it (``outputs.publish_tree``); returns the
+    termination summary, which the manifest also keeps, for a retry of the same job
+    (``earlier_output``)."""
     spec = job.spec
     out = ws_root / "publish"
     shutil.rmtree(out, ignore_errors=True)
@@ -225,34 +226,38 @@ def publish(
     }
     output = S3Uri.parse(spec.output.uri)
     manifest_uri = output.join(MANIFEST)
-    storage.delete([manifest_uri])  # an older run's manifest must not vouch for new files
     tree = files_under(out)
-    storage.upload_files(tree, output)
     summary = TrainSummary(
         metrics=Metrics.model_validate(metrics),
         output=OutputRef(uri=spec.output.uri, manifest=str(manifest_uri), files=len(tree)),
         step=step,
     )
     manifest = build_manifest(tree, provenance, now_rfc3339()) | {"summary": summary.wire()}
-    storage.put_bytes(manifest_uri, json.dumps(manifest, indent=1).encode())
-    log.info("published %d files to %s; manifest written last", len(tree), output)
+    publish_tree(storage, output, tree, manifest, new_attempt())
     return summary
 
 
-def earlier_output(storage: Storage, job: FineTuneJob, run: str) -> TrainSummary | None:
-    """The summary of this job's own complete output, if a previous attempt published it.
+def earlier_output(
+    storage: Storage, job: FineTuneJob, run: str, *, main_process: bool = True
+) -> TrainSummary | None:
+    """The summary of this job's own committed output, if a previous attempt published it.
 
     A retry after a successful publish (the pod died before reporting, or the node went away)
-    then exits 0 with that summary instead of training again. The manifest must name this
+    then exits 0 with that summary instead of training again; global rank 0 first finishes a
+    publish cut short after its commit (``outputs.finish``). The manifest must name this
     job's uid and run identity; a job without a uid (a local run) always trains.
     """
-    manifest_uri = S3Uri.parse(job.spec.output.uri).join(MANIFEST)
-    if job.metadata.uid is None or not storage.exists(manifest_uri):
+    output = S3Uri.parse(job.spec.output.uri)
+    if job.metadata.uid is None:
         return None
-    manifest = json.loads(storage.get_bytes(manifest_uri))
+    manifest = read_manifest(storage, output)
+    if manifest is None:
+        return None
     owner = manifest.get("provenance", {}).get("job", {})
     if owner.get("uid") != job.metadata.uid or owner.get("run") != run:
         return None
+    if main_process:
+        finish(storage, output, manifest)
     return TrainSummary.model_validate(manifest.get("summary") or {})
 
 

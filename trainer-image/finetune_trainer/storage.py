@@ -220,6 +220,24 @@ class Storage:
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(lambda kv: self.upload_file(kv[1], prefix.join(kv[0])), files.items()))
 
+    def copy_object(self, source: S3Uri, dest: S3Uri) -> None:
+        """A server-side copy (multipart for large objects): the bytes never pass through here."""
+        self._call(
+            "copy",
+            dest,
+            lambda: self.client.copy(
+                {"Bucket": source.bucket, "Key": source.key},
+                dest.bucket,
+                dest.key,
+                Config=self._transfer_config(),
+            ),
+        )
+
+    def copy_objects(self, pairs: list[tuple[S3Uri, S3Uri]]) -> None:
+        """Server-side copies of (source, destination) pairs, in parallel."""
+        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
+            list(pool.map(lambda pair: self.copy_object(*pair), pairs))
+
     def put_bytes(self, uri: S3Uri, data: bytes, content_type: str = "application/json") -> None:
         self._call(
             "put",

@@ -354,7 +354,7 @@ def run(job: FineTuneJob) -> RunResult:
         ws = Workspace(scratch_dir(job.metadata.name))
         storage = Storage()
         run = run_identity(job)
-        earlier = earlier_output(storage, job, run)
+        earlier = earlier_output(storage, job, run, main_process=state.is_main_process)
         if earlier is not None:
             log.info("%s already holds this job's complete output; not training again", earlier)
             own = earlier if state.is_main_process else TrainSummary(rank=state.process_index)
