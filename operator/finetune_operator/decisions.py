@@ -324,14 +324,14 @@ def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
 
 
 def _mirror_progress(work: _Pass, report: ProgressReport) -> None:
-    progress = mirror.progress_fields(report)
+    progress = mirror.progress_fields(report, work.clock)
     if progress:
         before = work.status.get("progress") or {}
         changed = progress.get("step") != before.get("step")
         progress["lastStepTime"] = work.now if changed else before.get("lastStepTime", work.now)
         work.status["progress"] = progress
     _merge_metrics(work, mirror.metrics_from_progress(report))
-    checkpoint = mirror.checkpoint_fields(report)
+    checkpoint = mirror.checkpoint_fields(report, work.clock)
     if checkpoint:
         work.status["lastCheckpoint"] = checkpoint
 
