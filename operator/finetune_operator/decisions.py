@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from finetune_api.jobspec import FineTuneJobSpec
-from finetune_api.reasons import VALIDATION_REASONS
+from finetune_api.reasons import VALIDATION_REASONS, PolicyReason
 from finetune_api.reports import ProgressReport, Stage, TrainSummary, ValidateSummary, rfc3339
 from finetune_api.status import FINAL_PHASES, ConditionType, Phase
 from finetune_operator import conditions as cond
 from finetune_operator import status_mirror as mirror
 from finetune_operator.observed import JobState, PodState, Terminated
+from finetune_operator.tenancy import Refusal
 
 
 class Action(enum.Enum):
@@ -87,6 +88,10 @@ class Policy:
     """Seconds a pod may stay unable to start before the job fails."""
     stall_timeout: float = 0
     """Seconds a Running job's step may stay unchanged before it fails as Stalled; 0 never."""
+    refusal: Refusal | None = None
+    """Why the operator's settings forbid this spec (``tenancy.storage_refusal``): a job with
+    no training Job yet fails with it before any (further) pod is created. One whose training
+    Job exists was admitted under earlier settings and is left to finish."""
 
 
 @dataclass(frozen=True)
@@ -500,7 +505,15 @@ def decide(
     work.status["observedGeneration"] = generation
     _spec_understood(work, unknown_fields)
     if not policy.image_allowed:
-        work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
+        work.fail(
+            PolicyReason.IMAGE_NOT_ALLOWED,
+            "spec.image is not on the operator's --allowed-image list",
+        )
+    elif policy.refusal is not None and observed.training is None:
+        work.condition(
+            ConditionType.VALIDATED, False, policy.refusal.reason, policy.refusal.message
+        )
+        work.fail(policy.refusal.reason, policy.refusal.message)
     else:
         if not work.is_true(ConditionType.VALIDATED):
             _validate(work, observed, policy)

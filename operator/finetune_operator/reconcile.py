@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import ProgressReport
 from finetune_api.status import FINAL_PHASES, Phase
-from finetune_operator import builders, decisions, metrics, names
+from finetune_operator import builders, decisions, metrics, names, tenancy
 from finetune_operator.config import OperatorConfig
 from finetune_operator.kube import ApiError, KubeClient, finetunejob_path, job_path
 from finetune_operator.observed import JobState, PodState
@@ -168,6 +168,10 @@ class JobLoop:
             image=job.spec.image or config.trainer_image,
             s3_endpoint=config.default_s3_endpoint,
             grace_period_seconds=config.trainer_grace_period,
+            cpu_request=config.default_cpu_request,
+            memory_request=config.default_memory_request,
+            shm_size_limit=config.shm_size_limit,
+            scratch_size_limit=config.scratch_size_limit,
         )
 
     async def step(
@@ -234,6 +238,12 @@ class JobLoop:
             max_running_per_namespace=config.max_running_per_namespace,
             blocked_pod_timeout=config.blocked_pod_timeout,
             stall_timeout=config.stall_timeout,
+            refusal=tenancy.storage_refusal(
+                job.spec.storage,
+                require_secret_ref=config.require_secret_ref,
+                default_endpoint=config.default_s3_endpoint,
+                allowed_endpoints=config.allowed_s3_endpoints,
+            ),
         )
 
     async def _poll_progress(self, pods: list[PodState], training: JobState | None) -> None:

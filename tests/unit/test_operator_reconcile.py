@@ -55,7 +55,9 @@ class FakeKube:
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
-    raw: Any = finetunejob(NAME, NAMESPACE, uid="u-1", image=IMAGE)
+    raw: Any = finetunejob(
+        NAME, NAMESPACE, uid="u-1", image=IMAGE, storage={"secretRef": {"name": "s3"}}
+    )
     raw["metadata"] |= {"generation": 1, "creationTimestamp": "2026-11-28T10:00:00Z"}
     raw["status"] = status or {}
     # A plain dict: kopf's RawBody TypedDict has no key for metadata.generation.
@@ -341,3 +343,19 @@ def test_a_bad_report_is_logged_once_and_the_last_good_one_kept(
     refused = [r for r in caplog.records if "ignoring progress report" in r.getMessage()]
     assert len(refused) == 1
     assert "greater than or equal to 0" in refused[0].getMessage()
+
+
+def test_a_job_without_secret_ref_creates_nothing_and_fails_naming_the_field(
+    events: list[str],
+) -> None:
+    raw: Any = finetunejob(NAME, NAMESPACE, uid="u-1", image=IMAGE)
+    raw["metadata"]["generation"] = 1
+    kube = FakeKube()
+    loop = reconcile.JobLoop(operator_state(kube), kopf.Body(raw), logging.getLogger("test"))
+    run(loop, {}, {})
+    assert [call for call in kube.calls if call[0] == "create"] == []
+    assert kube.status_patches[-1]["phase"] == "Failed"
+    failed = next(c for c in kube.status_patches[-1]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "SecretRefRequired"
+    assert "spec.storage.secretRef" in failed["message"]
+    assert events == ["SecretRefRequired"]
