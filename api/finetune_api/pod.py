@@ -14,6 +14,9 @@ RENDEZVOUS_PORT: Final = 29500
 PROGRESS_PORT: Final = 8478
 """Global rank 0 serves ``GET PROGRESS_PATH`` here; the operator polls it."""
 PROGRESS_PATH: Final = "/progress"
+PROGRESS_MAX_BYTES: Final = 64 * 1024
+"""The operator reads at most this much of a ``/progress`` body and refuses a longer one: a
+report is a few hundred bytes, and the pod runs the tenant's code, so it is untrusted input."""
 
 EXIT_PERMANENT: Final = 3
 """A permanent user error (bad dataset, model, credentials, config): the Job's

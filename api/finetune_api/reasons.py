@@ -1,6 +1,7 @@
-"""The failure reasons a trainer reports in its termination summary.
+"""The failure reasons a trainer reports in its termination summary, and those of the
+operator's own policy checks.
 
-The operator shows them as the reason of the Failed condition; reasons of its own (e.g.
+The operator shows them as the reason of the Failed condition; its other reasons (e.g.
 ``OOMKilled``, ``DeadlineExceeded``) are listed in docs/architecture.md, "Failure reasons".
 """
 
@@ -34,3 +35,18 @@ VALIDATION_REASONS = frozenset(
 )
 """What validation reports by name: the inputs it refuses, and a storage outage it could not
 ride out; any other failure of the validation pod is shown as ``ValidationFailed``."""
+
+
+class PolicyReason(StrEnum):
+    """Why the operator refuses a job before creating any pod for it: the cluster's settings
+    (chart values, operator flags) forbid what the spec asks for. Final, like the trainer's
+    permanent errors: the same spec is refused again."""
+
+    IMAGE_NOT_ALLOWED = "ImageNotAllowed"
+    """spec.image is not on the operator's --allowed-image list."""
+    SECRET_REF_REQUIRED = "SecretRefRequired"
+    """spec.storage.secretRef is empty while the operator runs with --require-secret-ref:
+    without it the pods would reach S3 with the node's cloud identity."""
+    ENDPOINT_NOT_ALLOWED = "EndpointNotAllowed"
+    """spec.storage.endpoint is neither the operator's default endpoint nor on its
+    --allowed-s3-endpoint list."""

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 
 
@@ -50,12 +50,20 @@ class Stage(StrEnum):
     DONE = "done"
 
 
+MAX_COUNT = 2**53
+"""Upper bound of counts in reports (steps, seconds): exact in JSON everywhere, and far below
+the int64 the apiserver stores, so a status write never fails on a trainer's number."""
+MAX_TIMESTAMP_LENGTH = 64
+"""RFC 3339 needs 20 to 35 characters; anything longer is not one."""
+MAX_URI_LENGTH = 1024
+
+
 class CheckpointRef(Record):
     """A complete, resumable checkpoint in S3."""
 
-    uri: str
-    step: int | None = None
-    time: str | None = None
+    uri: str = Field(max_length=MAX_URI_LENGTH)
+    step: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    time: str | None = Field(default=None, max_length=MAX_TIMESTAMP_LENGTH)
     """RFC 3339."""
 
 
@@ -102,17 +110,23 @@ class OutputRef(Record):
 
 
 class ProgressReport(Record):
-    """The body of ``GET /progress`` on global rank 0; fields unknown yet are absent."""
+    """The body of ``GET /progress`` on global rank 0; fields unknown yet are absent.
+
+    The bounds make the operator refuse a report it could not write into status (a negative
+    step, a count past int64, a page of text as a timestamp); floats may be NaN or infinite
+    (a diverging loss is news; the mirror leaves them out); timestamps stay text here and
+    the operator's mirror normalises them (``status_mirror``), so a trainer with a wrong clock
+    still reports its steps."""
 
     stage: Stage | None = None
-    step: int | None = None
-    total_steps: int | None = None
+    step: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    total_steps: int | None = Field(default=None, ge=0, le=MAX_COUNT)
     epoch: float | None = None
     loss: float | None = None
     """The latest training loss."""
     tokens_per_second: float | None = None
-    eta_seconds: int | None = None
-    updated_at: str | None = None
+    eta_seconds: int | None = Field(default=None, ge=0, le=MAX_COUNT)
+    updated_at: str | None = Field(default=None, max_length=MAX_TIMESTAMP_LENGTH)
     """RFC 3339; refreshed by a heartbeat, so a slow step does not look like a dead pod."""
     eval_loss: float | None = None
     base_eval_loss: float | None = None
@@ -159,9 +173,13 @@ def parse_summary(message: str | bytes | None) -> Summary | None:
         return None
 
 
-def parse_progress(report: Any) -> ProgressReport | None:
-    """A decoded ``/progress`` body as a report; None when it is not one."""
-    try:
-        return ProgressReport.model_validate(report)
-    except ValidationError:
+def parse_time(stamp: str) -> datetime | None:
+    """An RFC 3339 timestamp with its offset; None for anything else (no offset, a date alone,
+    not a time at all). ``datetime.fromisoformat`` alone accepts forms the apiserver refuses."""
+    if not 20 <= len(stamp) <= MAX_TIMESTAMP_LENGTH or stamp[10] not in "Tt":
         return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -22,6 +22,9 @@ Manifest = dict[str, Any]
 
 VALIDATE_DEADLINE_SECONDS = 3600
 """Validation reads the dataset once on a CPU; an hour means something is stuck."""
+VALIDATE_MEMORY_LIMIT = "4Gi"
+"""Memory limit of the validation pod when spec.resources.memory is unset: it streams the
+dataset and loads only the tokenizer, so more means something is wrong."""
 VALIDATE_BACKOFF_LIMIT = 1
 """One retry covers a transient S3 or node failure; permanent errors (exit 3) fail at once."""
 
@@ -35,6 +38,14 @@ class TrainerRuntime:
     """AWS_ENDPOINT_URL: the job's spec.storage.endpoint, else the operator's default."""
     grace_period_seconds: int
     """terminationGracePeriodSeconds of training pods: time to checkpoint after SIGTERM."""
+    cpu_request: str = ""
+    """CPU request of trainer pods whose spec.resources.cpu is empty; "" for none."""
+    memory_request: str = ""
+    """Memory request of trainer pods whose spec.resources.memory is empty; "" for none."""
+    shm_size_limit: str = ""
+    """sizeLimit of the memory-backed /dev/shm emptyDir; "" for none."""
+    scratch_size_limit: str = ""
+    """sizeLimit of the /scratch emptyDir; "" for none."""
 
 
 def owner_reference(job: FineTuneJob) -> dict[str, Any]:
@@ -155,6 +166,10 @@ _POD_SECURITY = {
 }
 
 
+def _empty_dir(size_limit: str, **fields: str) -> dict[str, str]:
+    return {**fields, "sizeLimit": size_limit} if size_limit else dict(fields)
+
+
 def _pod_spec(
     job: FineTuneJob,
     runtime: TrainerRuntime,
@@ -162,7 +177,9 @@ def _pod_spec(
     env: list[dict[str, Any]],
     resources: dict[str, Any],
 ) -> dict[str, Any]:
-    """A restricted-profile pod running the trainer image's entry point with ``args``."""
+    """A restricted-profile pod running the trainer image's entry point with ``args``, placed
+    where the job asks (validation pods too: a namespace confined to tainted or labelled nodes,
+    or to a priority class, must be able to run its validation as well)."""
     container: dict[str, Any] = {
         "name": names.CONTAINER_NAME,
         "image": runtime.image,
@@ -178,7 +195,7 @@ def _pod_spec(
             {"name": "dshm", "mountPath": "/dev/shm"},
         ],
     }
-    return {
+    pod_spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
         "enableServiceLinks": False,
@@ -192,10 +209,20 @@ def _pod_spec(
                     "items": [{"key": pod.CONFIG_KEY, "path": pod.CONFIG_KEY}],
                 },
             },
-            {"name": "scratch", "emptyDir": {}},
-            {"name": "dshm", "emptyDir": {"medium": "Memory"}},
+            # Limits keep one job from filling the node's disk or memory: past them the kubelet
+            # evicts the pod (and the Job retries it) instead of starving its neighbours.
+            {"name": "scratch", "emptyDir": _empty_dir(runtime.scratch_size_limit)},
+            {"name": "dshm", "emptyDir": _empty_dir(runtime.shm_size_limit, medium="Memory")},
         ],
     }
+    placement = job.spec.resources
+    if placement.node_selector:
+        pod_spec["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        pod_spec["tolerations"] = [t.model_dump(exclude_none=True) for t in placement.tolerations]
+    if placement.priority_class_name:
+        pod_spec["priorityClassName"] = placement.priority_class_name
+    return pod_spec
 
 
 def _permanent_error_rule() -> dict[str, Any]:
@@ -214,9 +241,12 @@ def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
     """``<job>-validate``: CPU-only check of dataset and model before any GPU is requested."""
     name = names.validate_job_name(job.metadata.name)
     labels = names.child_labels(job.metadata.name, "validate")
-    resources = {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}}
     pod_spec = _pod_spec(
-        job, runtime, ["validate", "--job", pod.JOB_FILE], _env(job, runtime), resources
+        job,
+        runtime,
+        ["validate", "--job", pod.JOB_FILE],
+        _env(job, runtime),
+        _cpu_memory(job, runtime, default_memory_limit=VALIDATE_MEMORY_LIMIT),
     )
     return {
         "apiVersion": "batch/v1",
@@ -231,23 +261,34 @@ def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
     }
 
 
-def _train_resources(job: FineTuneJob) -> dict[str, Any]:
+def _cpu_memory(
+    job: FineTuneJob, runtime: TrainerRuntime, *, default_memory_limit: str = ""
+) -> dict[str, Any]:
+    """CPU and memory of a trainer pod: spec.resources.cpu (request) and memory (request and
+    limit), else the operator's default requests, so no pod is BestEffort."""
     spec = job.spec.resources
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
-    if spec.gpus_per_node > 0:
-        requests[spec.gpu_resource] = str(spec.gpus_per_node)
-        limits[spec.gpu_resource] = str(spec.gpus_per_node)
-    if spec.cpu:
-        requests["cpu"] = spec.cpu
+    if cpu := spec.cpu or runtime.cpu_request:
+        requests["cpu"] = cpu
     if spec.memory:
         requests["memory"] = spec.memory
         limits["memory"] = spec.memory
-    resources: dict[str, Any] = {}
-    if requests:
-        resources["requests"] = requests
-    if limits:
-        resources["limits"] = limits
+    else:
+        if runtime.memory_request:
+            requests["memory"] = runtime.memory_request
+        if default_memory_limit:
+            limits["memory"] = default_memory_limit
+    return {key: value for key, value in (("requests", requests), ("limits", limits)) if value}
+
+
+def _train_resources(job: FineTuneJob, runtime: TrainerRuntime) -> dict[str, Any]:
+    spec = job.spec.resources
+    resources = _cpu_memory(job, runtime)
+    if spec.gpus_per_node > 0:
+        gpus = {spec.gpu_resource: str(spec.gpus_per_node)}
+        resources["requests"] = gpus | resources.get("requests", {})
+        resources["limits"] = gpus | resources.get("limits", {})
     return resources
 
 
@@ -272,7 +313,7 @@ def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool)
         runtime,
         ["train", "--job", pod.JOB_FILE],
         [*_env(job, runtime), *_rendezvous_env(job), shutdown],
-        _train_resources(job),
+        _train_resources(job, runtime),
     )
     pod_spec["subdomain"] = names.service_name(name)
     pod_spec["terminationGracePeriodSeconds"] = grace
@@ -280,14 +321,6 @@ def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool)
         {"name": "rendezvous", "containerPort": pod.RENDEZVOUS_PORT, "protocol": "TCP"},
         {"name": "progress", "containerPort": pod.PROGRESS_PORT, "protocol": "TCP"},
     ]
-    if spec.resources.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.resources.node_selector)
-    if spec.resources.tolerations:
-        pod_spec["tolerations"] = [
-            t.model_dump(exclude_none=True) for t in spec.resources.tolerations
-        ]
-    if spec.resources.priority_class_name:
-        pod_spec["priorityClassName"] = spec.resources.priority_class_name
     nodes = spec.resources.num_nodes
     return {
         "apiVersion": "batch/v1",

@@ -8,11 +8,16 @@ as comma-separated lists. A flag given on the command line wins over the environ
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from finetune_api.jobspec import Resources
+
 DEFAULT_TRAINER_IMAGE = "ghcr.io/finetune-operator/finetune-trainer:0.1.0"
 ENV_PREFIX = "FINETUNE_"
+_CPU = re.compile(Resources.model_fields["cpu"].metadata[-1].pattern)
+_MEMORY = re.compile(Resources.model_fields["memory"].metadata[-1].pattern)
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,24 @@ class OperatorConfig:
     """Seconds a Running job's training step may stay unchanged (as mirrored from rank 0's
     progress) before the job fails as Stalled; 0 never. A dead node or a hung collective leaves
     the pods Running, holding GPUs, until activeDeadlineSeconds."""
+    require_secret_ref: bool = True
+    """Refuse a job without spec.storage.secretRef before creating any pod: without one the
+    pods reach S3 with the node's cloud identity (instance profile, workload identity)."""
+    allowed_s3_endpoints: tuple[str, ...] = ()
+    """Endpoints a job may name in spec.storage.endpoint besides the default one; ``*`` allows
+    any. Empty: only the default (an empty spec.storage.endpoint)."""
+    default_cpu_request: str = "500m"
+    """CPU request of trainer pods whose spec.resources.cpu is empty ("" for none): a pod with
+    no request is BestEffort, first to be evicted and scheduled onto full nodes."""
+    default_memory_request: str = "1Gi"
+    """Memory request of trainer pods whose spec.resources.memory is empty ("" for none); no
+    limit comes with it (spec.resources.memory sets both)."""
+    shm_size_limit: str = "2Gi"
+    """sizeLimit of the memory-backed /dev/shm emptyDir ("" for none); it counts against the
+    pod's memory."""
+    scratch_size_limit: str = "100Gi"
+    """sizeLimit of the /scratch emptyDir (model, data and checkpoint copies; "" for none): past
+    it the kubelet evicts the pod instead of filling the node's disk."""
 
     def image_allowed(self, image: str) -> bool:
         """Whether the allow-list admits ``image`` (exact entry, or an entry ``prefix*``)."""
@@ -59,6 +82,16 @@ class OperatorConfig:
 
 def _split(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _boolean(value: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no), as the chart and the environment pass them."""
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {value!r}")
 
 
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -152,6 +185,38 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="fail a Running job whose training step has not advanced for this long; "
         "0 = never (default: %(default)s)",
     )
+    parser.add_argument(
+        "--require-secret-ref",
+        type=_boolean,
+        default=default("require-secret-ref", "true"),  # argparse applies `type` to it
+        metavar="true|false",
+        help="refuse jobs without spec.storage.secretRef, whose pods would use the node's "
+        "cloud identity (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--allowed-s3-endpoint",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="endpoint a job may set in spec.storage.endpoint besides the default one "
+        "(repeatable; * = any); default: only the default endpoint",
+    )
+    for flag, fallback, what in (
+        ("default-cpu-request", "500m", "CPU request of trainer pods without spec.resources.cpu"),
+        (
+            "default-memory-request",
+            "1Gi",
+            "memory request of trainer pods without spec.resources.memory",
+        ),
+        ("shm-size-limit", "2Gi", "sizeLimit of the trainer pods' /dev/shm"),
+        ("scratch-size-limit", "100Gi", "sizeLimit of the trainer pods' /scratch"),
+    ):
+        parser.add_argument(
+            f"--{flag}",
+            default=default(flag, fallback),
+            metavar="QUANTITY",
+            help=f'{what}; "" for none (default: %(default)s)',
+        )
     return parser
 
 
@@ -171,6 +236,16 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--blocked-pod-timeout must be > 0")
     if args.stall_timeout < 0:
         parser.error("--stall-timeout must be >= 0")
+    quantities = {
+        "--default-cpu-request": (args.default_cpu_request, _CPU),
+        "--default-memory-request": (args.default_memory_request, _MEMORY),
+        "--shm-size-limit": (args.shm_size_limit, _MEMORY),
+        "--scratch-size-limit": (args.scratch_size_limit, _MEMORY),
+    }
+    for flag, (value, pattern) in quantities.items():
+        if value and not pattern.fullmatch(value):
+            parser.error(f"{flag} {value!r} is not a Kubernetes quantity")
+    endpoints = args.allowed_s3_endpoint or _split(env.get(ENV_PREFIX + "ALLOWED_S3_ENDPOINT", ""))
     return OperatorConfig(
         namespaces=tuple(namespaces),
         trainer_image=args.trainer_image,
@@ -184,4 +259,10 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         trainer_grace_period=args.trainer_grace_period,
         blocked_pod_timeout=args.blocked_pod_timeout,
         stall_timeout=args.stall_timeout,
+        require_secret_ref=args.require_secret_ref,
+        allowed_s3_endpoints=tuple(endpoints),
+        default_cpu_request=args.default_cpu_request,
+        default_memory_request=args.default_memory_request,
+        shm_size_limit=args.shm_size_limit,
+        scratch_size_limit=args.scratch_size_limit,
     )

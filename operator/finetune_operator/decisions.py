@@ -17,12 +17,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from finetune_api.jobspec import FineTuneJobSpec
-from finetune_api.reasons import VALIDATION_REASONS
+from finetune_api.reasons import VALIDATION_REASONS, PolicyReason
 from finetune_api.reports import ProgressReport, Stage, TrainSummary, ValidateSummary, rfc3339
 from finetune_api.status import FINAL_PHASES, ConditionType, Phase
 from finetune_operator import conditions as cond
 from finetune_operator import status_mirror as mirror
 from finetune_operator.observed import JobState, PodState, Terminated
+from finetune_operator.tenancy import Refusal
 
 
 class Action(enum.Enum):
@@ -87,6 +88,10 @@ class Policy:
     """Seconds a pod may stay unable to start before the job fails."""
     stall_timeout: float = 0
     """Seconds a Running job's step may stay unchanged before it fails as Stalled; 0 never."""
+    refusal: Refusal | None = None
+    """Why the operator's settings forbid this spec (``tenancy.storage_refusal``): a job with
+    no training Job yet fails with it before any (further) pod is created. One whose training
+    Job exists was admitted under earlier settings and is left to finish."""
 
 
 @dataclass(frozen=True)
@@ -324,14 +329,14 @@ def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
 
 
 def _mirror_progress(work: _Pass, report: ProgressReport) -> None:
-    progress = mirror.progress_fields(report)
+    progress = mirror.progress_fields(report, work.clock)
     if progress:
         before = work.status.get("progress") or {}
         changed = progress.get("step") != before.get("step")
         progress["lastStepTime"] = work.now if changed else before.get("lastStepTime", work.now)
         work.status["progress"] = progress
     _merge_metrics(work, mirror.metrics_from_progress(report))
-    checkpoint = mirror.checkpoint_fields(report)
+    checkpoint = mirror.checkpoint_fields(report, work.clock)
     if checkpoint:
         work.status["lastCheckpoint"] = checkpoint
 
@@ -500,7 +505,15 @@ def decide(
     work.status["observedGeneration"] = generation
     _spec_understood(work, unknown_fields)
     if not policy.image_allowed:
-        work.fail("ImageNotAllowed", "spec.image is not on the operator's --allowed-image list")
+        work.fail(
+            PolicyReason.IMAGE_NOT_ALLOWED,
+            "spec.image is not on the operator's --allowed-image list",
+        )
+    elif policy.refusal is not None and observed.training is None:
+        work.condition(
+            ConditionType.VALIDATED, False, policy.refusal.reason, policy.refusal.message
+        )
+        work.fail(policy.refusal.reason, policy.refusal.message)
     else:
         if not work.is_true(ConditionType.VALIDATED):
             _validate(work, observed, policy)

@@ -21,11 +21,11 @@ from pydantic import ValidationError
 from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import ProgressReport
 from finetune_api.status import FINAL_PHASES, Phase
-from finetune_operator import builders, decisions, metrics, names
+from finetune_operator import builders, decisions, metrics, names, tenancy
 from finetune_operator.config import OperatorConfig
 from finetune_operator.kube import ApiError, KubeClient, finetunejob_path, job_path
 from finetune_operator.observed import JobState, PodState
-from finetune_operator.progress_client import fetch_progress
+from finetune_operator.progress_client import BadReport, fetch_progress
 from finetune_operator.spec_reader import ReadJob, read_job
 
 TICK_SECONDS = 2.0
@@ -100,9 +100,23 @@ def _by_owner(states: Iterable[JobState], uid: str | None) -> tuple[list[JobStat
     return mine, others
 
 
-def _pod0_ip(pods: Iterable[PodState]) -> str | None:
+def pod0_ip(pods: Iterable[PodState], training: JobState | None) -> str | None:
+    """The IP of rank 0 of this job's training Job: the newest running pod with completion
+    index 0 whose controller is that very Job, by UID (the Job itself being controlled by this
+    FineTuneJob's UID). Labels alone are not enough: anyone who can create pods in the
+    namespace can copy them, and the operator would poll (and mirror) whatever that pod says."""
+    if training is None or not training.uid:
+        return None
     running = sorted(
-        (p for p in pods if p.role == "train" and p.index == 0 and p.phase == "Running" and p.ip),
+        (
+            p
+            for p in pods
+            if p.owner_uid == training.uid
+            and p.role == "train"
+            and p.index == 0
+            and p.phase == "Running"
+            and p.ip
+        ),
         key=lambda p: p.created,
     )
     return running[-1].ip if running else None
@@ -120,6 +134,8 @@ class JobLoop:
         # than the watch stream's until the stream catches up.
         self.status: dict[str, Any] = plain(body.get("status") or {})
         self.report: ProgressReport | None = None
+        self.bad_report: str | None = None
+        """Why the last answer was refused; logged once until it changes."""
         self.polled_at = 0.0
         self._parsed: tuple[int, ReadJob | ValidationError] | None = None
 
@@ -152,6 +168,10 @@ class JobLoop:
             image=job.spec.image or config.trainer_image,
             s3_endpoint=config.default_s3_endpoint,
             grace_period_seconds=config.trainer_grace_period,
+            cpu_request=config.default_cpu_request,
+            memory_request=config.default_memory_request,
+            shm_size_limit=config.shm_size_limit,
+            scratch_size_limit=config.scratch_size_limit,
         )
 
     async def step(
@@ -167,7 +187,7 @@ class JobLoop:
         uid = self.body.metadata.uid
         mine, _ = _by_owner(children.get(self.key, []), uid)
         own_pods = [p for p in pods.get(self.key, []) if p.owner_uid in {s.uid for s in mine}]
-        await self._poll_progress(own_pods)
+        await self._poll_progress(own_pods, next((s for s in mine if s.role == "train"), None))
         async with self.shared.admission(self.key[0]):
             # Read again under the lock: another job may have started training meanwhile.
             mine, leftovers = _by_owner(children.get(self.key, []), uid)
@@ -218,9 +238,15 @@ class JobLoop:
             max_running_per_namespace=config.max_running_per_namespace,
             blocked_pod_timeout=config.blocked_pod_timeout,
             stall_timeout=config.stall_timeout,
+            refusal=tenancy.storage_refusal(
+                job.spec.storage,
+                require_secret_ref=config.require_secret_ref,
+                default_endpoint=config.default_s3_endpoint,
+                allowed_endpoints=config.allowed_s3_endpoints,
+            ),
         )
 
-    async def _poll_progress(self, pods: list[PodState]) -> None:
+    async def _poll_progress(self, pods: list[PodState], training: JobState | None) -> None:
         interval = self.shared.config.progress_interval
         if (
             self.status.get("phase") != Phase.RUNNING
@@ -228,10 +254,18 @@ class JobLoop:
         ):
             return
         self.polled_at = time.monotonic()
-        ip = _pod0_ip(pods)
-        report = await fetch_progress(ip) if ip else None
+        ip = pod0_ip(pods, training)
+        try:
+            report = await fetch_progress(ip) if ip else None
+        except BadReport as error:
+            # The last good report stays; status keeps it until a usable one arrives.
+            if str(error) != self.bad_report:
+                self.logger.warning("ignoring progress report of pod IP %s: %s", ip, error)
+            self.bad_report = str(error)
+            return
         if report is not None:
             self.report = report
+            self.bad_report = None
 
     async def _act(self, job: FineTuneJob | None, decision: decisions.Decision) -> None:
         """Carry out the decision's actions in order. ``job`` is None when the spec cannot be

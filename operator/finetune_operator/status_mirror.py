@@ -9,6 +9,7 @@ ready for the status patch. Pure.
 from __future__ import annotations
 
 import math
+from datetime import datetime, timedelta
 from typing import Any
 
 from finetune_api.reports import (
@@ -17,6 +18,8 @@ from finetune_api.reports import (
     ProgressReport,
     TrainSummary,
     ValidateSummary,
+    parse_time,
+    rfc3339,
 )
 from finetune_api.status import ProgressStatus
 
@@ -48,8 +51,36 @@ def _percent(step: int | None, total: int | None) -> int | None:
     return max(0, min(100, step * 100 // total))
 
 
-def progress_fields(report: ProgressReport) -> dict[str, Any]:
-    """``status.progress`` from a progress report."""
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the operator's clock a trainer's timestamp may be before it is clamped."""
+
+
+def trainer_time(stamp: str | None, now: datetime) -> str | None:
+    """A timestamp from the trainer as status may carry it: RFC 3339 in UTC, and never later
+    than the operator's clock (beyond ``CLOCK_SKEW``, it becomes ``now``). None when absent or
+    not a time: the apiserver refuses a malformed ``date-time``, and one bad field must not
+    fail every status write (and so freeze status) while the trainer keeps sending it."""
+    moment = parse_time(stamp) if stamp else None
+    if moment is None:
+        return None
+    if moment > now + CLOCK_SKEW:
+        return rfc3339(now)
+    try:
+        return rfc3339(moment)
+    except (OverflowError, ValueError):  # year 1 with a positive offset is year 0 in UTC
+        return None
+
+
+def _received(stamp: str | None, now: datetime) -> str | None:
+    if stamp is None:
+        return None
+    return trainer_time(stamp, now) or rfc3339(now)
+
+
+def progress_fields(report: ProgressReport, now: datetime) -> dict[str, Any]:
+    """``status.progress`` from a progress report received at ``now``. A reported
+    ``updatedAt`` is the trainer's when it is a time not in the future, else ``now``: status
+    keeps moving with the steps whatever the trainer's clock says."""
     progress = ProgressStatus(
         step=report.step,
         total_steps=report.total_steps,
@@ -58,7 +89,7 @@ def progress_fields(report: ProgressReport) -> dict[str, Any]:
         eta_seconds=report.eta_seconds,
         tokens_per_second=report.tokens_per_second,
         stage=report.stage,
-        updated_at=report.updated_at,
+        updated_at=_received(report.updated_at, now),
     )
     return _finite(progress.wire())
 
@@ -85,10 +116,13 @@ def output_fields(summary: TrainSummary) -> dict[str, Any]:
     return summary.output.wire() if summary.output else {}
 
 
-def checkpoint_fields(report: ProgressReport) -> dict[str, Any] | None:
-    """``status.lastCheckpoint`` from a progress report, if it names one."""
+def checkpoint_fields(report: ProgressReport, now: datetime) -> dict[str, Any] | None:
+    """``status.lastCheckpoint`` from a progress report, if it names one (its ``time`` left
+    out when it is not one, ``now`` when in the future)."""
     checkpoint: CheckpointRef | None = report.last_checkpoint
-    return checkpoint.wire() if checkpoint else None
+    if checkpoint is None:
+        return None
+    return checkpoint.model_copy(update={"time": trainer_time(checkpoint.time, now)}).wire()
 
 
 def dataset_fields(summary: ValidateSummary) -> dict[str, Any]:

@@ -36,6 +36,8 @@ CASES: dict[str, dict[str, Any]] = {
     "everything": {
         "trainer": {"allowedImages": ["registry.example.com/ml/*"]},
         "defaultS3Endpoint": "http://s3.example.com:8333",
+        "requireSecretRef": False,
+        "allowedS3Endpoints": ["http://minio.team-a.svc:9000"],
         "maxRunningPerNamespace": 2,
         "logLevel": "debug",
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
@@ -162,6 +164,12 @@ def test_deployment(bins: Path, tmp_path: Path, case: str) -> None:
     assert flag(args, "liveness-port") == ["8080"]
     endpoint = values.get("defaultS3Endpoint")
     assert flag(args, "default-s3-endpoint") == ([endpoint] if endpoint else [])
+    assert flag(args, "require-secret-ref") == [str(values.get("requireSecretRef", True)).lower()]
+    assert flag(args, "allowed-s3-endpoint") == values.get("allowedS3Endpoints", [])
+    assert flag(args, "default-cpu-request") == ["500m"]
+    assert flag(args, "default-memory-request") == ["1Gi"]
+    assert flag(args, "shm-size-limit") == ["2Gi"]
+    assert flag(args, "scratch-size-limit") == ["100Gi"]
 
 
 @pytest.mark.parametrize(
@@ -232,7 +240,6 @@ NEEDED = [
     ("create", "services", ""),
     ("watch", "pods", ""),
     ("create", "events", ""),
-    ("create", "events.events.k8s.io", ""),
 ]
 FORBIDDEN = [
     ("get", "secrets", ""),
@@ -242,6 +249,9 @@ FORBIDDEN = [
     ("create", "pods", "exec"),
     ("update", "finetunejobs.finetune.dev", ""),
     ("create", "roles.rbac.authorization.k8s.io", ""),
+    ("patch", "configmaps", ""),
+    ("delete", "configmaps", ""),
+    ("update", "jobs.batch", ""),
 ]
 
 

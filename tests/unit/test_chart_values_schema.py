@@ -69,6 +69,14 @@ def test_defaults_are_accepted() -> None:
         ("global", {"imageRegistry": "mirror.example.com"}),
         ("trainer.terminationGracePeriodSeconds", 1800),
         ("blockedPodTimeoutSeconds", 1800),
+        ("requireSecretRef", False),
+        ("allowedS3Endpoints", ["http://minio.team-a.svc:9000", "https://s3.example.com/base"]),
+        ("allowedS3Endpoints", ["*"]),
+        ("trainer.defaultRequests", {"cpu": "2", "memory": "8Gi"}),
+        ("trainer.defaultRequests", {"cpu": "", "memory": ""}),
+        ("trainer.defaultRequests", {"cpu": 1, "memory": "1Gi"}),
+        ("trainer.shmSizeLimit", "16Gi"),
+        ("trainer.scratchSizeLimit", ""),
     ],
 )
 def test_good_values_are_accepted(path: str, value: Any) -> None:
@@ -122,6 +130,16 @@ def test_good_values_are_accepted(path: str, value: Any) -> None:
         ("blockedPodTimeoutSeconds", 1.5),
         ("unknownKey", 1),
         ("trainer.unknownKey", 1),
+        ("requireSecretRef", "true"),
+        ("requireSecretRef", DELETE),
+        ("allowedS3Endpoints", "http://minio:9000"),
+        ("allowedS3Endpoints", ["minio:9000"]),
+        ("allowedS3Endpoints", ["http://a", "http://a"]),
+        ("trainer.defaultRequests", {"cpu": -1, "memory": "1Gi"}),
+        ("trainer.defaultRequests", {"cpu": "1", "memory": "1GB"}),
+        ("trainer.defaultRequests", {"cpu": "1"}),
+        ("trainer.shmSizeLimit", "lots"),
+        ("trainer.scratchSizeLimit", DELETE),
     ],
 )
 def test_bad_values_are_rejected(path: str, value: Any) -> None:

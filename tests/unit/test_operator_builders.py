@@ -13,8 +13,15 @@ from finetune_api.jobspec import FineTuneJob, parse_job
 from finetune_operator import builders, names
 
 RUNTIME = builders.TrainerRuntime(
-    image="registry.example/finetune-trainer:1", s3_endpoint="", grace_period_seconds=300
+    image="registry.example/finetune-trainer:1",
+    s3_endpoint="",
+    grace_period_seconds=300,
+    cpu_request="500m",
+    memory_request="1Gi",
+    shm_size_limit="2Gi",
+    scratch_size_limit="100Gi",
 )
+"""The operator's defaults (chart values trainer.defaultRequests, shmSizeLimit, ...)."""
 GITOPS_LABELS = {"argocd.argoproj.io/instance": "team-a"}
 
 
@@ -131,7 +138,8 @@ def test_pods_are_restricted_with_scratch_and_shm(role: str) -> None:
     assert mounts == {"/etc/finetune": "config", "/scratch": "scratch", "/dev/shm": "dshm"}
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["config"]["configMap"]["name"] == "support-lora-config"
-    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory"}
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "2Gi"}
+    assert volumes["scratch"]["emptyDir"] == {"sizeLimit": "100Gi"}
     env = env_of(manifest)
     # The trainer derives HOME, TMPDIR and every cache dir from FINETUNE_SCRATCH.
     assert env["FINETUNE_SCRATCH"] == "/scratch"
@@ -146,7 +154,7 @@ def test_scratch_env_names_the_scratch_mount() -> None:
     container = pod_spec(manifest)["containers"][0]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert env_of(manifest)[pod.Env.SCRATCH] == mounts["scratch"] == pod.SCRATCH_DIR
-    assert {"name": "scratch", "emptyDir": {}} in pod_spec(manifest)["volumes"]
+    assert {"name": "scratch", "emptyDir": {"sizeLimit": "100Gi"}} in pod_spec(manifest)["volumes"]
 
 
 def test_training_pods_get_the_grace_period_to_checkpoint() -> None:
@@ -195,7 +203,7 @@ def test_train_job_shape() -> None:
     container = pod["containers"][0]
     assert container["args"] == ["train", "--job", "/etc/finetune/job.yaml"]
     assert container["resources"] == {
-        "requests": {"amd.com/gpu": "8"},
+        "requests": {"amd.com/gpu": "8", "cpu": "500m", "memory": "1Gi"},
         "limits": {"amd.com/gpu": "8"},
     }
     assert container["image"] == RUNTIME.image
@@ -269,3 +277,91 @@ def test_kueue_label_and_initial_suspend(queue: str, suspend: bool) -> None:
 def test_builders_need_the_owner_uid() -> None:
     with pytest.raises(ValueError, match="uid"):
         builders.build_service(parse_job(finetunejob("support-lora")))
+
+
+NO_DEFAULTS = builders.TrainerRuntime(image="img", s3_endpoint="", grace_period_seconds=300)
+
+
+@pytest.mark.parametrize(
+    ("role", "resources", "runtime", "expected"),
+    [
+        (
+            "train",
+            {"gpusPerNode": 1},
+            RUNTIME,
+            {
+                "requests": {"nvidia.com/gpu": "1", "cpu": "500m", "memory": "1Gi"},
+                "limits": {"nvidia.com/gpu": "1"},
+            },
+        ),
+        (
+            "train",
+            {"gpusPerNode": 0, "cpu": "8", "memory": "64Gi"},
+            RUNTIME,
+            {"requests": {"cpu": "8", "memory": "64Gi"}, "limits": {"memory": "64Gi"}},
+        ),
+        (
+            "train",
+            {"gpusPerNode": 2},
+            NO_DEFAULTS,
+            {"requests": {"nvidia.com/gpu": "2"}, "limits": {"nvidia.com/gpu": "2"}},
+        ),
+        (
+            "validate",
+            {"gpusPerNode": 8},
+            RUNTIME,
+            {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"memory": "4Gi"}},
+        ),
+        (
+            "validate",
+            {"gpusPerNode": 8, "cpu": "2", "memory": "256Mi"},
+            RUNTIME,
+            {"requests": {"cpu": "2", "memory": "256Mi"}, "limits": {"memory": "256Mi"}},
+        ),
+    ],
+    ids=[
+        "train-defaults",
+        "train-spec",
+        "train-defaults-off",
+        "validate-defaults",
+        "validate-follows-spec",
+    ],
+)
+def test_pods_are_never_best_effort(
+    role: str, resources: dict[str, Any], runtime: builders.TrainerRuntime, expected: Any
+) -> None:
+    """CPU and memory requests by default; spec.resources wins, on validation pods too (never
+    GPUs there)."""
+    job = job_with(resources=resources)
+    manifest = (
+        builders.build_validate_job(job, runtime)
+        if role == "validate"
+        else builders.build_train_job(job, runtime, suspend=False)
+    )
+    assert pod_spec(manifest)["containers"][0]["resources"] == expected
+
+
+def test_size_limits_can_be_switched_off() -> None:
+    volumes = {
+        v["name"]: v
+        for v in pod_spec(builders.build_validate_job(job_with(), NO_DEFAULTS))["volumes"]
+    }
+    assert volumes["scratch"]["emptyDir"] == {}
+    assert volumes["dshm"]["emptyDir"] == {"medium": "Memory"}
+
+
+def test_validation_pods_are_placed_like_training_pods() -> None:
+    job = job_with(
+        resources={
+            "nodeSelector": {"pool": "team-a"},
+            "priorityClassName": "batch-low",
+            "tolerations": [{"key": "dedicated", "value": "team-a", "effect": "NoSchedule"}],
+        }
+    )
+    validate = pod_spec(builders.build_validate_job(job, RUNTIME))
+    train = pod_spec(builders.build_train_job(job, RUNTIME, suspend=False))
+    for field in ("nodeSelector", "priorityClassName", "tolerations"):
+        assert validate[field] == train[field], field
+    assert validate["tolerations"] == [
+        {"key": "dedicated", "value": "team-a", "effect": "NoSchedule"}
+    ]

@@ -21,6 +21,10 @@ def test_defaults() -> None:
     assert config.log_level == "INFO"
     assert (config.trainer_grace_period, config.blocked_pod_timeout) == (300, 300)
     assert config.stall_timeout == 1800
+    assert config.require_secret_ref is True
+    assert config.allowed_s3_endpoints == ()
+    assert (config.default_cpu_request, config.default_memory_request) == ("500m", "1Gi")
+    assert (config.shm_size_limit, config.scratch_size_limit) == ("2Gi", "100Gi")
 
 
 def test_stall_timeout_from_flag_or_environment() -> None:
@@ -109,8 +113,30 @@ def test_image_allow_list(allowed: list[str], image: str, ok: bool) -> None:
         ["--trainer-grace-period", "-1"],
         ["--blocked-pod-timeout", "0"],
         ["--stall-timeout", "-1"],
+        ["--require-secret-ref", "maybe"],
+        ["--default-cpu-request", "lots"],
+        ["--default-memory-request", "1 GiB"],
+        ["--shm-size-limit", "-1Gi"],
+        ["--scratch-size-limit", "100GB"],
     ],
 )
 def test_rejects_bad_values(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_config(argv, {})
+
+
+def test_tenant_settings_from_flags_or_environment() -> None:
+    env = {
+        "FINETUNE_REQUIRE_SECRET_REF": "false",
+        "FINETUNE_ALLOWED_S3_ENDPOINT": "http://a:8333, https://b",
+        "FINETUNE_SCRATCH_SIZE_LIMIT": "",
+    }
+    config = parse_config([], env)
+    assert config.require_secret_ref is False
+    assert config.allowed_s3_endpoints == ("http://a:8333", "https://b")
+    assert config.scratch_size_limit == ""
+    flags = ["--require-secret-ref=true", "--allowed-s3-endpoint", "*", "--shm-size-limit=512Mi"]
+    config = parse_config(flags, env)
+    assert config.require_secret_ref is True
+    assert config.allowed_s3_endpoints == ("*",)
+    assert config.shm_size_limit == "512Mi"

@@ -11,10 +11,12 @@ import pytest
 from tests.support.manifests import finetunejob
 
 from finetune_api.jobspec import FineTuneJobSpec
-from finetune_api.reports import ProgressReport, parse_summary
+from finetune_api.reasons import PolicyReason
+from finetune_api.reports import ProgressReport, Stage, parse_summary, rfc3339
 from finetune_operator import decisions
 from finetune_operator.decisions import Action, Observed, Policy
 from finetune_operator.observed import JobState, PodState, Terminated, pod_state
+from finetune_operator.tenancy import Refusal
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 STAMP = "2026-11-28T12:00:00Z"
@@ -892,3 +894,54 @@ def test_step_change_time_is_kept_while_the_step_stays() -> None:
     assert same.status["progress"]["lastStepTime"] == "2026-11-28T11:50:00Z"
     moved = decide(status, dataclasses.replace(TRAINING, progress=report_at(8)), STALL)
     assert moved.status["progress"]["lastStepTime"] == STAMP
+
+
+@pytest.mark.parametrize("stamp", ["2099-01-01T00:00:00Z", "not a time"], ids=["future", "bad"])
+def test_a_wrong_updated_at_never_freezes_the_mirrored_progress(stamp: str) -> None:
+    """Each pass mirrors the newest step whatever the trainer's clock says, and writes only a
+    time the apiserver accepts (the operator's, here)."""
+    status = running_since(STAMP)
+    for step, minute in ((7, 1), (8, 2)):
+        clock = NOW + timedelta(minutes=minute)
+        report = ProgressReport(stage=Stage.TRAINING, step=step, updated_at=stamp)
+        decision = decisions.decide(
+            spec(),
+            generation=1,
+            status=status,
+            observed=dataclasses.replace(TRAINING, progress=report),
+            policy=STALL,
+            now=clock,
+        )
+        status = decision.status
+        assert status["progress"]["step"] == step
+        assert status["progress"]["updatedAt"] == rfc3339(clock)
+        assert status["progress"]["lastStepTime"] == rfc3339(clock)
+
+
+REFUSED = dataclasses.replace(
+    ALLOW,
+    refusal=Refusal(PolicyReason.SECRET_REF_REQUIRED, "spec.storage.secretRef is required"),
+)
+
+
+def test_a_refused_spec_fails_before_any_pod_is_created() -> None:
+    decision = decide({}, Observed(validation=None, training=None), REFUSED)
+    assert decision.actions == ()
+    assert conditions(decision)["Failed"] == ("True", "SecretRefRequired")
+    assert conditions(decision)["Validated"] == ("False", "SecretRefRequired")
+    assert decision.events[0].reason == "SecretRefRequired"
+    assert "spec.storage.secretRef" in decision.events[0].message
+
+
+def test_a_refused_spec_stops_its_running_validation() -> None:
+    """Settings changed under a job (operator restarted with requireSecretRef)."""
+    observed = Observed(validation=job("validate", active=1), training=None)
+    decision = decide({"phase": "Validating"}, observed, REFUSED)
+    assert decision.status["phase"] == "Failed"
+    assert decision.actions == (Action.DELETE_VALIDATION,)
+
+
+def test_a_refusal_leaves_a_job_whose_training_started_under_earlier_settings() -> None:
+    decision = decide(running_since(STAMP), TRAINING, REFUSED)
+    assert decision.status["phase"] == "Running"
+    assert decision.actions == ()

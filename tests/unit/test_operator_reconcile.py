@@ -12,10 +12,12 @@ import kopf
 import pytest
 from tests.support.manifests import finetunejob
 
+from finetune_api.reports import ProgressReport
 from finetune_operator import reconcile
 from finetune_operator.config import parse_config
 from finetune_operator.kube import ApiError
 from finetune_operator.observed import job_state, pod_state
+from finetune_operator.progress_client import BadReport
 
 NAMESPACE, NAME = "team-a", "demo"
 KEY = (NAMESPACE, NAME)
@@ -53,7 +55,9 @@ class FakeKube:
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
-    raw: Any = finetunejob(NAME, NAMESPACE, uid="u-1", image=IMAGE)
+    raw: Any = finetunejob(
+        NAME, NAMESPACE, uid="u-1", image=IMAGE, storage={"secretRef": {"name": "s3"}}
+    )
     raw["metadata"] |= {"generation": 1, "creationTimestamp": "2026-11-28T10:00:00Z"}
     raw["status"] = status or {}
     # A plain dict: kopf's RawBody TypedDict has no key for metadata.generation.
@@ -273,3 +277,85 @@ def test_other_api_errors_are_retried_not_final(events: list[str]) -> None:
     with pytest.raises(ApiError):
         run(loop, {}, {})
     assert kube.status_patches == []
+
+
+def train_pod(name: str, owner: str, *, index: str = "0", ip: str = "10.0.0.9") -> Any:
+    return pod_state(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": NAMESPACE,
+                "creationTimestamp": "2026-11-28T11:00:00Z",
+                "ownerReferences": owned_by(owner),
+                "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "train"},
+                "annotations": {"batch.kubernetes.io/job-completion-index": index},
+            },
+            "status": {"phase": "Running", "podIP": ip},
+        }
+    )
+
+
+def test_only_rank_0_of_this_jobs_own_training_job_is_polled() -> None:
+    """Pods are matched to the training Job by its UID, never by labels and name alone."""
+    training = child("train")  # uid u-1-train, controlled by FineTuneJob u-1
+    impostor = train_pod("demo-train-0-fake", "someone-else", ip="10.0.0.66")
+    earlier = train_pod("demo-train-0-old", "u-0-train", ip="10.0.0.77")
+    rank1 = train_pod("demo-train-1-x", "u-1-train", index="1", ip="10.0.0.8")
+    validation = train_pod("demo-validate-x", "u-1-validate", ip="10.0.0.5")
+    pods = [impostor, earlier, rank1, validation]
+    assert reconcile.pod0_ip(pods, training) is None
+    assert reconcile.pod0_ip([*pods, train_pod("demo-train-0-x", "u-1-train")], training) == (
+        "10.0.0.9"
+    )
+    assert reconcile.pod0_ip([train_pod("demo-train-0-x", "u-1-train")], None) is None
+
+
+def test_a_bad_report_is_logged_once_and_the_last_good_one_kept(
+    events: list[str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers: list[Any] = [
+        ProgressReport(step=5),
+        BadReport("step: Input should be greater than or equal to 0"),
+        BadReport("step: Input should be greater than or equal to 0"),
+        ProgressReport(step=6),
+    ]
+
+    async def fake_fetch(ip: str) -> ProgressReport | None:
+        assert ip == "10.0.0.9"
+        answer = answers.pop(0)
+        if isinstance(answer, BadReport):
+            raise answer
+        return answer  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(reconcile, "fetch_progress", fake_fetch)
+    kube = FakeKube()
+    state = operator_state(kube)
+    loop = reconcile.JobLoop(state, body({"phase": "Running"}), logging.getLogger("test"))
+    jobs = {KEY: [child("validate", complete=True), child("train")]}
+    pods = {KEY: [validate_pod(), train_pod("demo-train-0-x", "u-1-train")]}
+    steps = []
+    for _ in range(4):
+        loop.polled_at = 0.0  # due again
+        with caplog.at_level(logging.WARNING):
+            run(loop, jobs, pods)
+        steps.append(loop.status["progress"]["step"])
+    assert steps == [5, 5, 5, 6]
+    refused = [r for r in caplog.records if "ignoring progress report" in r.getMessage()]
+    assert len(refused) == 1
+    assert "greater than or equal to 0" in refused[0].getMessage()
+
+
+def test_a_job_without_secret_ref_creates_nothing_and_fails_naming_the_field(
+    events: list[str],
+) -> None:
+    raw: Any = finetunejob(NAME, NAMESPACE, uid="u-1", image=IMAGE)
+    raw["metadata"]["generation"] = 1
+    kube = FakeKube()
+    loop = reconcile.JobLoop(operator_state(kube), kopf.Body(raw), logging.getLogger("test"))
+    run(loop, {}, {})
+    assert [call for call in kube.calls if call[0] == "create"] == []
+    assert kube.status_patches[-1]["phase"] == "Failed"
+    failed = next(c for c in kube.status_patches[-1]["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "SecretRefRequired"
+    assert "spec.storage.secretRef" in failed["message"]
+    assert events == ["SecretRefRequired"]

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 
-from finetune_api.reports import Metrics, OutputRef, ProgressReport, Stage, TrainSummary
+import pytest
+
+from finetune_api.reports import (
+    CheckpointRef,
+    Metrics,
+    OutputRef,
+    ProgressReport,
+    Stage,
+    TrainSummary,
+)
 from finetune_operator import status_mirror
+
+NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
 
 def test_progress_fields_drop_non_finite_and_compute_percent() -> None:
     report = ProgressReport(
         step=5, total_steps=20, tokens_per_second=math.nan, epoch=0.25, stage=Stage.TRAINING
     )
-    assert status_mirror.progress_fields(report) == {
+    assert status_mirror.progress_fields(report, NOW) == {
         "step": 5,
         "totalSteps": 20,
         "epoch": 0.25,
@@ -39,3 +51,40 @@ def test_metrics_are_rounded_for_people() -> None:
 def test_output_files_as_count() -> None:
     summary = TrainSummary(output=OutputRef(uri="s3://b/o/", files=7))
     assert status_mirror.output_fields(summary) == {"uri": "s3://b/o/", "files": 7}
+
+
+@pytest.mark.parametrize(
+    ("reported", "mirrored"),
+    [
+        ("2026-11-28T11:59:58Z", "2026-11-28T11:59:58Z"),
+        ("2026-11-28T13:59:58+02:00", "2026-11-28T11:59:58Z"),
+        ("2026-11-28T11:59:58.123456Z", "2026-11-28T11:59:58Z"),
+        ("2026-11-28T12:04:00Z", "2026-11-28T12:04:00Z"),  # within the clock skew
+        ("2099-01-01T00:00:00Z", "2026-11-28T12:00:00Z"),  # far future: the operator's clock
+        ("9999-12-31T23:59:59-05:00", "2026-11-28T12:00:00Z"),
+        ("0001-01-01T00:00:00+05:00", "2026-11-28T12:00:00Z"),  # no UTC year for it
+        ("yesterday", "2026-11-28T12:00:00Z"),
+        ("2026-11-28", "2026-11-28T12:00:00Z"),  # a date, not a date-time
+        ("2026-11-28T11:59:58", "2026-11-28T12:00:00Z"),  # no offset
+        ("", "2026-11-28T12:00:00Z"),
+    ],
+)
+def test_updated_at_is_always_a_valid_time_not_in_the_future(reported: str, mirrored: str) -> None:
+    """The apiserver refuses a malformed date-time: such a report must not fail every status
+    write, nor a trainer's clock set years ahead pin updatedAt there."""
+    fields = status_mirror.progress_fields(ProgressReport(step=4, updated_at=reported), NOW)
+    assert fields == {"step": 4, "updatedAt": mirrored}
+
+
+def test_checkpoint_time_that_is_not_one_is_left_out() -> None:
+    def mirrored(time: str) -> dict[str, object] | None:
+        checkpoint = CheckpointRef(uri="s3://b/ck/", step=3, time=time)
+        return status_mirror.checkpoint_fields(ProgressReport(last_checkpoint=checkpoint), NOW)
+
+    assert mirrored("not a time") == {"uri": "s3://b/ck/", "step": 3}
+    assert mirrored("2099-01-01T00:00:00Z") == {
+        "uri": "s3://b/ck/",
+        "step": 3,
+        "time": "2026-11-28T12:00:00Z",
+    }
+    assert status_mirror.checkpoint_fields(ProgressReport(), NOW) is None
