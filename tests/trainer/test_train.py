@@ -20,41 +20,21 @@ from typing import Any
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState
 from devcluster.s3 import S3Endpoint
 from peft import PeftModel
 from tests.support.manifests import trainer_job, write_job
 from tests.support.outage import Outage
+from tests.trainer.inprocess import train_in_process
 from tests.trainer.tiny import chat_examples, write_jsonl
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.integrations.deepspeed import unset_hf_deepspeed_config
 
-from finetune_api.jobspec import parse_job
 from finetune_trainer.checkpoints import CheckpointStore
-from finetune_trainer.config import single_process_env
 from finetune_trainer.retry import RETRY_SECONDS_ENV
-from finetune_trainer.train import run
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("aws_env", "no_signal_handlers")]
 
 PROBE = "<|im_start|>user\nreverse: red cat sun<|im_end|>\n<|im_start|>assistant\n"
-
-
-def train_in_process(document: dict[str, Any]) -> Any:
-    """One run in this process, as ``train`` would do it without torchrun.
-
-    A pod runs once per process; here several runs share one, so accelerate's singletons (which
-    refuse a second DeepSpeed plugin) are reset first. The gloo process group stays up. The
-    launcher env it sets is removed afterwards, or later subprocesses would think they are ranks.
-    """
-    saved = dict(os.environ)
-    AcceleratorState._reset_state(reset_partial_state=True)
-    single_process_env()
-    try:
-        return run(parse_job(document))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def published(s3: S3Endpoint, output: str, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
