@@ -40,9 +40,7 @@ def register_without_finalizer(registry: kopf.OperatorRegistry, fn: Callable[...
     replaced = False
     for index, handler in enumerate(spawning._handlers):
         if handler.fn is fn:
-            spawning._handlers[index] = dataclasses.replace(
-                handler, requires_finalizer=False
-            )
+            spawning._handlers[index] = dataclasses.replace(handler, requires_finalizer=False)
             replaced = True
     if not replaced:
         raise LookupError(f"{fn.__qualname__} is not registered as a daemon")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import kopf
 
+
 def priority(started_ns: int) -> int:
     """The peering priority of an operator started at ``started_ns`` (ns since the epoch):
     earlier is higher. Microseconds, negated: unique in practice, and exact as a JSON number

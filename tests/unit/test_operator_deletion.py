@@ -18,19 +18,28 @@ from finetune_api.resource import GROUP, PLURAL, VERSION
 from finetune_operator import deletion, handlers
 
 FINALIZER = f"{GROUP}/finalizer"
+# The handlers as plain coroutine functions: Kopf's decorators type them as its callback
+# protocols, which require every keyword Kopf passes.
+follow: Any = handlers.follow
+watched: Any = handlers.watched
 RESOURCE = references.Resource(GROUP, VERSION, PLURAL, kind="FineTuneJob", namespaced=True)
 
 
 def spawning_cause(body: kopf.Body) -> causes.SpawningCause:
     return causes.SpawningCause(
         logger=logging.getLogger(__name__),
-        indices={},  # type: ignore[arg-type]  # no index is read by the filter
+        indices={},  # no index is read by the filter
         memo=ephemera.AnyMemo(kopf.Memo()),
         resource=RESOURCE,
         patch=patches.Patch(),
         body=body,
         reset=False,
     )
+
+
+def job_body() -> kopf.Body:
+    raw: Any = finetunejob("demo", "team-a", uid="u-1")
+    return kopf.Body(raw)
 
 
 def legacy_job() -> kopf.Body:
@@ -41,7 +50,7 @@ def legacy_job() -> kopf.Body:
 
 def test_no_handler_makes_kopf_add_a_finalizer() -> None:
     registry = kopf.get_default_registry()
-    follow = [h for h in registry._spawning.get_all_handlers() if h.fn is handlers.follow]
+    follow = [h for h in registry._spawning.get_all_handlers() if h.fn is follow]
     assert follow, "the per-job daemon is registered"
     assert not any(h.requires_finalizer for h in registry._spawning.get_all_handlers())
     assert not any(h.requires_finalizer for h in registry._changing.get_all_handlers())
@@ -132,7 +141,7 @@ def fake_loop(monkeypatch: pytest.MonkeyPatch) -> type[FakeLoop]:
 
 
 async def run_follow(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped) -> None:
-    await handlers.follow(
+    await follow(
         body=body,
         memo=memo,
         stopped=stopped,
@@ -145,10 +154,10 @@ async def run_follow(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopp
 def test_a_deleted_job_s_loop_ends_without_writing(fake_loop: type[FakeLoop]) -> None:
     async def scenario() -> None:
         memo = kopf.Memo(shared=None, deletions=deletion.Deletions())
-        body = kopf.Body(finetunejob("demo", "team-a", uid="u-1"))
+        body = job_body()
         task = asyncio.create_task(run_follow(body, memo, stopper()[1]))
         await asyncio.sleep(0.05)
-        await handlers.watched(type="DELETED", body=body, memo=memo)
+        await watched(type="DELETED", body=body, memo=memo)
         await asyncio.wait_for(task, 2)
         (loop,) = fake_loop.made
         assert loop.steps == 1
@@ -183,9 +192,9 @@ def test_a_job_with_a_deletion_timestamp_is_recorded_cancelled(
 def test_other_watch_events_end_nothing(fake_loop: type[FakeLoop]) -> None:
     async def scenario() -> None:
         memo = kopf.Memo(shared=None, deletions=deletion.Deletions())
-        body = kopf.Body(finetunejob("demo", "team-a", uid="u-1"))
+        body = job_body()
         for kind in (None, "ADDED", "MODIFIED"):
-            await handlers.watched(type=kind, body=body, memo=memo)
+            await watched(type=kind, body=body, memo=memo)
         assert not memo["deletions"].event("u-1").is_set()
 
     asyncio.run(scenario())
