@@ -50,8 +50,8 @@ def legacy_job() -> kopf.Body:
 
 def test_no_handler_makes_kopf_add_a_finalizer() -> None:
     registry = kopf.get_default_registry()
-    follow = [h for h in registry._spawning.get_all_handlers() if h.fn is follow]
-    assert follow, "the per-job daemon is registered"
+    daemons = [h for h in registry._spawning.get_all_handlers() if h.fn is follow]
+    assert daemons, "the per-job daemon is registered"
     assert not any(h.requires_finalizer for h in registry._spawning.get_all_handlers())
     assert not any(h.requires_finalizer for h in registry._changing.get_all_handlers())
 
