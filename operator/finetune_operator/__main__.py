@@ -24,7 +24,7 @@ def main() -> None:
         handlers.__name__,
     )
     kopf.run(
-        standalone=True,  # one replica with strategy Recreate; no peering (see docs)
+        # Peering (or standalone) is set by the startup handler: finetune_operator.peering.
         clusterwide=not config.namespaces,
         namespaces=config.namespaces,
         liveness_endpoint=(

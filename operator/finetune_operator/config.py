@@ -71,6 +71,12 @@ class OperatorConfig:
     scratch_size_limit: str = "100Gi"
     """sizeLimit of the /scratch emptyDir (model, data and checkpoint copies; "" for none): past
     it the kubelet evicts the pod instead of filling the node's disk."""
+    peering: str = ""
+    """Name of the ClusterKopfPeering shared by the replicas; only the one started first acts,
+    the others wait (``finetune_operator.peering``). Empty: standalone, one replica only."""
+    peering_lifetime: int = 30
+    """Seconds a replica's keep-alive counts: a replica that dies without a word is replaced by
+    a waiting one after this long."""
 
     def image_allowed(self, image: str) -> bool:
         """Whether the allow-list admits ``image`` (exact entry, or an entry ``prefix*``)."""
@@ -201,6 +207,20 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         help="endpoint a job may set in spec.storage.endpoint besides the default one "
         "(repeatable; * = any); default: only the default endpoint",
     )
+    parser.add_argument(
+        "--peering",
+        default=default("peering", ""),
+        metavar="NAME",
+        help="ClusterKopfPeering shared by the operator's replicas: only one acts, the others "
+        "wait to take over; the object must exist. Default: standalone (one replica only)",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(default("peering-lifetime", "30")),
+        metavar="SECONDS",
+        help="a replica not heard of for this long is taken over from (default: %(default)s)",
+    )
     for flag, fallback, what in (
         ("default-cpu-request", "500m", "CPU request of trainer pods without spec.resources.cpu"),
         (
@@ -236,6 +256,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--blocked-pod-timeout must be > 0")
     if args.stall_timeout < 0:
         parser.error("--stall-timeout must be >= 0")
+    if args.peering_lifetime < 10:
+        parser.error("--peering-lifetime must be >= 10 (keep-alives go 5-10 s before it ends)")
     quantities = {
         "--default-cpu-request": (args.default_cpu_request, _CPU),
         "--default-memory-request": (args.default_memory_request, _MEMORY),
@@ -265,4 +287,6 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         default_memory_request=args.default_memory_request,
         shm_size_limit=args.shm_size_limit,
         scratch_size_limit=args.scratch_size_limit,
+        peering=args.peering,
+        peering_lifetime=args.peering_lifetime,
     )

@@ -1,19 +1,21 @@
 """Kopf handlers: settings, two indexes of children, and one daemon per FineTuneJob.
 
-Only level-based handlers are used (indexes and a daemon), so Kopf stores no diff-base
-annotation on the FineTuneJob and GitOps tools see no drift. The daemon adds Kopf's finalizer
-(renamed to ours); the cancellation settings guarantee deletion never waits on a stuck loop.
+Only level-based handlers are used (indexes, a daemon, a watch-event handler), so Kopf stores no
+diff-base annotation on the FineTuneJob and GitOps tools see no drift. The daemon is registered
+without Kopf's finalizer (``finetune_operator.deletion``): deleting a job never waits for an
+operator; the garbage collector removes its children and the DELETED event ends its loop.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import kopf
 
 from finetune_api.resource import GROUP, PLURAL, VERSION
-from finetune_operator import metrics, names
+from finetune_operator import deletion, metrics, names, peering
 from finetune_operator.config import OperatorConfig
 from finetune_operator.kube import ForeignChild, KubeClient
 from finetune_operator.observed import JobState, PodState, job_key, job_state, pod_state
@@ -30,8 +32,9 @@ OURS = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
 @kopf.on.startup()
 async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: OperatorConfig = memo["config"]
-    # Our own finalizer and annotation prefix: precise GitOps ignore rules, no clash with other
-    # Kopf operators.
+    # Our own finalizer name and annotation prefix: precise GitOps ignore rules, no clash with
+    # other Kopf operators. No handler needs the finalizer any more; the name stays so that Kopf
+    # recognises, and removes, the one older operators put on existing jobs.
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -45,7 +48,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # cluster-wide namespace list/watch, which the chart grants only for glob patterns.
     if config.namespaces and not any(set(ns) & set("*?[!") for ns in config.namespaces):
         settings.scanning.disabled = True
+    # One acting replica among several (or standalone): see finetune_operator.peering.
+    peering.configure(settings, config.peering, config.peering_lifetime, time.time_ns())
     memo["shared"] = OperatorState(config=config, kube=KubeClient(settings))
+    memo["deletions"] = deletion.Deletions()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
 
@@ -70,12 +76,22 @@ async def trainer_pods(body: kopf.Body, **_: Any) -> dict[JobKey, PodState] | No
     return {key: pod_state(body)} if key else None
 
 
+@kopf.on.event(GROUP, VERSION, PLURAL)
+async def watched(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A FineTuneJob gone from the API (it has no finalizer, so that comes at once): its loop
+    ends (Kopf stops daemons only on a deletionTimestamp, which such a delete never shows)."""
+    if type == "DELETED" and body.metadata.uid:
+        deletions: deletion.Deletions = memo["deletions"]
+        deletions.deleted(body.metadata.uid)
+
+
 @kopf.daemon(
     GROUP,
     VERSION,
     PLURAL,
-    # On deletion: `stopped` is set and the loop has 5 s to record Cancelled and return, then it
-    # is cancelled, then abandoned after 5 s more, so the finalizer never blocks deletion.
+    # On a deletion with a deletionTimestamp (foreground, another controller's finalizer) and
+    # when a peer with a higher priority appears: `stopped` is set and the loop has 5 s to
+    # return, then it is cancelled, then abandoned after 5 s more.
     cancellation_backoff=5.0,
     cancellation_timeout=5.0,
 )
@@ -92,8 +108,11 @@ async def follow(
     jobs: kopf.Index[JobKey, JobState] = kwargs["children"]
     pods: kopf.Index[JobKey, PodState] = kwargs["trainer_pods"]
     loop = JobLoop(memo["shared"], body, logger)
+    deletions: deletion.Deletions = memo["deletions"]
+    uid = body.metadata.uid or ""
+    gone = deletions.event(uid)
     try:
-        while not stopped:
+        while not stopped and not gone.is_set():
             try:
                 delay = await loop.step(jobs, pods)
             except ForeignChild as conflict:  # expected after a same-name re-create: just wait
@@ -103,12 +122,20 @@ async def follow(
                 metrics.RECONCILE_ERRORS.inc()
                 logger.exception("reconcile pass failed; retrying in %.0fs", ERROR_BACKOFF_SECONDS)
                 delay = ERROR_BACKOFF_SECONDS
-            await stopped.wait(delay)
-        # Kopf stops the daemon when the object is deleted (or the operator exits).
-        if body.metadata.get("deletionTimestamp"):
+            await deletion.nap(stopped, gone, delay)
+        if gone.is_set():
+            # Nothing to write to; the garbage collector removes the children.
+            logger.info("deleted; its children go by garbage collection")
+        elif body.metadata.get("deletionTimestamp"):
+            # Still there until the garbage collector or another finalizer lets it go.
             await loop.cancel()
     finally:
+        deletions.forget(uid)
         loop.forget()
+
+
+# The daemon needs no finalizer: see finetune_operator.deletion.
+deletion.register_without_finalizer(kopf.get_default_registry(), follow)
 
 
 @kopf.on.probe(id="followed")

@@ -23,6 +23,8 @@ from tests.support.manifests import finetunejob
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "crds" / "finetunejob.yaml"
+PEERING_CRDS = ROOT / "helm" / "finetune-operator" / "crds" / "kopfpeering.yaml"
+PEERING_API = "/apis/kopf.dev/v1/clusterkopfpeerings"
 FTJ_API = "/apis/finetune.dev/v1alpha1"
 STANDIN_IMAGE = STANDIN_IMAGE_REFERENCE  # built from tests/e2e/standin/Dockerfile
 BUCKET = "operator-e2e"
@@ -77,6 +79,46 @@ def crd(cluster: Cluster) -> str:
         "wait", "--for=condition=Established", "--timeout=60s", "crd/finetunejobs.finetune.dev"
     )
     return "finetunejobs.finetune.dev"
+
+
+@pytest.fixture(scope="session")
+def peering_crds(cluster: Cluster) -> str:
+    """Kopf's peering CRDs, applied from the chart and Established."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(PEERING_CRDS))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/clusterkopfpeerings.kopf.dev",
+        "crd/kopfpeerings.kopf.dev",
+    )
+    return "clusterkopfpeerings.kopf.dev"
+
+
+@pytest.fixture
+def peering(cluster: Cluster, namespace: str, peering_crds: str) -> Iterator[str]:
+    """A ClusterKopfPeering for this test's operators (named after its namespace, as the
+    chart's is after the release), deleted afterwards."""
+    cluster.api.create(
+        PEERING_API,
+        {
+            "apiVersion": "kopf.dev/v1",
+            "kind": "ClusterKopfPeering",
+            "metadata": {"name": namespace},
+        },
+    )
+    yield namespace
+    try:
+        cluster.api.delete(f"{PEERING_API}/{namespace}")
+    except KubeError as error:
+        if error.status != 404:
+            raise
+
+
+def peers(cluster: Cluster, name: str) -> dict[str, Any]:
+    """The live entries of a peering object: identity -> {priority, lifetime, lastseen}."""
+    status: dict[str, Any] = cluster.api.get(f"{PEERING_API}/{name}").get("status") or {}
+    return status
 
 
 def ftj_path(namespace: str, name: str = "") -> str:

@@ -17,10 +17,11 @@ import yaml
 from devcluster import controlplane
 from devcluster.settings import Settings
 from devcluster.stack import Cluster
-from tests.e2e.operator_env import crd
+from tests.e2e.operator_env import PEERING_CRDS, crd, peering_crds
 
 pytestmark = pytest.mark.e2e
-__all__ = ["crd"]  # fixture used by name: `auth can-i` resolves only known resource types
+# fixtures used by name: `auth can-i` and dry runs resolve only known resource types
+__all__ = ["crd", "peering_crds"]
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "finetune-operator"
 KUBE_VERSION = "1.30.0"
@@ -43,7 +44,9 @@ CASES: dict[str, dict[str, Any]] = {
         "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
         "networkPolicy": {"enabled": True},
         "imagePullSecrets": ["regcred"],
+        "replicaCount": 2,
     },
+    "standalone": {"peering": {"enabled": False, "lifetimeSeconds": 30}},
 }
 
 
@@ -98,21 +101,41 @@ def test_lint(bins: Path, tmp_path: Path) -> None:
 
 
 def test_crd_comes_from_the_one_source(bins: Path, tmp_path: Path) -> None:
+    """The FineTuneJob CRD is crds/finetunejob.yaml; the others are Kopf's peering CRDs."""
     crds = of_kind(render(bins, tmp_path, {}, "--include-crds"), "CustomResourceDefinition")
     source = yaml.safe_load((CHART.parents[1] / "crds" / "finetunejob.yaml").read_text())
-    assert crds == [source]
+    peering = list(yaml.safe_load_all(PEERING_CRDS.read_text()))
+    assert sorted(crds, key=lambda c: c["metadata"]["name"]) == sorted(
+        [source, *peering], key=lambda c: c["metadata"]["name"]
+    )
 
 
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("defaults", {"ClusterRole": 2, "ClusterRoleBinding": 2}),
-        ("namespaces", {"ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 2, "RoleBinding": 2}),
-        ("patterns", {"ClusterRole": 2, "ClusterRoleBinding": 2}),
+        ("defaults", {"ClusterRole": 3, "ClusterRoleBinding": 3, "ClusterKopfPeering": 1}),
+        (
+            "namespaces",
+            {
+                "ClusterRole": 2,
+                "ClusterRoleBinding": 2,
+                "Role": 2,
+                "RoleBinding": 2,
+                "ClusterKopfPeering": 1,
+            },
+        ),
+        ("patterns", {"ClusterRole": 3, "ClusterRoleBinding": 3, "ClusterKopfPeering": 1}),
         (
             "everything",
-            {"ClusterRole": 2, "ClusterRoleBinding": 2, "ServiceMonitor": 1, "NetworkPolicy": 1},
+            {
+                "ClusterRole": 3,
+                "ClusterRoleBinding": 3,
+                "ClusterKopfPeering": 1,
+                "ServiceMonitor": 1,
+                "NetworkPolicy": 1,
+            },
         ),
+        ("standalone", {"ClusterRole": 2, "ClusterRoleBinding": 2}),
     ],
 )
 def test_rendered_kinds(bins: Path, tmp_path: Path, case: str, expected: dict[str, int]) -> None:
@@ -141,8 +164,16 @@ def test_deployment(bins: Path, tmp_path: Path, case: str) -> None:
     values = CASES[case]
     (deployment,) = of_kind(render(bins, tmp_path, values), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    peering = values.get("peering", {}).get("enabled", True)
+    assert spec["replicas"] == values.get("replicaCount", 1)
+    if peering:
+        # The new pod waits (younger: lower priority) until the old one exits and hands over.
+        assert spec["strategy"] == {
+            "type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+        }
+    else:
+        assert spec["strategy"] == {"type": "Recreate"}
     (container,) = spec["template"]["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["resources"]["requests"]
@@ -170,6 +201,15 @@ def test_deployment(bins: Path, tmp_path: Path, case: str) -> None:
     assert flag(args, "default-memory-request") == ["1Gi"]
     assert flag(args, "shm-size-limit") == ["2Gi"]
     assert flag(args, "scratch-size-limit") == ["100Gi"]
+    assert flag(args, "peering") == (["ft-system.ft-finetune-operator"] if peering else [])
+    assert flag(args, "peering-lifetime") == (["30"] if peering else [])
+    env = {e["name"]: e for e in container["env"]}
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_two_replicas_without_peering_are_refused(bins: Path) -> None:
+    result = helm_template(bins, "--set", "replicaCount=2", "--set", "peering.enabled=false")
+    assert result.returncode != 0
 
 
 @pytest.mark.parametrize(
@@ -183,6 +223,7 @@ def test_schema_is_enforced_by_helm(bins: Path, bad: str) -> None:
 
 @pytest.mark.namespace_labels({"pod-security.kubernetes.io/warn": "restricted"})
 @pytest.mark.parametrize("case", ["defaults", "namespaces-here"])
+@pytest.mark.usefixtures("peering_crds")  # the ClusterKopfPeering's kind must be known
 def test_apiserver_accepts_rendered_objects(
     bins: Path, tmp_path: Path, cluster: Cluster, namespace: str, case: str
 ) -> None:
@@ -223,6 +264,7 @@ def test_apiserver_accepts_rendered_objects(
         "customresourcedefinition",
         "clusterrole",
         "clusterrolebinding",
+        "clusterkopfpeering",
     } <= kinds
     # The namespace warns on Pod Security "restricted" violations; the operator pod has none.
     assert "would violate PodSecurity" not in applied.stderr
@@ -255,6 +297,7 @@ FORBIDDEN = [
 ]
 
 
+@pytest.mark.usefixtures("peering_crds")
 def test_real_authorizer_agrees_with_least_privilege(
     bins: Path, tmp_path: Path, cluster: Cluster, namespace: str, crd: str
 ) -> None:
@@ -307,6 +350,11 @@ def test_real_authorizer_agrees_with_least_privilege(
                 found.append("cannot list customresourcedefinitions")
             if can("list", "namespaces", "", []):
                 found.append("may list namespaces")
+            for verb in ("list", "watch", "patch"):
+                if not can(verb, "clusterkopfpeerings.kopf.dev", "", []):
+                    found.append(f"cannot {verb} clusterkopfpeerings")
+            if can("delete", "clusterkopfpeerings.kopf.dev", "", []):
+                found.append("may delete clusterkopfpeerings")
             return found
 
         # The RBAC authorizer learns new Roles and bindings through watches: a missing grant

@@ -32,7 +32,7 @@ def granted(rule: dict[str, Any], field: str) -> list[str]:
 
 
 def test_sections_are_the_ones_the_template_binds() -> None:
-    assert set(RULES) == {"namespaced", "namespacePatterns", "crdScanning"}
+    assert set(RULES) == {"namespaced", "namespacePatterns", "peering", "crdScanning"}
 
 
 @pytest.mark.parametrize(("section", "rule"), ALL_RULES)
@@ -70,6 +70,9 @@ KOPF_DAEMON = {"list", "watch", "patch"}
 """A Kopf handler on a resource: it lists and watches it, and patches finalizers and
 annotations onto each object."""
 KOPF_INDEX = {"list", "watch"}
+KOPF_PEERING = {"list", "watch", "patch"}
+"""Kopf's peering: it lists and watches the peering object and patches its keep-alive into it."""
+PEERING_GROUP = "kopf.dev"
 CLIENT_VERBS = {"create": {"create", "get"}, "merge_patch": {"patch"}, "delete": {"delete"}}
 """KubeClient methods and the verbs they use: create-if-absent reads the object after a 409."""
 NOT_CALLS: set[Access] = {
@@ -114,17 +117,33 @@ def _target(node: ast.expr) -> tuple[str, str]:
     return _resource(getattr(kube, name)("ns", "name", **keywords))
 
 
+def _peering(node: ast.AST) -> set[Access]:
+    """Kopf's peering, from an assignment ``settings.peering.clusterwide = <bool>``: the code
+    never calls the peering API itself, Kopf does once the settings name a peering."""
+    if not isinstance(node, ast.Assign) or len(node.targets) != 1:
+        return set()
+    target = ast.unparse(node.targets[0])
+    if not target.endswith("settings.peering.clusterwide"):
+        return set()
+    plural = "clusterkopfpeerings" if ast.literal_eval(node.value) else "kopfpeerings"
+    return {(PEERING_GROUP, plural, verb) for verb in KOPF_PEERING}
+
+
 def calls_in_code() -> set[Access]:
     """Every API access the operator's code makes, collected from its source: Kopf decorators
-    (daemon, index), kopf.event, and calls of the KubeClient's create/merge_patch/delete."""
+    (daemon, index, on.event), kopf.event, Kopf's peering (from the settings that enable it),
+    and calls of the KubeClient's create/merge_patch/delete."""
     found: set[Access] = set()
     for source in OPERATOR.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            found |= _peering(node)
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
             owner, method = ast.unparse(node.func.value), node.func.attr
             if owner == "kopf" and method == "daemon":
                 found |= {(GROUP, PLURAL, verb) for verb in KOPF_DAEMON}
+            elif owner == "kopf.on" and method == "event":
+                found |= {(GROUP, PLURAL, verb) for verb in KOPF_INDEX}
             elif owner == "kopf" and method == "index":
                 # kopf.index("batch", "v1", "jobs") or, for the core group, ("v1", "pods")
                 names = [ast.literal_eval(a) for a in node.args]
@@ -157,14 +176,25 @@ def test_the_collector_sees_every_kind_of_call() -> None:
     assert ("finetune.dev", "finetunejobs", "delete") in calls  # TTL
     assert ("", "pods", "watch") in calls  # an index with the core group "v1"
     assert ("", "events", "create") in calls
+    assert (PEERING_GROUP, "clusterkopfpeerings", "patch") in calls  # settings.peering
+
+
+def peering_calls() -> set[Access]:
+    return {access for access in calls_in_code() if access[0] == PEERING_GROUP}
 
 
 def test_namespaced_rules_are_exactly_the_calls_the_code_makes() -> None:
     """No verb the operator never uses, and none it uses missing."""
-    calls = calls_in_code()
+    calls = calls_in_code() - peering_calls()
     granted = granted_access("namespaced")
     assert granted - calls - NOT_CALLS == set(), "granted but never called"
     assert calls - granted == set(), "called but not granted"
+
+
+def test_peering_rules_are_exactly_what_kopf_peering_needs() -> None:
+    """The peering is cluster-wide (one ClusterKopfPeering), so its rules are bound by their own
+    ClusterRole, in every mode of the chart."""
+    assert granted_access("peering") == peering_calls()
 
 
 def test_configmaps_are_never_patched_or_deleted() -> None:

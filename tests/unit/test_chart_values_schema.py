@@ -77,6 +77,8 @@ def test_defaults_are_accepted() -> None:
         ("trainer.defaultRequests", {"cpu": 1, "memory": "1Gi"}),
         ("trainer.shmSizeLimit", "16Gi"),
         ("trainer.scratchSizeLimit", ""),
+        ("replicaCount", 2),
+        ("peering", {"enabled": False, "lifetimeSeconds": 60}),
     ],
 )
 def test_good_values_are_accepted(path: str, value: Any) -> None:
@@ -140,7 +142,18 @@ def test_good_values_are_accepted(path: str, value: Any) -> None:
         ("trainer.defaultRequests", {"cpu": "1"}),
         ("trainer.shmSizeLimit", "lots"),
         ("trainer.scratchSizeLimit", DELETE),
+        ("replicaCount", 0),
+        ("peering.lifetimeSeconds", 5),
+        ("peering.enabled", "yes"),
     ],
 )
 def test_bad_values_are_rejected(path: str, value: Any) -> None:
     assert list(VALIDATOR.iter_errors(with_value(path, value))) != []
+
+
+def test_two_replicas_need_peering() -> None:
+    """Two standalone replicas would both act on every job."""
+    values = with_value("replicaCount", 2)
+    values["peering"]["enabled"] = False
+    assert list(VALIDATOR.iter_errors(values)) != []
+    assert list(VALIDATOR.iter_errors(with_value("peering.enabled", False))) == []

@@ -25,6 +25,16 @@ def test_defaults() -> None:
     assert config.allowed_s3_endpoints == ()
     assert (config.default_cpu_request, config.default_memory_request) == ("500m", "1Gi")
     assert (config.shm_size_limit, config.scratch_size_limit) == ("2Gi", "100Gi")
+    assert (config.peering, config.peering_lifetime) == ("", 30)
+
+
+def test_peering_from_flag_or_environment() -> None:
+    config = parse_config(["--peering", "ft-system.ft", "--peering-lifetime", "15"], {})
+    assert (config.peering, config.peering_lifetime) == ("ft-system.ft", 15)
+    env = {"FINETUNE_PEERING": "ops", "FINETUNE_PEERING_LIFETIME": "45"}
+    assert (parse_config([], env).peering, parse_config([], env).peering_lifetime) == ("ops", 45)
+    with pytest.raises(SystemExit):
+        parse_config(["--peering-lifetime", "5"], {})
 
 
 def test_stall_timeout_from_flag_or_environment() -> None:

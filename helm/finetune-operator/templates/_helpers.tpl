@@ -87,3 +87,11 @@ matches are not known at install time.
 {{- define "finetune-operator.clusterWide" -}}
 {{- if or (empty .Values.watchNamespaces) (include "finetune-operator.watchesPatterns" .) }}true{{ end }}
 {{- end }}
+
+{{/*
+Name of the ClusterKopfPeering of this release: cluster-scoped, so the release namespace is part
+of it (a DNS subdomain: dots allowed).
+*/}}
+{{- define "finetune-operator.peeringName" -}}
+{{- printf "%s.%s" .Release.Namespace (include "finetune-operator.fullname" .) | trunc 253 | trimSuffix "-" }}
+{{- end }}

@@ -1,0 +1,72 @@
+"""Two operator replicas on the same namespace, coordinated by Kopf peering: only the one
+started first acts; killed with SIGKILL, the other takes over within the peering lifetime and
+the job finishes once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from devcluster.stack import Cluster
+from tests.e2e.operator_env import (
+    crd,
+    get_ftj,
+    peering,
+    peering_crds,
+    peers,
+    start_job,
+    start_operator,
+    wait_for,
+    wait_phase,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+__all__ = ["crd", "peering", "peering_crds", "start_job", "start_operator"]  # fixtures by name
+
+LIFETIME = 10
+"""--peering-lifetime of both replicas: a silent replica counts as dead after this long."""
+RESUMED = "Resuming operations after the pause"
+"""Kopf's log line when a replica starts acting (it starts paused under mandatory peering)."""
+
+
+def acted_on(log: str, namespace: str, name: str) -> bool:
+    """Whether a replica's log has any line about the job (Kopf prefixes them with it)."""
+    return f"[{namespace}/{name}]" in log
+
+
+def test_only_one_replica_acts_and_the_other_takes_over(
+    cluster: Cluster, namespace: str, peering: str, start_operator: Any, start_job: Any
+) -> None:
+    flags = ("--peering", peering, "--peering-lifetime", str(LIFETIME))
+    first = start_operator(*flags)
+    wait_for("the first replica active", lambda: RESUMED in first.output(), context=first.output)
+    second = start_operator(*flags)
+    wait_for("both replicas in the peering", lambda: len(peers(cluster, peering)) == 2)
+
+    name = start_job("ha", {"steps": 60, "stepSeconds": 0.5})
+    wait_phase(cluster, namespace, name, "Running")
+    wait_for(
+        "training under way",
+        lambda: get_ftj(cluster, namespace, name)["status"].get("progress", {}).get("step", 0) >= 2,
+    )
+    assert acted_on(first.output(), namespace, name)
+    assert not acted_on(second.output(), namespace, name), second.output()
+    assert RESUMED not in second.output(), "the younger replica waits"
+
+    first.kill9()
+    killed = time.monotonic()
+    wait_for(
+        "the second replica taking over",
+        lambda: RESUMED in second.output(),
+        # the dead replica's keep-alive expires, then the watch re-lists
+        timeout=LIFETIME + 30,
+        context=second.output,
+    )
+    took = time.monotonic() - killed
+    assert took <= LIFETIME + 30
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=120)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    assert done["status"]["attempts"] == 1
+    assert acted_on(second.output(), namespace, name)
+    assert len(peers(cluster, peering)) == 1, "the dead replica's entry is cleaned up"
