@@ -428,9 +428,7 @@ def _next_attempt(work: _Pass, spec: FineTuneJobSpec) -> bool:
     return True
 
 
-def _attempt_failed(
-    work: _Pass, spec: FineTuneJobSpec, job: JobState, observed: Observed
-) -> None:
+def _attempt_failed(work: _Pass, spec: FineTuneJobSpec, job: JobState, observed: Observed) -> None:
     """The training Job failed: fail the job, or restart every rank as the next attempt.
 
     Two passes, so an operator restarted in between neither loses nor double-counts the
@@ -446,9 +444,8 @@ def _attempt_failed(
         attempt, written = job.attempt, recorded > job.attempt
     else:  # a Job made before attempts were numbered: the condition tells
         running = cond.find(work.status.get("conditions") or [], ConditionType.RUNNING) or {}
-        attempt = max(1, recorded)
         written = running.get("reason") in (RESTARTING, RESTARTING_AFTER_DISRUPTION)
-        attempt -= 1 if written else 0
+        attempt = max(1, recorded - 1 if written else recorded)
     work.phase(Phase.RUNNING)
     if written:
         if not job.deleting:
@@ -496,9 +493,7 @@ def _stalled(work: _Pass, timeout: float) -> str | None:
     )
 
 
-def _running(
-    work: _Pass, spec: FineTuneJobSpec, attempt: int, stuck: _Stuck | None = None
-) -> None:
+def _running(work: _Pass, spec: FineTuneJobSpec, attempt: int, stuck: _Stuck | None = None) -> None:
     resources = spec.resources
     work.phase(Phase.RUNNING)
     work.condition(ConditionType.ADMITTED, True, "Admitted", "training Job admitted")
