@@ -78,7 +78,10 @@ class FineTuneJobStatus(Record):
     start_time: str | None = None
     completion_time: str | None = None
     attempts: int | None = None
-    """Rank-0 training pods started, across retries."""
+    """Number of the current training attempt: one training Job running every rank; any
+    rank's failure restarts the whole group as the next attempt."""
+    failed_attempts: int | None = None
+    """Attempts that failed and count against runPolicy.backoffLimit (not disruptions)."""
     dataset: DatasetStats | None = None
     progress: ProgressStatus | None = None
     metrics: Metrics | None = None

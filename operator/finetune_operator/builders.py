@@ -292,15 +292,58 @@ def _train_resources(job: FineTuneJob, runtime: TrainerRuntime) -> dict[str, Any
     return resources
 
 
-def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool) -> Manifest:
+TRAIN_RULE_PERMANENT = 0
+"""Index of the training Job's podFailurePolicy rule for exit code 3 (a permanent user error).
+The Job controller names the matching rule's index in the Job's Failed message, which is how
+the operator tells the three apart once the pods are gone (``attempts``)."""
+TRAIN_RULE_DISRUPTION = 1
+"""Index of the rule for a pod with condition DisruptionTarget (preempted, evicted, node gone)."""
+TRAIN_RULE_EXIT = 2
+"""Index of the rule for any other non-zero exit code."""
+
+
+def _train_failure_rules() -> list[dict[str, Any]]:
+    """Every failure of any rank ends the training Job at once (``FailJob``), so the whole group
+    stops together: a rank replaced alone could not rejoin torchrun's static rendezvous and the
+    others would hang in their collectives. The operator then decides, from the rule that
+    matched, whether the FineTuneJob fails (exit 3) or the next attempt starts, and whether that
+    restart counts against runPolicy.backoffLimit (not for a disruption)."""
+    rules: list[dict[str, Any]] = [
+        _permanent_error_rule(),
+        {"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {
+            "action": "FailJob",
+            "onExitCodes": {
+                "containerName": names.CONTAINER_NAME,
+                "operator": "NotIn",
+                "values": [0],
+            },
+        },
+    ]
+    return rules
+
+
+def build_train_job(
+    job: FineTuneJob,
+    runtime: TrainerRuntime,
+    *,
+    suspend: bool,
+    attempt: int = 1,
+    active_deadline_seconds: int | None = None,
+) -> Manifest:
     """``<job>-train``: an Indexed Job, one pod per node, ranks from the completion index.
 
     ``suspend`` is the initial value only: with a queueName Kueue owns it afterwards.
+    ``attempt`` (annotation ``names.ATTEMPT_ANNOTATION``) numbers the FineTuneJob's attempts:
+    each is a new Job under the same name, so pod hostnames, the headless Service and
+    ``MASTER_ADDR`` stay the same. ``active_deadline_seconds`` is what remains of
+    runPolicy.activeDeadlineSeconds for a later attempt (default: all of it).
     """
     name = job.metadata.name
     spec = job.spec
     labels = names.child_labels(name, "train")
     metadata = _metadata(job, names.train_job_name(name), "train")
+    metadata["annotations"] = {names.ATTEMPT_ANNOTATION: str(attempt)}
     if spec.queue_name:
         metadata["labels"][names.LABEL_KUEUE_QUEUE] = spec.queue_name
     # SIGTERM (preemption, drain, suspend) makes the trainer finish its step and upload a
@@ -330,16 +373,13 @@ def build_train_job(job: FineTuneJob, runtime: TrainerRuntime, *, suspend: bool)
             "completionMode": "Indexed",
             "completions": nodes,
             "parallelism": nodes,
-            "backoffLimit": spec.run_policy.backoff_limit,
-            "activeDeadlineSeconds": spec.run_policy.active_deadline_seconds,
+            # The operator counts failed attempts against runPolicy.backoffLimit; a pod that
+            # fails without matching a rule (no exit code) ends this attempt too.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": active_deadline_seconds
+            or spec.run_policy.active_deadline_seconds,
             "suspend": suspend,
-            "podFailurePolicy": {
-                "rules": [
-                    _permanent_error_rule(),
-                    # Preemption and node drains are not the trainer's fault: retry for free.
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-                ]
-            },
+            "podFailurePolicy": {"rules": _train_failure_rules()},
             "template": {"metadata": {"labels": labels}, "spec": pod_spec},
         },
     }

@@ -6,11 +6,19 @@ Cancelled, with Suspended while runPolicy.suspend holds. Final phases are sticky
 created after them.
 A pod that cannot start (``observed.Blocked``) is shown on the Validated or Running condition
 and fails the job once it has been blocked for ``Policy.blocked_pod_timeout``.
+
+Training runs in attempts, one training Job each (``attempts``): when one ends in failure, the
+job fails (exit 3, deadline), succeeds (rank 0 had published), or restarts the whole group: the
+failure is counted in ``status.failedAttempts`` (not for a disruption) and written with the
+Running condition's reason ``Restarting`` before anything is deleted, then the failed Job is
+deleted in the foreground, and once it is gone (with its pods, so their names and DNS records
+are free) the next attempt's Job is created under the same name, ``status.attempts`` + 1.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,6 +28,7 @@ from finetune_api.jobspec import FineTuneJobSpec
 from finetune_api.reasons import VALIDATION_REASONS, PolicyReason
 from finetune_api.reports import ProgressReport, Stage, TrainSummary, ValidateSummary, rfc3339
 from finetune_api.status import FINAL_PHASES, ConditionType, Phase
+from finetune_operator import attempts
 from finetune_operator import conditions as cond
 from finetune_operator import status_mirror as mirror
 from finetune_operator.observed import JobState, PodState, Terminated
@@ -40,6 +49,10 @@ class Action(enum.Enum):
     DELETE_TRAINING = "delete-training"
     """Stops the training pods (and frees GPUs and any Kueue quota) of a job that failed while
     they were still there. Deleted, not suspended: Kueue would resume an admitted Job."""
+    DELETE_ATTEMPT = "delete-attempt"
+    """Deletes a failed attempt's training Job in the foreground: it stays (deleting) until its
+    pods are gone, so the next attempt, created under the same name once it is gone, never
+    meets the old pods' hostnames or DNS records."""
 
 
 def _stop_compute(work: _Pass, observed: Observed) -> None:
@@ -101,7 +114,16 @@ class Decision:
     events: tuple[Event, ...] = ()
     create_suspended: bool = False
     """Initial spec.suspend of a training Job created by CREATE_TRAINING."""
+    attempt: int = 1
+    """The attempt number of a training Job created by CREATE_TRAINING."""
+    active_deadline_seconds: int | None = None
+    """activeDeadlineSeconds of a later attempt's Job: what remains of the job's; None for all."""
 
+
+RESTARTING = "Restarting"
+"""Running condition reason between a failed attempt and the next one, the failure counted."""
+RESTARTING_AFTER_DISRUPTION = "RestartingAfterDisruption"
+"""The same after a disruption, which is not counted against runPolicy.backoffLimit."""
 
 LEFTOVER_REASON = "WaitingForOldChildren"
 """Condition reason while a child of an earlier FineTuneJob with the same name still exists."""
@@ -119,7 +141,11 @@ class _Pass:
     clock: datetime
     status: dict[str, Any]
     actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    """Events besides the phase transition's (a restart)."""
     create_suspended: bool = False
+    attempt: int = 1
+    active_deadline_seconds: int | None = None
 
     @property
     def now(self) -> str:
@@ -176,14 +202,6 @@ def _newest(pods: Sequence[PodState], role: str, *, succeeded: bool) -> Terminat
 
 def _killed(term: Terminated) -> str:
     return f"{term.container_reason}, exit code {term.exit_code}"
-
-
-def _oom_message(pod: str, term: Terminated) -> str:
-    """Why a training pod was OOM-killed, and what the user can change."""
-    return (
-        f"pod {pod}: the trainer ran out of memory ({_killed(term)}); set or "
-        "raise spec.resources.memory, or lower hyperparameters.microBatchSize or maxSeqLength"
-    )
 
 
 @dataclass(frozen=True)
@@ -269,27 +287,9 @@ def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
             work.fail(stuck.reason, stuck.message)
 
 
-def _train_failure(job: JobState, pods: Sequence[PodState]) -> tuple[str, str]:
-    if job.finish_reason == "DeadlineExceeded":
-        return "DeadlineExceeded", job.finish_message or "runPolicy.activeDeadlineSeconds passed"
-    pod = _newest_pod(pods, "train", succeeded=False)
-    term = pod.terminated if pod else None
-    if term is not None and term.reason:
-        return term.reason, term.message or job.finish_message
-    if pod is not None and term is not None and term.oom_killed:
-        # Killed by the kernel, the trainer wrote no message; the kubelet's reason says why.
-        return (
-            "OOMKilled",
-            f"{_oom_message(pod.name, term)} ({job.finish_reason}: {job.finish_message})",
-        )
-    if job.finish_reason == "PodFailurePolicy":
-        return "PermanentError", job.finish_message
-    return job.finish_reason or "Error", job.finish_message
-
-
 def _succeed(work: _Pass, spec: FineTuneJobSpec, observed: Observed) -> None:
-    term = _newest(observed.pods, "train", succeeded=True)
-    found = term.summary if term else None
+    rank0 = attempts.published(observed.pods) or _newest_pod(observed.pods, "train", succeeded=True)
+    found = rank0.terminated.summary if rank0 and rank0.terminated else None
     summary = found if isinstance(found, TrainSummary) else TrainSummary()
     _merge_metrics(work, mirror.final_metrics(summary))
     output = mirror.output_fields(summary)
@@ -368,17 +368,20 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
             work.phase(Phase.QUEUED)
             work.condition(ConditionType.ADMITTED, False, LEFTOVER_REASON, blocked_by)
             return
+        if not _next_attempt(work, spec):
+            return
         work.actions.append(Action.CREATE_TRAINING)
         work.create_suspended = kueue
         if kueue:
             _wait_for_kueue(work, spec)
             return
-        _running(work, spec)
+        _running(work, spec, work.attempt)
         return
-    if job.finished == "Complete":
+    if job.finished == "Complete" or attempts.published(observed.pods) is not None:
+        # Rank 0 published: succeeded, even if another rank failed afterwards.
         _succeed(work, spec, observed)
     elif job.finished == "Failed":
-        work.fail(*_train_failure(job, observed.pods))
+        _attempt_failed(work, spec, job, observed)
     elif kueue and job.suspended:
         _wait_for_kueue(work, spec)
     elif not kueue and spec.run_policy.suspend:
@@ -395,11 +398,80 @@ def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy)
         if stuck is not None and stuck.timed_out:
             work.fail(stuck.reason, stuck.message)
             return
-        _running(work, spec, observed.pods, stuck)
+        _running(work, spec, job.attempt or 1, stuck)
         if observed.progress:
             _mirror_progress(work, observed.progress)
         if stuck is None and (stalled := _stalled(work, policy.stall_timeout)):
             work.fail("Stalled", stalled)
+
+
+def _next_attempt(work: _Pass, spec: FineTuneJobSpec) -> bool:
+    """Number the training Job about to be created: ``status.attempts``, which a recorded
+    failure has already moved on (so a create repeated before the index shows the Job keeps
+    its number). A later attempt gets what remains of runPolicy.activeDeadlineSeconds,
+    counted from the job's startTime (it bounds the whole job, not each attempt); with nothing
+    left the job fails as DeadlineExceeded instead."""
+    work.attempt = max(1, int(work.status.get("attempts") or 0))
+    started = work.status.get("startTime")
+    if work.attempt == 1 or not isinstance(started, str):
+        return True
+    deadline = spec.run_policy.active_deadline_seconds
+    left = deadline - (work.clock - _parse_time(started)).total_seconds()
+    if left < 1:
+        work.fail(
+            "DeadlineExceeded",
+            f"runPolicy.activeDeadlineSeconds ({deadline}s) passed before attempt "
+            f"{work.attempt} could start",
+        )
+        return False
+    work.active_deadline_seconds = math.ceil(left)
+    return True
+
+
+def _attempt_failed(work: _Pass, spec: FineTuneJobSpec, job: JobState, observed: Observed) -> None:
+    """The training Job failed: fail the job, or restart every rank as the next attempt.
+
+    Two passes, so an operator restarted in between neither loses nor double-counts the
+    failure: the first writes it to status in one patch (``failedAttempts``, ``attempts``
+    moved on to the next attempt's number, Running condition ``Restarting``); the next, finding
+    ``attempts`` past this Job's, deletes the Job."""
+    ending = attempts.ended(job, observed.pods)
+    if ending.final:
+        work.fail(ending.reason, ending.message)
+        return
+    recorded = int(work.status.get("attempts") or 0)
+    if job.attempt is not None:
+        attempt, written = job.attempt, recorded > job.attempt
+    else:  # a Job made before attempts were numbered: the condition tells
+        running = cond.find(work.status.get("conditions") or [], ConditionType.RUNNING) or {}
+        written = running.get("reason") in (RESTARTING, RESTARTING_AFTER_DISRUPTION)
+        attempt = max(1, recorded - 1 if written else recorded)
+    work.phase(Phase.RUNNING)
+    if written:
+        if not job.deleting:
+            work.actions.append(Action.DELETE_ATTEMPT)
+        return
+    failures = int(work.status.get("failedAttempts") or 0) + (1 if ending.counted else 0)
+    work.status["failedAttempts"] = failures
+    limit = spec.run_policy.backoff_limit
+    if failures > limit:
+        work.fail(
+            ending.reason,
+            f"{ending.message} (attempt {attempt}: {failures} failed attempt(s), "
+            f"runPolicy.backoffLimit is {limit})",
+        )
+        return
+    work.status["attempts"] = attempt + 1
+    if ending.counted:
+        reason, left = RESTARTING, f"{limit - failures} of {limit} retries left"
+    else:
+        reason, left = RESTARTING_AFTER_DISRUPTION, "not counted against runPolicy.backoffLimit"
+    message = (
+        f"attempt {attempt} ended ({ending.reason}: {ending.message}); restarting every rank "
+        f"from the last checkpoint as attempt {attempt + 1} ({left})"
+    )[:1000]
+    work.condition(ConditionType.RUNNING, False, reason, message)
+    work.events.append(Event("Warning", reason, message))
 
 
 def _stalled(work: _Pass, timeout: float) -> str | None:
@@ -421,12 +493,7 @@ def _stalled(work: _Pass, timeout: float) -> str | None:
     )
 
 
-def _running(
-    work: _Pass,
-    spec: FineTuneJobSpec,
-    pods: Sequence[PodState] = (),
-    stuck: _Stuck | None = None,
-) -> None:
+def _running(work: _Pass, spec: FineTuneJobSpec, attempt: int, stuck: _Stuck | None = None) -> None:
     resources = spec.resources
     work.phase(Phase.RUNNING)
     work.condition(ConditionType.ADMITTED, True, "Admitted", "training Job admitted")
@@ -434,18 +501,22 @@ def _running(
         work.condition(ConditionType.RUNNING, False, stuck.reason, stuck.message)
     else:
         message = f"{resources.num_nodes} node(s) x {resources.gpus_per_node} GPU(s)"
-        retried = _newest_pod(pods, "train", succeeded=False)
-        if retried is not None and retried.terminated and retried.terminated.oom_killed:
-            # The Job retries (backoffLimit) at once; say why the last attempt ended.
-            message += f"; retrying after {_oom_message(retried.name, retried.terminated)}"
+        if attempt > 1:
+            message += f", attempt {attempt}"
         work.condition(ConditionType.RUNNING, True, "Training", message)
     work.status.setdefault("startTime", work.now)
 
 
-def _attempts(previous: int, pods: Sequence[PodState]) -> int:
-    """Rank-0 training pods ever started; never decreases when old pods are collected."""
-    started = {p.name for p in pods if p.role == "train" and p.index == 0}
-    return max(previous, len(started))
+def _attempts(work: _Pass, training: JobState | None) -> int:
+    """The number of the current training attempt (one training Job each; between a failed
+    attempt and the next, the next's); never decreases, also when a create's status write was
+    lost."""
+    numbers = [int(work.status.get("attempts") or 0)]
+    if Action.CREATE_TRAINING in work.actions:
+        numbers.append(work.attempt)
+    if training is not None and training.attempt:
+        numbers.append(training.attempt)
+    return max(numbers)
 
 
 _EXPLAINED_BY = {
@@ -519,14 +590,16 @@ def decide(
             _validate(work, observed, policy)
         if work.is_true(ConditionType.VALIDATED):
             _run(work, spec, observed, policy)
-    work.status["attempts"] = _attempts(int(status.get("attempts") or 0), observed.pods)
+    work.status["attempts"] = _attempts(work, observed.training)
     _stop_compute(work, observed)
     event = _transition_event(before, work.status)
     return Decision(
         status=work.status,
         actions=tuple(work.actions),
-        events=(event,) if event else (),
+        events=((event,) if event else ()) + tuple(work.events),
         create_suspended=work.create_suspended,
+        attempt=work.attempt,
+        active_deadline_seconds=work.active_deadline_seconds,
     )
 
 

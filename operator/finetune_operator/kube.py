@@ -178,10 +178,12 @@ class KubeClient:
     async def merge_patch(self, path: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         return await self._request("PATCH", path, patch, "application/merge-patch+json")
 
-    async def delete(self, path: str) -> None:
-        """Delete the object at ``path``; already gone is fine."""
+    async def delete(self, path: str, *, foreground: bool = False) -> None:
+        """Delete the object at ``path``; already gone is fine. ``foreground``: the object
+        stays, with a deletionTimestamp, until its dependents (a Job's pods) are gone."""
+        policy = "Foreground" if foreground else "Background"
         try:
-            await self._request("DELETE", path, {"propagationPolicy": "Background"})
+            await self._request("DELETE", path, {"propagationPolicy": policy})
         except ApiError as error:
             if error.status != 404:
                 raise

@@ -23,6 +23,8 @@ MANAGED_BY: Final = "finetune-operator"
 TRAINER_APP: Final = "finetune-trainer"
 
 COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
+ATTEMPT_ANNOTATION: Final = f"{GROUP}/attempt"
+"""On a training Job: the FineTuneJob's attempt it runs (1, 2, ...); each attempt is a new Job."""
 
 CONTAINER_NAME: Final = "trainer"
 

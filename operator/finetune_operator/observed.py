@@ -37,6 +37,8 @@ class Terminated:
     """The parsed termination message, or None if absent or not a summary."""
     container_reason: str = ""
     """The kubelet's reason: OOMKilled (memory limit), Error, Completed, ..."""
+    finished_at: str = ""
+    """When the container ended (RFC 3339, whole seconds), "" if unknown."""
 
     @property
     def oom_killed(self) -> bool:
@@ -77,6 +79,9 @@ class PodState:
     owner_uid: str = ""
     """UID of the Job that controls the pod: pods of an earlier FineTuneJob's Jobs that share
     this job's name are told apart by it."""
+    disrupted: bool = False
+    """Condition DisruptionTarget is True: preempted, evicted, or its node went away; not the
+    trainer's fault."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,12 @@ class JobState:
     """"Complete" or "Failed" once the Job controller has decided, else None."""
     finish_reason: str
     finish_message: str
+    attempt: int | None = None
+    """The training attempt this Job runs (annotation ``names.ATTEMPT_ANNOTATION``); None on
+    Jobs without it (validation, or made by an operator before group restarts)."""
+    deleting: bool = False
+    """Its deletion has begun (deletionTimestamp set); deleted in the foreground, it stays
+    until its pods are gone."""
 
 
 def job_key(body: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -122,6 +133,8 @@ def job_state(body: Mapping[str, Any]) -> JobState:
     metadata = body.get("metadata") or {}
     spec = body.get("spec") or {}
     status = body.get("status") or {}
+    annotations = metadata.get("annotations") or {}
+    attempt = str(annotations.get(names.ATTEMPT_ANNOTATION) or "")
     finished, reason, message = None, "", ""
     for condition in status.get("conditions") or []:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
@@ -140,6 +153,8 @@ def job_state(body: Mapping[str, Any]) -> JobState:
         finished=finished,
         finish_reason=reason,
         finish_message=message,
+        attempt=int(attempt) if attempt.isdigit() else None,
+        deleting=bool(metadata.get("deletionTimestamp")),
     )
 
 
@@ -159,6 +174,7 @@ def _terminated(container: Mapping[str, Any]) -> Terminated | None:
         exit_code=int(state.get("exitCode", -1)),
         summary=parse_summary(state.get("message")),
         container_reason=state.get("reason") or "",
+        finished_at=state.get("finishedAt") or "",
     )
 
 
@@ -194,4 +210,8 @@ def pod_state(body: Mapping[str, Any]) -> PodState:
         terminated=_terminated(container),
         blocked=_blocked(status, container, created),
         owner_uid=controller_uid(metadata),
+        disrupted=any(
+            c.get("type") == "DisruptionTarget" and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        ),
     )

@@ -284,7 +284,13 @@ class JobLoop:
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_service(job))
                 created = await kube.create(
-                    builders.build_train_job(job, trainer, suspend=decision.create_suspended)
+                    builders.build_train_job(
+                        job,
+                        trainer,
+                        suspend=decision.create_suspended,
+                        attempt=decision.attempt,
+                        active_deadline_seconds=decision.active_deadline_seconds,
+                    )
                 )
                 if created:
                     self.shared.claims.add(self.key)
@@ -296,6 +302,10 @@ class JobLoop:
                 await kube.delete(job_path(namespace, names.validate_job_name(name)))
             elif action is decisions.Action.DELETE_TRAINING:
                 await kube.delete(job_path(namespace, names.train_job_name(name)))
+            elif action is decisions.Action.DELETE_ATTEMPT:
+                # A failed attempt: the next one is created under the same name once this Job,
+                # and with it every pod of the attempt, is gone (decisions).
+                await kube.delete(job_path(namespace, names.train_job_name(name)), foreground=True)
             else:
                 suspend = action is decisions.Action.SUSPEND_TRAINING
                 await kube.merge_patch(

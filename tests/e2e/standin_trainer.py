@@ -12,7 +12,18 @@ trainer: ordinary JSON lines are examples; one line ``{"standin": {...}}`` scrip
 - ``"crashOnce": true``: the first attempt crashes (exit 1) after a step; a marker object under
   ``<output.uri>/standin/crashed`` makes later attempts succeed;
 - ``"allocateMiB": N``: train touches N MiB after the first step, as a trainer outgrowing its
-  memory limit would (the kernel's OOM killer ends it).
+  memory limit would (the kernel's OOM killer ends it);
+- ``"resume": true``: start after the newest checkpoint this job (its uid) wrote, as the real
+  trainer does;
+- ``"failRankOnce": R`` (R > 0: rank 0 writes the checkpoints): on the first attempt, rank R
+  waits until a checkpoint of this job exists, then fails (exit 1); a marker
+  ``<output.uri>/standin/failed-rank-R`` makes later attempts pass. The other ranks keep going
+  until the Job controller stops them;
+- ``"failRankAfterPublish": R``: rank R, done with its steps, waits until rank 0 has written
+  ``manifest.json``, then fails (exit 1).
+
+Every start of a train pod leaves ``<output.uri>/standin/starts/rank-N/<nanoseconds>`` holding
+``{"resumedFrom": step}``, so a test can count each rank's starts.
 
 A line that is not JSON makes validation fail with reason InvalidDataset (exit 3).
 Its image (tests/e2e/standin/Dockerfile: boto3 and the contract package) runs it as
@@ -90,6 +101,27 @@ class Storage:
         return any(item["Key"] == key for item in listing.get("Contents", []))
 
 
+def latest_checkpoint(storage: Storage, output: str, uid: str) -> int:
+    """The step of the newest checkpoint this job (by uid) wrote under ``output``; 0 if none."""
+    bucket, prefix = split_uri(f"{output}/checkpoints/")
+    listing = storage.client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    newest = 0
+    for item in listing.get("Contents", []):
+        if item["Key"].endswith("/state.json"):
+            state = json.loads(storage.read(f"s3://{bucket}/{item['Key']}"))
+            if state.get("uid") == uid:
+                newest = max(newest, int(state["step"]))
+    return newest
+
+
+def wait_until(what: str, probe: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            finish(1, FailureSummary(reason=Reason.ERROR, message=f"gave up waiting for {what}"))
+        time.sleep(0.2)
+
+
 def load_dataset(storage: Storage, uri: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Examples and the script line; exits 3 (InvalidDataset) on a line that is not JSON."""
     try:
@@ -160,11 +192,26 @@ def train(job: dict[str, Any]) -> None:
     output = spec["output"]["uri"].rstrip("/")
     _, script = load_dataset(storage, spec["dataset"]["train"])
     rank = int(os.environ.get(Env.NODE_RANK, "0"))
+    uid = str((job.get("metadata") or {}).get("uid") or "")
     steps, pause = int(script.get("steps", 6)), float(script.get("stepSeconds", 0.5))
+    first = latest_checkpoint(storage, output, uid) if script.get("resume") else 0
+    storage.write(
+        f"{output}/standin/starts/rank-{rank}/{time.time_ns()}", json.dumps({"resumedFrom": first})
+    )
     progress = Progress(steps)
+    progress.update(step=first)
     if rank == 0:
         progress.serve()
-    for step in range(1, steps + 1):
+    fail_rank = script.get("failRankOnce")
+    if fail_rank is not None and int(fail_rank) == rank:
+        marker = f"{output}/standin/failed-rank-{rank}"
+        if not storage.exists(marker):
+            wait_until("a checkpoint", lambda: latest_checkpoint(storage, output, uid) > 0)
+            storage.write(marker, now_rfc3339())
+            finish(
+                1, FailureSummary(reason=Reason.ERROR, message=f"scripted failure of rank {rank}")
+            )
+    for step in range(first + 1, steps + 1):
         time.sleep(pause)
         progress.update(
             step=step,
@@ -175,7 +222,7 @@ def train(job: dict[str, Any]) -> None:
         )
         if step % 2 == 0 and rank == 0:
             checkpoint = f"{output}/checkpoints/step-{step:06d}/"
-            storage.write(checkpoint + "state.json", json.dumps({"step": step}))
+            storage.write(checkpoint + "state.json", json.dumps({"step": step, "uid": uid}))
             progress.update(
                 last_checkpoint=CheckpointRef(uri=checkpoint, step=step, time=now_rfc3339())
             )
@@ -192,6 +239,10 @@ def train(job: dict[str, Any]) -> None:
                 storage.write(marker, now_rfc3339())
                 finish(1, FailureSummary(reason=Reason.ERROR, message="scripted crash"))
     if rank != 0:
+        late = script.get("failRankAfterPublish")
+        if late is not None and int(late) == rank:
+            wait_until("the manifest", lambda: storage.exists(f"{output}/manifest.json"))
+            finish(1, FailureSummary(reason=Reason.ERROR, message=f"rank {rank} failed late"))
         finish(0, TrainSummary(rank=rank))
     files = ["adapter/adapter_model.safetensors", "metrics.json", "README.md"]
     for name in files:

@@ -183,18 +183,30 @@ def test_train_job_shape() -> None:
     manifest = builders.build_train_job(job, RUNTIME, suspend=False)
     spec = manifest["spec"]
     assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 4)
+    # runPolicy.backoffLimit is the operator's to count (one Job per attempt): the Job
+    # itself fails on the first failure of any rank, so the whole group restarts.
     assert (spec["backoffLimit"], spec["activeDeadlineSeconds"], spec["suspend"]) == (
-        5,
+        0,
         3600,
         False,
     )
-    assert spec["podFailurePolicy"]["rules"] == [
+    rules = spec["podFailurePolicy"]["rules"]
+    assert rules == [
         {
             "action": "FailJob",
             "onExitCodes": {"containerName": "trainer", "operator": "In", "values": [3]},
         },
-        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {"action": "FailJob", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "trainer", "operator": "NotIn", "values": [0]},
+        },
     ]
+    # The operator reads the matching rule's index back from the Job's Failed message.
+    assert rules[builders.TRAIN_RULE_PERMANENT]["onExitCodes"]["values"] == [3]
+    assert "onPodConditions" in rules[builders.TRAIN_RULE_DISRUPTION]
+    assert rules[builders.TRAIN_RULE_EXIT]["onExitCodes"]["operator"] == "NotIn"
+    assert manifest["metadata"]["annotations"] == {"finetune.dev/attempt": "1"}
     pod = pod_spec(manifest)
     assert pod["subdomain"] == "support-lora-train"
     assert pod["nodeSelector"] == {"pool": "h100"}
@@ -207,6 +219,21 @@ def test_train_job_shape() -> None:
         "limits": {"amd.com/gpu": "8"},
     }
     assert container["image"] == RUNTIME.image
+
+
+def test_a_later_attempt_is_numbered_and_gets_the_remaining_deadline() -> None:
+    """The next attempt is a new Job under the same name (same pod hostnames, Service and
+    MASTER_ADDR), annotated with its number, with what is left of activeDeadlineSeconds."""
+    job = job_with(runPolicy={"activeDeadlineSeconds": 3600})
+    first = builders.build_train_job(job, RUNTIME, suspend=False)
+    third = builders.build_train_job(
+        job, RUNTIME, suspend=False, attempt=3, active_deadline_seconds=1200
+    )
+    assert third["metadata"]["name"] == first["metadata"]["name"] == "support-lora-train"
+    assert third["metadata"]["annotations"] == {"finetune.dev/attempt": "3"}
+    assert third["spec"]["activeDeadlineSeconds"] == 1200
+    assert env_of(third) == env_of(first)
+    assert pod_spec(third)["subdomain"] == pod_spec(first)["subdomain"]
 
 
 @pytest.mark.parametrize(

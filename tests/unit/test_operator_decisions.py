@@ -36,6 +36,9 @@ def job(
     suspended: bool = False,
     active: int = 0,
     owner_uid: str = "u-1",
+    message: str | None = None,
+    attempt: int | None = None,
+    deleting: bool = False,
 ) -> JobState:
     return JobState(
         name=f"j-{role}",
@@ -48,7 +51,9 @@ def job(
         failed=0,
         finished=finished,
         finish_reason=reason,
-        finish_message=reason,
+        finish_message=reason if message is None else message,
+        attempt=attempt,
+        deleting=deleting,
     )
 
 
@@ -62,10 +67,15 @@ def pod(
     created: str = "2026-11-28T11:00:00Z",
     ip: str | None = None,
     container_reason: str = "",
+    finished_at: str = "",
+    disrupted: bool = False,
 ) -> PodState:
     terminated = (
         Terminated(
-            exit_code, parse_summary(json.dumps(summary)) if summary else None, container_reason
+            exit_code,
+            parse_summary(json.dumps(summary)) if summary else None,
+            container_reason,
+            finished_at,
         )
         if exit_code is not None
         else None
@@ -78,6 +88,7 @@ def pod(
         ip=ip,
         created=created,
         terminated=terminated,
+        disrupted=disrupted,
     )
 
 
@@ -349,7 +360,11 @@ def test_success_takes_metrics_and_output_from_rank0() -> None:
             ],
             "InvalidCredentials",
         ),
-        ("PodFailurePolicy", [], "PermanentError"),
+        (
+            "PodFailurePolicy",
+            [pod("train", "t-1", index=1, exit_code=3)],
+            "PermanentError",
+        ),
         ("DeadlineExceeded", [], "DeadlineExceeded"),
         (
             "BackoffLimitExceeded",
@@ -367,7 +382,7 @@ def test_success_takes_metrics_and_output_from_rank0() -> None:
         (
             "BackoffLimitExceeded",
             [pod("train", "t-0", index=0, exit_code=137)],
-            "BackoffLimitExceeded",
+            "Error",
         ),
         (
             "BackoffLimitExceeded",
@@ -378,11 +393,15 @@ def test_success_takes_metrics_and_output_from_rank0() -> None:
     ids=["exit-3", "exit-3-no-summary", "deadline", "diverged", "crashes", "oom"],
 )
 def test_training_failure_reasons(job_reason: str, pods: list[PodState], reason: str) -> None:
-    running = {**VALIDATED, "phase": "Running"}
+    """The reason a job fails with once no retry is left (or none is allowed: exit 3, the
+    deadline)."""
+    running = {**VALIDATED, "phase": "Running", "attempts": 1}
     observed = Observed(
-        validation=None, pods=pods, training=job("train", finished="Failed", reason=job_reason)
+        validation=None,
+        pods=pods,
+        training=job("train", finished="Failed", reason=job_reason, attempt=1),
     )
-    decision = decide(running, observed)
+    decision = decide(running, observed, runPolicy={"backoffLimit": 0})
     assert decision.status["phase"] == "Failed"
     assert conditions(decision)["Failed"] == ("True", reason)
     assert decision.events[0].reason == reason
@@ -438,20 +457,22 @@ def test_progress_is_mirrored_while_running() -> None:
     assert decision.status["lastCheckpoint"]["step"] == 30
 
 
-def test_attempts_count_rank0_pods_and_never_decrease() -> None:
-    pods = [
-        pod("train", "t-0-a", index=0, exit_code=1),
-        pod("train", "t-0-b", index=0),
-        pod("train", "t-1-a", index=1),
-        pod("validate", "v"),
-    ]
-    decision = decide(
-        {**VALIDATED, "phase": "Running"},
-        Observed(validation=None, training=job("train", active=2), pods=pods),
+def test_attempts_follow_the_training_jobs_and_never_decrease() -> None:
+    first = decide(VALIDATED, Observed(validation=None, training=None))
+    assert first.actions == (Action.CREATE_TRAINING,)
+    assert (first.attempt, first.status["attempts"]) == (1, 1)
+    # The index has not shown the new Job yet: the create is repeated with the same number.
+    again = decide(first.status, Observed(validation=None, training=None))
+    assert (again.attempt, again.status) == (1, first.status)
+    # A create whose status write was lost: the Job's own number wins.
+    lost = decide(
+        {**first.status, "attempts": 1},
+        Observed(validation=None, training=job("train", active=2, attempt=3)),
     )
-    assert decision.status["attempts"] == 2
-    later = decide(decision.status, Observed(validation=None, training=job("train", active=1)))
-    assert later.status["attempts"] == 2
+    assert lost.status["attempts"] == 3
+    # A Job made before attempts were numbered never lowers the count.
+    legacy = decide(lost.status, Observed(validation=None, training=job("train", active=1)))
+    assert legacy.status["attempts"] == 3
 
 
 def test_unchanged_observation_changes_nothing() -> None:
@@ -502,28 +523,25 @@ def test_ttl_after_finished(
     assert decisions.seconds_until_deletion(job_spec, status, NOW) == expected
 
 
-def test_oom_kill_is_named_while_retrying_and_when_failing() -> None:
+def test_oom_kill_is_named_while_restarting_and_when_failing() -> None:
     oom = pod("train", "t-0-a", index=0, exit_code=137, container_reason="OOMKilled")
-    retry = pod("train", "t-0-b", index=0, created="2026-11-28T11:30:00Z")
-    running = decide(
-        {**VALIDATED, "phase": "Running"},
-        Observed(validation=None, training=job("train", active=1), pods=[oom, retry]),
+    failed_job = job("train", finished="Failed", reason="PodFailurePolicy", attempt=1)
+    restarting = decide(
+        {**VALIDATED, "phase": "Running", "attempts": 1},
+        Observed(validation=None, training=failed_job, pods=[oom]),
     )
-    assert conditions(running)["Running"] == ("True", "Training")
-    assert "retrying after pod t-0-a: the trainer ran out of memory (OOMKilled" in message_of(
-        running, "Running"
+    assert conditions(restarting)["Running"] == ("False", "Restarting")
+    assert "ended (OOMKilled: pod t-0-a: the trainer ran out of memory (OOMKilled" in message_of(
+        restarting, "Running"
     )
     failed = decide(
-        running.status,
-        Observed(
-            validation=None,
-            training=job("train", finished="Failed", reason="BackoffLimitExceeded"),
-            pods=[oom, dataclasses.replace(retry, terminated=oom.terminated)],
-        ),
+        {**VALIDATED, "phase": "Running", "attempts": 1},
+        Observed(validation=None, training=failed_job, pods=[oom]),
+        runPolicy={"backoffLimit": 0},
     )
     assert conditions(failed)["Failed"] == ("True", "OOMKilled")
     assert "spec.resources.memory" in message_of(failed, "Failed")
-    assert "BackoffLimitExceeded" in message_of(failed, "Failed")
+    assert "PodFailurePolicy" in message_of(failed, "Failed")
 
 
 def message_of(decision: decisions.Decision, type_: str) -> str:
@@ -799,7 +817,7 @@ def test_finished_children_are_left_alone_when_the_job_fails() -> None:
         validation=job("validate", finished="Complete"),
         training=job("train", finished="Failed", reason="BackoffLimitExceeded"),
     )
-    decision = decide({**VALIDATED, "phase": "Running"}, observed)
+    decision = decide({**VALIDATED, "phase": "Running"}, observed, runPolicy={"backoffLimit": 0})
     assert decision.status["phase"] == "Failed"
     assert decision.actions == ()
 
@@ -944,4 +962,214 @@ def test_a_refused_spec_stops_its_running_validation() -> None:
 def test_a_refusal_leaves_a_job_whose_training_started_under_earlier_settings() -> None:
     decision = decide(running_since(STAMP), TRAINING, REFUSED)
     assert decision.status["phase"] == "Running"
+    assert decision.actions == ()
+
+
+# -- Multi-node jobs fail and restart as a group ---------------------------------------------
+
+
+def fail_job_message(pod_name: str, *, exit_code: int | None = None, rule: int = 2) -> str:
+    """The Job controller's Failed message when a podFailurePolicy FailJob rule matched."""
+    if exit_code is None:
+        return (
+            f"Pod team-a/{pod_name} has condition DisruptionTarget matching FailJob rule "
+            f"at index {rule}"
+        )
+    return (
+        f"Container trainer for pod team-a/{pod_name} failed with exit code {exit_code} "
+        f"matching FailJob rule at index {rule}"
+    )
+
+
+PUBLISHED = pod("train", "t-0", index=0, exit_code=0, summary=TRAIN_SUMMARY)
+CRASHED_1 = pod(
+    "train",
+    "t-1",
+    index=1,
+    exit_code=1,
+    summary={"ok": False, "reason": "Error", "message": "collective failed"},
+    finished_at="2026-11-28T11:59:00Z",
+)
+STOPPED_0 = pod("train", "t-0", index=0, exit_code=143, finished_at="2026-11-28T11:59:00Z")
+"""Rank 0 terminated by the Job controller after another rank's failure ended the Job."""
+EVICTED_1 = pod("train", "t-1", index=1, exit_code=143, disrupted=True)
+INVALID_1 = pod(
+    "train",
+    "t-1",
+    index=1,
+    exit_code=3,
+    summary={"ok": False, "reason": "InvalidModel", "message": "no safetensors"},
+)
+
+
+@pytest.mark.parametrize(
+    ("failed_attempts", "message", "pods", "expected"),
+    [
+        # One rank fails: the failure is counted and the next attempt starts (whole group).
+        (0, fail_job_message("t-1", exit_code=1), [CRASHED_1, STOPPED_0], ("Running", 1)),
+        # ... the same when the message is not the Job controller's (the pods tell).
+        (0, "", [STOPPED_0, CRASHED_1], ("Running", 1)),
+        # runPolicy.backoffLimit (2) exhausted: Failed, with the rank's own reason.
+        (2, fail_job_message("t-1", exit_code=1), [CRASHED_1], ("Failed", 3)),
+        # Rank 0 published, then rank 1 failed: the output exists, the job succeeded.
+        (0, fail_job_message("t-1", exit_code=1), [PUBLISHED, CRASHED_1], ("Succeeded", 0)),
+        # Exit 3 on any rank: Failed at once, whatever retries are left.
+        (0, fail_job_message("t-1", exit_code=3, rule=0), [INVALID_1, STOPPED_0], ("Failed", 0)),
+        (0, fail_job_message("t-1", exit_code=3, rule=0), [], ("Failed", 0)),
+        # Disruption (condition DisruptionTarget; an evicted pod may be gone already): restarted,
+        # not counted, even with every retry used.
+        (2, fail_job_message("t-1", rule=1), [STOPPED_0], ("Running", 2)),
+        (2, "BackoffLimitExceeded", [EVICTED_1], ("Running", 2)),
+        # Exit 143 first (SIGTERM from outside: a drain, a deleted pod): a disruption too.
+        (2, fail_job_message("t-0", exit_code=143), [STOPPED_0], ("Running", 2)),
+    ],
+    ids=[
+        "rank-fails-restarts-group",
+        "rank-fails-found-by-pods",
+        "backoff-exhausted",
+        "published-then-rank-1-failed",
+        "exit-3-on-rank-1",
+        "exit-3-pods-gone",
+        "disruption-not-counted",
+        "disruption-found-by-pods",
+        "sigterm-not-counted",
+    ],
+)
+def test_a_failed_attempt_ends_the_job_or_restarts_the_group(
+    failed_attempts: int, message: str, pods: list[PodState], expected: tuple[str, int]
+) -> None:
+    status = {**VALIDATED, "phase": "Running", "attempts": 1, "failedAttempts": failed_attempts}
+    failed = job("train", finished="Failed", reason="PodFailurePolicy", message=message, attempt=1)
+    decision = decide(status, Observed(validation=None, training=failed, pods=pods))
+    phase, failures = expected
+    assert (decision.status["phase"], decision.status["failedAttempts"]) == (phase, failures)
+    assert decision.actions == ()  # nothing deleted before the failure is written
+    if phase == "Running":
+        assert decision.status["attempts"] == 2
+        assert conditions(decision)["Running"][0] == "False"
+        assert "restarting every rank from the last checkpoint as attempt 2" in message_of(
+            decision, "Running"
+        )
+        assert [e.reason for e in decision.events] == [conditions(decision)["Running"][1]]
+    else:
+        assert decision.status["attempts"] == 1
+    if phase == "Failed":
+        assert conditions(decision)["Failed"][1] in ("Error", "InvalidModel", "PermanentError")
+
+
+def test_disruption_and_failure_reasons_differ() -> None:
+    status = {**VALIDATED, "phase": "Running", "attempts": 1}
+    disrupted = decide(
+        status,
+        Observed(
+            validation=None,
+            training=job(
+                "train", finished="Failed", message=fail_job_message("t-1", rule=1), attempt=1
+            ),
+        ),
+    )
+    assert conditions(disrupted)["Running"] == ("False", "RestartingAfterDisruption")
+    assert "not counted against runPolicy.backoffLimit" in message_of(disrupted, "Running")
+    crashed = decide(
+        status,
+        Observed(
+            validation=None,
+            training=job(
+                "train",
+                finished="Failed",
+                message=fail_job_message("t-1", exit_code=1),
+                attempt=1,
+            ),
+            pods=[CRASHED_1],
+        ),
+    )
+    assert conditions(crashed)["Running"] == ("False", "Restarting")
+    assert "pod t-1: collective failed" in message_of(crashed, "Running")
+    assert "1 of 2 retries left" in message_of(crashed, "Running")
+
+
+def test_a_group_restart_end_to_end() -> None:
+    """Record the failure, then delete the Job in the foreground, wait while it goes, create
+    attempt 2 under the same name with the rest of the deadline; each pass repeated changes
+    nothing (an operator restarted anywhere in between neither loses nor double-counts it)."""
+    start = decide(VALIDATED, Observed(validation=None, training=None))
+    running = decide(
+        start.status, Observed(validation=None, training=job("train", active=2, attempt=1))
+    ).status
+    failed = job(
+        "train",
+        finished="Failed",
+        reason="PodFailurePolicy",
+        message=fail_job_message("t-1", exit_code=1),
+        attempt=1,
+    )
+    seen = Observed(validation=None, training=failed, pods=[CRASHED_1])
+    recorded = decide(running, seen)
+    assert (recorded.status["attempts"], recorded.status["failedAttempts"]) == (2, 1)
+    assert recorded.actions == ()
+
+    delete = decide(recorded.status, seen)
+    assert delete.actions == (Action.DELETE_ATTEMPT,)
+    assert delete.status == recorded.status
+    assert delete.events == ()
+
+    going = Observed(validation=None, training=dataclasses.replace(failed, deleting=True))
+    waiting = decide(recorded.status, going)
+    assert (waiting.actions, waiting.status) == ((), recorded.status)
+
+    later = NOW + timedelta(hours=1)
+    created = decisions.decide(
+        spec(),
+        generation=1,
+        status=recorded.status,
+        observed=Observed(validation=None, training=None),
+        policy=ALLOW,
+        now=later,
+    )
+    assert created.actions == (Action.CREATE_TRAINING,)
+    assert created.attempt == 2
+    assert created.active_deadline_seconds == 86400 - 3600
+    assert conditions(created)["Running"] == ("True", "Training")
+    assert message_of(created, "Running").endswith("attempt 2")
+    assert (created.status["attempts"], created.status["failedAttempts"]) == (2, 1)
+    assert created.status["phase"] == "Running"
+
+    repeated = decisions.decide(
+        spec(),
+        generation=1,
+        status=created.status,
+        observed=Observed(validation=None, training=None),
+        policy=ALLOW,
+        now=later,
+    )
+    assert (repeated.attempt, repeated.status) == (2, created.status)
+
+
+def test_no_deadline_left_for_the_next_attempt_fails_the_job() -> None:
+    status = {
+        **VALIDATED,
+        "phase": "Running",
+        "attempts": 2,
+        "startTime": "2026-11-28T11:00:00Z",
+    }
+    decision = decide(
+        status, Observed(validation=None, training=None), runPolicy={"activeDeadlineSeconds": 60}
+    )
+    assert decision.actions == ()
+    assert conditions(decision)["Failed"] == ("True", "DeadlineExceeded")
+
+
+def test_rank_0_published_succeeds_while_another_rank_still_runs() -> None:
+    """The output is complete once rank 0 has published: the job succeeds without waiting for
+    the other ranks (whose Job ends on its own)."""
+    decision = decide(
+        {**VALIDATED, "phase": "Running", "attempts": 1},
+        Observed(
+            validation=None,
+            training=job("train", active=1, attempt=1),
+            pods=[PUBLISHED, pod("train", "t-1", index=1)],
+        ),
+    )
+    assert decision.status["phase"] == "Succeeded"
+    assert decision.status["output"]["manifest"] == "s3://models/out/manifest.json"
     assert decision.actions == ()

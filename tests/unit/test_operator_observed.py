@@ -150,3 +150,48 @@ def test_status_patch_sets_changed_and_removes_missing() -> None:
     desired = {"phase": "Running", "progress": {"step": 2}}
     assert status_patch(current, desired) == {"progress": {"step": 2}, "stale": None}
     assert status_patch(desired, desired) == {}
+
+
+def test_job_state_reads_attempt_and_deletion() -> None:
+    state = job_state(
+        {
+            "metadata": {
+                "labels": LABELS,
+                "annotations": {"finetune.dev/attempt": "3"},
+                "deletionTimestamp": "2026-11-28T10:00:00Z",
+            },
+            "status": {},
+        }
+    )
+    assert (state.attempt, state.deleting) == (3, True)
+    plain = job_state({"metadata": {"labels": LABELS, "annotations": {}}, "status": {}})
+    assert (plain.attempt, plain.deleting) == (None, False)
+
+
+def test_pod_state_reads_disruption_and_finish_time() -> None:
+    state = pod_state(
+        {
+            "metadata": {"name": "demo-train-1-x", "labels": LABELS},
+            "status": {
+                "phase": "Failed",
+                "conditions": [
+                    {
+                        "type": "DisruptionTarget",
+                        "status": "True",
+                        "reason": "EvictionByEvictionAPI",
+                    }
+                ],
+                "containerStatuses": [
+                    {
+                        "name": "trainer",
+                        "state": {
+                            "terminated": {"exitCode": 143, "finishedAt": "2026-11-28T10:01:02Z"}
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    assert state.disrupted
+    assert state.terminated is not None
+    assert state.terminated.finished_at == "2026-11-28T10:01:02Z"

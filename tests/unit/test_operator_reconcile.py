@@ -33,6 +33,7 @@ class FakeKube:
         self.objects: set[tuple[str, str]] = set()
         self.calls: list[tuple[str, str]] = []
         self.status_patches: list[dict[str, Any]] = []
+        self.created: list[dict[str, Any]] = []
 
     async def create(self, manifest: dict[str, Any]) -> bool:
         key = (manifest["kind"], manifest["metadata"]["name"])
@@ -42,6 +43,7 @@ class FakeKube:
         if key in self.objects:
             return False
         self.objects.add(key)
+        self.created.append(manifest)
         return True
 
     async def merge_patch(self, path: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -50,8 +52,8 @@ class FakeKube:
             self.status_patches.append(patch["status"])
         return {}
 
-    async def delete(self, path: str) -> None:
-        self.calls.append(("delete", path))
+    async def delete(self, path: str, *, foreground: bool = False) -> None:
+        self.calls.append(("delete-foreground" if foreground else "delete", path))
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
@@ -158,6 +160,65 @@ def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None
     run(fresh, {KEY: [child("validate", complete=True), child("train")]}, {KEY: [validate_pod()]})
     assert kube.calls == []
     assert events == ["Validating", "Running"]
+
+
+def failed_attempt(attempt: int, *, deleting: bool = False) -> Any:
+    message = (
+        f"Container trainer for pod {NAMESPACE}/{NAME}-train-1-x failed with exit code 1 "
+        "matching FailJob rule at index 2"
+    )
+    metadata: dict[str, Any] = {
+        "name": f"{NAME}-train",
+        "namespace": NAMESPACE,
+        "uid": f"u-1-train-{attempt}",
+        "ownerReferences": owned_by("u-1"),
+        "labels": {"finetune.dev/job": NAME, "finetune.dev/role": "train"},
+        "annotations": {"finetune.dev/attempt": str(attempt)},
+    }
+    if deleting:
+        metadata["deletionTimestamp"] = "2026-11-28T10:00:00Z"
+    failed = {"type": "Failed", "status": "True", "reason": "PodFailurePolicy", "message": message}
+    return job_state({"metadata": metadata, "status": {"conditions": [failed]}})
+
+
+def test_a_failed_attempt_is_recorded_deleted_in_the_foreground_and_recreated(
+    events: list[str],
+) -> None:
+    """One rank failed: the failure is written first, then the whole Job is deleted in the
+    foreground (it stays until its pods are gone), then attempt 2 is created under the same
+    name; a restarted operator in between carries on without counting the failure twice."""
+    kube = FakeKube()
+    validated = {"type": "Validated", "status": "True", "reason": "DatasetValid"}
+    running = {"phase": "Running", "attempts": 1, "conditions": [validated]}
+    loop = reconcile.JobLoop(operator_state(kube), body(running), logging.getLogger("test"))
+    validate = child("validate", complete=True)
+
+    run(loop, {KEY: [validate, failed_attempt(1)]}, {})
+    assert kube.calls == [
+        ("patch", f"/apis/finetune.dev/v1alpha1/namespaces/{NAMESPACE}/finetunejobs/{NAME}/status")
+    ]
+    assert (kube.status_patches[-1]["attempts"], kube.status_patches[-1]["failedAttempts"]) == (
+        2,
+        1,
+    )
+    assert events == ["Restarting"]
+
+    kube.calls.clear()
+    fresh = reconcile.JobLoop(operator_state(kube), body(loop.status), logging.getLogger("test"))
+    run(fresh, {KEY: [validate, failed_attempt(1)]}, {})
+    assert kube.calls == [
+        ("delete-foreground", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs/{NAME}-train")
+    ]
+    run(fresh, {KEY: [validate, failed_attempt(1, deleting=True)]}, {})
+    assert len(kube.calls) == 1
+
+    run(fresh, {KEY: [validate]}, {})
+    job = next(m for m in kube.created if m["kind"] == "Job")
+    assert job["metadata"]["name"] == f"{NAME}-train"
+    assert job["metadata"]["annotations"] == {"finetune.dev/attempt": "2"}
+    assert fresh.status["attempts"] == 2
+    assert fresh.status["failedAttempts"] == 1
+    assert events == ["Restarting"]
 
 
 def test_deleted_before_finishing_is_cancelled(events: list[str]) -> None:
