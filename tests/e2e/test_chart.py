@@ -246,6 +246,9 @@ def test_apiserver_accepts_rendered_objects(
             "--server-side",
             "--dry-run=server",
             "--field-manager=chart-test",
+            # A release already installed here (make demo) owns the same cluster-scoped objects;
+            # this dry run asks only whether the apiserver accepts them.
+            "--force-conflicts",
             "-o",
             "name",
             "-f",

@@ -256,18 +256,29 @@ def test_two_node_job_through_headless_service(
     body, _, _ = run_to_end(cluster, workspace, name)
     status = body["status"]
     assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
-    pods = cluster.api.get(f"/api/v1/namespaces/{workspace}/pods")["items"]
-    train_pods = [
-        p for p in pods if p["metadata"].get("labels", {}).get("job-name") == f"{name}-train"
-    ]
-    indexes = sorted(
-        p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
-        for p in train_pods
-        if p["status"].get("phase") == "Succeeded"
+
+    def train_pods() -> list[dict[str, Any]]:
+        pods = cluster.api.get(f"/api/v1/namespaces/{workspace}/pods")["items"]
+        return [
+            p for p in pods if p["metadata"].get("labels", {}).get("job-name") == f"{name}-train"
+        ]
+
+    def succeeded_indexes() -> list[str]:
+        return sorted(
+            p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+            for p in train_pods()
+            if p["status"].get("phase") == "Succeeded"
+        )
+
+    # The job is Succeeded once rank 0 has published; rank 1 may still be exiting.
+    wait_for(
+        "both ranks to succeed",
+        lambda: succeeded_indexes() == ["0", "1"],
+        timeout=120,
+        context=lambda: json.dumps([p["status"] for p in train_pods()], indent=1)[-3000:],
     )
-    assert indexes == ["0", "1"], indexes
     messages = {}
-    for pod in train_pods:
+    for pod in train_pods():
         for cs in pod["status"].get("containerStatuses", []):
             terminated = cs.get("state", {}).get("terminated") or {}
             if terminated.get("message"):

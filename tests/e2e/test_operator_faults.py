@@ -246,7 +246,10 @@ def test_an_evicted_rank_restarts_the_group_without_counting(
     )
     wait_for(
         "training under way",
-        lambda: get_ftj(cluster, namespace, name)["status"].get("progress", {}).get("step", 0) >= 3,
+        lambda: (
+            get_ftj(cluster, namespace, name).get("status", {}).get("progress", {}).get("step", 0)
+            >= 3
+        ),
         timeout=120,
     )
     rank1 = next(

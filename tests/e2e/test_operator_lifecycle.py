@@ -190,7 +190,10 @@ def test_operator_killed_mid_run_still_finishes_once(
     wait_phase(cluster, namespace, name, "Running")
     wait_for(
         "training under way",
-        lambda: get_ftj(cluster, namespace, name)["status"].get("progress", {}).get("step", 0) >= 2,
+        lambda: (
+            get_ftj(cluster, namespace, name).get("status", {}).get("progress", {}).get("step", 0)
+            >= 2
+        ),
     )
     before = children(cluster, namespace, name, "jobs")
     operator.kill9()

@@ -48,7 +48,10 @@ def test_only_one_replica_acts_and_the_other_takes_over(
     wait_phase(cluster, namespace, name, "Running")
     wait_for(
         "training under way",
-        lambda: get_ftj(cluster, namespace, name)["status"].get("progress", {}).get("step", 0) >= 2,
+        lambda: (
+            get_ftj(cluster, namespace, name).get("status", {}).get("progress", {}).get("step", 0)
+            >= 2
+        ),
     )
     assert acted_on(first.output(), namespace, name)
     assert not acted_on(second.output(), namespace, name), second.output()

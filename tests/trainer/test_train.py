@@ -134,7 +134,7 @@ def inputs_local(s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path) -> Path
 
 
 def test_full_zero3_publishes_weights_that_reproduce_logits(
-    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path
+    s3: S3Endpoint, inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     document = trainer_job(
         inputs,
@@ -152,6 +152,9 @@ def test_full_zero3_publishes_weights_that_reproduce_logits(
         e["path"] for e in manifest["files"]
     }
     tokenizer = AutoTokenizer.from_pretrained(out)
+    # ZeRO-3's hooks read the launcher's LOCAL_RANK on a forward pass; a pod keeps it for its
+    # whole life, train_in_process removed it again.
+    monkeypatch.setenv("LOCAL_RANK", "0")
     in_memory = logits(result.trainer.model.eval(), tokenizer)
     forget_deepspeed_config()
     reloaded = AutoModelForCausalLM.from_pretrained(out / "model", dtype=torch.float32).eval()
