@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from devcluster.s3 import S3Endpoint
+from tests.support.files import write_tree
 
 from finetune_trainer.manifest import build_manifest
 from finetune_trainer.outputs import finish, publish_tree
@@ -42,16 +43,6 @@ NEWER = {
 
 class Interrupted(Exception):
     """The injected failure: the pod dies mid-publish."""
-
-
-def write_tree(root: Path, contents: dict[str, bytes]) -> dict[str, Path]:
-    files = {}
-    for key, data in contents.items():
-        path = root.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        files[key] = path
-    return files
 
 
 def publish(output: str, root: Path, contents: dict[str, bytes], run: str) -> None:

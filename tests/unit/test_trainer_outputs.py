@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.files import write_tree
 
 from finetune_trainer.manifest import MANIFEST, build_manifest
 from finetune_trainer.outputs import (
@@ -84,18 +85,8 @@ class FakeStore:
         return {k[len(OUTPUT.prefix) :] for k in self.objects}
 
 
-def tree(root: Path, contents: dict[str, bytes]) -> dict[str, Path]:
-    files = {}
-    for key, data in contents.items():
-        path = root.joinpath(*key.split("/"))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        files[key] = path
-    return files
-
-
 def publish(store: FakeStore, root: Path, contents: dict[str, bytes], attempt: str) -> None:
-    files = tree(root / attempt, contents)
+    files = write_tree(root / attempt, contents)
     manifest = build_manifest(files, {"run": attempt}, "2026-01-01T00:00:00Z")
     publish_tree(store, OUTPUT, files, manifest, attempt)
 
