@@ -244,6 +244,18 @@ def get_ftj(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     return body
 
 
+def wait_for_step(
+    cluster: Cluster, namespace: str, name: str, step: int, timeout: float = 90.0
+) -> None:
+    """Wait until the job's mirrored progress reaches ``step`` (its status may not exist yet)."""
+
+    def reached() -> bool:
+        status = get_ftj(cluster, namespace, name).get("status", {})
+        return bool(status.get("progress", {}).get("step", 0) >= step)
+
+    wait_for(f"training under way (step {step})", reached, timeout=timeout)
+
+
 def exists(cluster: Cluster, path: str) -> bool:
     try:
         cluster.api.get(path)

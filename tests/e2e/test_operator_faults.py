@@ -24,6 +24,7 @@ from tests.e2e.operator_env import (
     start_job,
     start_operator,
     wait_for,
+    wait_for_step,
     wait_phase,
 )
 
@@ -244,14 +245,7 @@ def test_an_evicted_rank_restarts_the_group_without_counting(
         resources=TWO_NODES,
         runPolicy={"backoffLimit": 0},
     )
-    wait_for(
-        "training under way",
-        lambda: (
-            get_ftj(cluster, namespace, name).get("status", {}).get("progress", {}).get("step", 0)
-            >= 3
-        ),
-        timeout=120,
-    )
+    wait_for_step(cluster, namespace, name, 3, timeout=120)
     rank1 = next(
         p
         for p in children(cluster, namespace, name, "pods")

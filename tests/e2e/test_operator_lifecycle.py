@@ -23,6 +23,7 @@ from tests.e2e.operator_env import (
     start_job,
     start_operator,
     wait_for,
+    wait_for_step,
     wait_phase,
 )
 
@@ -188,13 +189,7 @@ def test_operator_killed_mid_run_still_finishes_once(
 ) -> None:
     name = start_job("phoenix", {"steps": 16, "stepSeconds": 0.5})
     wait_phase(cluster, namespace, name, "Running")
-    wait_for(
-        "training under way",
-        lambda: (
-            get_ftj(cluster, namespace, name).get("status", {}).get("progress", {}).get("step", 0)
-            >= 2
-        ),
-    )
+    wait_for_step(cluster, namespace, name, 2)
     before = children(cluster, namespace, name, "jobs")
     operator.kill9()
     operator.start()

@@ -11,13 +11,13 @@ import pytest
 from devcluster.stack import Cluster
 from tests.e2e.operator_env import (
     crd,
-    get_ftj,
     peering,
     peering_crds,
     peers,
     start_job,
     start_operator,
     wait_for,
+    wait_for_step,
     wait_phase,
 )
 
@@ -46,13 +46,7 @@ def test_only_one_replica_acts_and_the_other_takes_over(
 
     name = start_job("ha", {"steps": 60, "stepSeconds": 0.5})
     wait_phase(cluster, namespace, name, "Running")
-    wait_for(
-        "training under way",
-        lambda: (
-            get_ftj(cluster, namespace, name).get("status", {}).get("progress", {}).get("step", 0)
-            >= 2
-        ),
-    )
+    wait_for_step(cluster, namespace, name, 2)
     assert acted_on(first.output(), namespace, name)
     assert not acted_on(second.output(), namespace, name), second.output()
     assert RESUMED not in second.output(), "the younger replica waits"
