@@ -50,6 +50,8 @@ class OperatorConfig:
     missing Secret or key, unschedulable) before the job fails. Until someone fixes the cause
     such a pod waits, and would hold the job (and any quota) until its deadline."""
     stall_timeout: int
+    leftover_ranks_grace: int
+    """Seconds the other ranks of a succeeded job may keep running before they are stopped."""
     """Seconds a Running job's training step may stay unchanged (as mirrored from rank 0's
     progress) before the job fails as Stalled; 0 never. A dead node or a hung collective leaves
     the pods Running, holding GPUs, until activeDeadlineSeconds."""
@@ -192,6 +194,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "0 = never (default: %(default)s)",
     )
     parser.add_argument(
+        "--leftover-ranks-grace",
+        type=int,
+        default=int(default("leftover-ranks-grace", "120")),
+        metavar="SECONDS",
+        help="once rank 0 has published, stop the ranks still running after this long "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
         "--require-secret-ref",
         type=_boolean,
         default=default("require-secret-ref", "true"),  # argparse applies `type` to it
@@ -256,6 +266,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--blocked-pod-timeout must be > 0")
     if args.stall_timeout < 0:
         parser.error("--stall-timeout must be >= 0")
+    if args.leftover_ranks_grace < 0:
+        parser.error("--leftover-ranks-grace must be >= 0")
     if args.peering_lifetime < 10:
         parser.error("--peering-lifetime must be >= 10 (keep-alives go 5-10 s before it ends)")
     quantities = {
@@ -281,6 +293,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         trainer_grace_period=args.trainer_grace_period,
         blocked_pod_timeout=args.blocked_pod_timeout,
         stall_timeout=args.stall_timeout,
+        leftover_ranks_grace=args.leftover_ranks_grace,
         require_secret_ref=args.require_secret_ref,
         allowed_s3_endpoints=tuple(endpoints),
         default_cpu_request=args.default_cpu_request,

@@ -687,6 +687,45 @@ def child_rejected(
     )
 
 
+@dataclass(frozen=True)
+class LeftoverRanks:
+    """What to do about a succeeded job's training Job whose pods still run."""
+
+    action: Action | None = None
+    wait_seconds: float | None = None
+    """Seconds until the grace ends, while it runs."""
+
+
+def leftover_ranks(
+    spec: FineTuneJobSpec,
+    status: Mapping[str, Any],
+    training: JobState | None,
+    now: datetime,
+    grace: float,
+) -> LeftoverRanks:
+    """A job succeeds as soon as rank 0 published; a rank hung in a collective after that would
+    hold its node (and GPUs) until activeDeadlineSeconds. Once ``grace`` has passed since
+    completionTime, the training Job is suspended: its running pods are stopped while rank 0's
+    finished pod, and its log, stay. Under Kueue it is deleted instead: Kueue would resume a
+    suspended Job whose workload it had admitted."""
+    finished = status.get("completionTime")
+    if (
+        status.get("phase") != Phase.SUCCEEDED
+        or training is None
+        or training.finished is not None
+        or training.suspended
+        or training.deleting
+        or training.active == 0
+        or not isinstance(finished, str)
+    ):
+        return LeftoverRanks()
+    left = grace - (now - _parse_time(finished)).total_seconds()
+    if left > 0:
+        return LeftoverRanks(wait_seconds=left)
+    action = Action.DELETE_TRAINING if spec.queue_name else Action.SUSPEND_TRAINING
+    return LeftoverRanks(action=action)
+
+
 def seconds_until_deletion(
     spec: FineTuneJobSpec, status: Mapping[str, Any], now: datetime
 ) -> float | None:

@@ -180,12 +180,13 @@ class JobLoop:
         """One pass; returns the seconds to wait before the next."""
         read = self._job()
         generation = int(self.body.metadata.get("generation") or 0)
-        if self.status.get("phase") in FINAL_PHASES:
-            if isinstance(read, ReadJob):
-                return await self._finished(read.job)
-            return FINISHED_WAIT_SECONDS
         uid = self.body.metadata.uid
         mine, _ = _by_owner(children.get(self.key, []), uid)
+        if self.status.get("phase") in FINAL_PHASES:
+            if isinstance(read, ReadJob):
+                training = next((s for s in mine if s.role == "train"), None)
+                return await self._finished(read.job, training)
+            return FINISHED_WAIT_SECONDS
         own_pods = [p for p in pods.get(self.key, []) if p.owner_uid in {s.uid for s in mine}]
         await self._poll_progress(own_pods, next((s for s in mine if s.role == "train"), None))
         async with self.shared.admission(self.key[0]):
@@ -339,16 +340,23 @@ class JobLoop:
         end = datetime.fromisoformat(start.replace("Z", "+00:00"))
         metrics.TIME_TO_RUNNING.observe(max(0.0, (end - begin).total_seconds()))
 
-    async def _finished(self, job: FineTuneJob) -> float:
+    async def _finished(self, job: FineTuneJob, training: JobState | None) -> float:
         self.shared.phases.set(*self.key, self.status.get("phase"))
-        remaining = decisions.seconds_until_deletion(job.spec, self.status, datetime.now(UTC))
+        now = datetime.now(UTC)
+        grace = self.shared.config.leftover_ranks_grace
+        leftover = decisions.leftover_ranks(job.spec, self.status, training, now, grace)
+        if leftover.action is not None:
+            self.logger.warning("ranks still running after rank 0 published; stopping them")
+            await self._act(job, decisions.Decision(status=self.status, actions=(leftover.action,)))
+        wait = leftover.wait_seconds or FINISHED_WAIT_SECONDS
+        remaining = decisions.seconds_until_deletion(job.spec, self.status, now)
         if remaining is None:
-            return FINISHED_WAIT_SECONDS
+            return min(wait, FINISHED_WAIT_SECONDS)
         if remaining <= 0:
             self.logger.info("ttlSecondsAfterFinished passed; deleting the FineTuneJob")
             await self.shared.kube.delete(finetunejob_path(*self.key))
             return FINISHED_WAIT_SECONDS
-        return min(remaining, FINISHED_WAIT_SECONDS)
+        return min(remaining, wait, FINISHED_WAIT_SECONDS)
 
     async def cancel(self) -> None:
         """The FineTuneJob is being deleted: record Cancelled if it had not finished."""

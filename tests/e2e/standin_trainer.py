@@ -21,6 +21,8 @@ trainer: ordinary JSON lines are examples; one line ``{"standin": {...}}`` scrip
   until the Job controller stops them;
 - ``"failRankAfterPublish": R``: rank R, done with its steps, waits until rank 0 has written
   ``manifest.json``, then fails (exit 1).
+- ``"hangRankAfterPublish": R``: the same, but rank R then hangs (as in a stuck collective)
+  until its pod is stopped.
 
 Every start of a train pod leaves ``<output.uri>/standin/starts/rank-N/<nanoseconds>`` holding
 ``{"resumedFrom": step}``, so a test can count each rank's starts.
@@ -243,6 +245,11 @@ def train(job: dict[str, Any]) -> None:
         if late is not None and int(late) == rank:
             wait_until("the manifest", lambda: storage.exists(f"{output}/manifest.json"))
             finish(1, FailureSummary(reason=Reason.ERROR, message=f"rank {rank} failed late"))
+        hang = script.get("hangRankAfterPublish")
+        if hang is not None and int(hang) == rank:
+            wait_until("the manifest", lambda: storage.exists(f"{output}/manifest.json"))
+            print(f"standin: rank {rank} hangs after rank 0 published", flush=True)
+            threading.Event().wait()  # as a rank stuck in a collective would
         finish(0, TrainSummary(rank=rank))
     files = ["adapter/adapter_model.safetensors", "metrics.json", "README.md"]
     for name in files:

@@ -17,6 +17,7 @@ from tests.e2e.operator_env import (
     children,
     condition,
     crd,
+    describe,
     exists,
     ftj_path,
     get_ftj,
@@ -231,6 +232,41 @@ def test_a_rank_failing_after_rank_0_published_leaves_the_job_succeeded(
     assert after["status"]["phase"] == "Succeeded"
     assert after["status"]["attempts"] == 1
     assert not after["status"].get("failedAttempts")
+
+
+def test_a_rank_hanging_after_rank_0_published_is_stopped(
+    cluster: Cluster, namespace: str, start_operator: Any, start_job: Any
+) -> None:
+    """Rank 0 publishes and exits 0, rank 1 hangs: the job is Succeeded at once, and after
+    --leftover-ranks-grace the training Job is suspended, which stops rank 1's pod while rank
+    0's finished pod (and its log) stays."""
+    start_operator("--leftover-ranks-grace", "5")
+    name = start_job(
+        "hang", {"steps": 4, "stepSeconds": 0.5, "hangRankAfterPublish": 1}, resources=TWO_NODES
+    )
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=150)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+
+    def pods() -> list[dict[str, Any]]:
+        return cluster.api.get(
+            f"/api/v1/namespaces/{namespace}/pods",
+            labelSelector=f"finetune.dev/job={name},finetune.dev/role=train",
+        )["items"]
+
+    def only_rank_0_left() -> list[dict[str, Any]] | None:
+        job = _train_job(cluster, namespace, name) or {}
+        left = pods()
+        phases = sorted(p["status"].get("phase", "") for p in left)
+        return left if job.get("spec", {}).get("suspend") and phases == ["Succeeded"] else None
+
+    left = wait_for(
+        "the hung rank's pod to be stopped",
+        only_rank_0_left,
+        timeout=90,
+        context=lambda: describe(cluster, namespace, name),
+    )
+    assert left[0]["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "0"
+    assert get_ftj(cluster, namespace, name)["status"]["phase"] == "Succeeded"
 
 
 def test_an_evicted_rank_restarts_the_group_without_counting(

@@ -20,7 +20,7 @@ def test_defaults() -> None:
     assert config.progress_interval == 10
     assert config.log_level == "INFO"
     assert (config.trainer_grace_period, config.blocked_pod_timeout) == (300, 300)
-    assert config.stall_timeout == 1800
+    assert (config.stall_timeout, config.leftover_ranks_grace) == (1800, 120)
     assert config.require_secret_ref is True
     assert config.allowed_s3_endpoints == ()
     assert (config.default_cpu_request, config.default_memory_request) == ("500m", "1Gi")
@@ -40,6 +40,12 @@ def test_peering_from_flag_or_environment() -> None:
 def test_stall_timeout_from_flag_or_environment() -> None:
     assert parse_config(["--stall-timeout", "0"], {}).stall_timeout == 0
     assert parse_config([], {"FINETUNE_STALL_TIMEOUT": "600"}).stall_timeout == 600
+
+
+def test_leftover_ranks_grace_from_flag_or_environment() -> None:
+    assert parse_config(["--leftover-ranks-grace", "5"], {}).leftover_ranks_grace == 5
+    env = {"FINETUNE_LEFTOVER_RANKS_GRACE": "30"}
+    assert parse_config([], env).leftover_ranks_grace == 30
 
 
 def test_flags() -> None:
@@ -123,6 +129,7 @@ def test_image_allow_list(allowed: list[str], image: str, ok: bool) -> None:
         ["--trainer-grace-period", "-1"],
         ["--blocked-pod-timeout", "0"],
         ["--stall-timeout", "-1"],
+        ["--leftover-ranks-grace", "-1"],
         ["--require-secret-ref", "maybe"],
         ["--default-cpu-request", "lots"],
         ["--default-memory-request", "1 GiB"],

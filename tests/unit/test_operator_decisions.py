@@ -1173,3 +1173,45 @@ def test_rank_0_published_succeeds_while_another_rank_still_runs() -> None:
     assert decision.status["phase"] == "Succeeded"
     assert decision.status["output"]["manifest"] == "s3://models/out/manifest.json"
     assert decision.actions == ()
+
+
+SUCCEEDED_AT = {"phase": "Succeeded", "completionTime": STAMP}
+
+
+@pytest.mark.parametrize(
+    ("queue", "action"),
+    [({}, Action.SUSPEND_TRAINING), ({"queueName": "q"}, Action.DELETE_TRAINING)],
+)
+def test_ranks_still_running_after_success_are_stopped_once_the_grace_passed(
+    queue: dict[str, Any], action: Action
+) -> None:
+    training = job("train", active=1)
+    during = decisions.leftover_ranks(
+        spec(**queue), SUCCEEDED_AT, training, NOW + timedelta(seconds=30), 120
+    )
+    assert during == decisions.LeftoverRanks(wait_seconds=90.0)
+    after = decisions.leftover_ranks(
+        spec(**queue), SUCCEEDED_AT, training, NOW + timedelta(seconds=121), 120
+    )
+    assert after == decisions.LeftoverRanks(action=action)
+
+
+@pytest.mark.parametrize(
+    ("status", "training"),
+    [
+        (SUCCEEDED_AT, job("train", finished="Complete")),
+        (SUCCEEDED_AT, job("train", active=1, suspended=True)),
+        (SUCCEEDED_AT, job("train", active=1, deleting=True)),
+        (SUCCEEDED_AT, job("train", active=0)),
+        (SUCCEEDED_AT, None),
+        ({"phase": "Running"}, job("train", active=1)),
+    ],
+    ids=["finished", "suspended", "deleting", "no-pods", "no-job", "not-succeeded"],
+)
+def test_nothing_is_stopped_unless_a_succeeded_job_still_runs_pods(
+    status: dict[str, Any], training: JobState | None
+) -> None:
+    later = NOW + timedelta(hours=1)
+    assert (
+        decisions.leftover_ranks(spec(), status, training, later, 120) == decisions.LeftoverRanks()
+    )
