@@ -111,7 +111,12 @@ async def follow(
     deletions: deletion.Deletions = memo["deletions"]
     uid = body.metadata.uid or ""
     gone = deletions.event(uid)
+    shared: OperatorState = memo["shared"]
     try:
+        # Paused meanwhile (a peer of higher priority seen), Kopf sets `stopped`: nothing done.
+        await deletion.nap(
+            stopped, gone, peering.settle_left(shared.config.peering, shared.started)
+        )
         while not stopped and not gone.is_set():
             try:
                 delay = await loop.step(jobs, pods)

@@ -19,7 +19,15 @@ tenant can delete or edit it; it holds no tenant data.
 
 from __future__ import annotations
 
+import time
+
 import kopf
+
+SETTLE_SECONDS = 10.0
+"""How long after its start a peered replica waits before its first pass. Replicas started in
+the same instant may each resume before the other's first keep-alive reaches it; every replica
+writes its keep-alive at once on start, so within this time the younger one has seen the older
+one and been paused (its daemons stopped) before acting."""
 
 
 def priority(started_ns: int) -> int:
@@ -27,6 +35,15 @@ def priority(started_ns: int) -> int:
     earlier is higher. Microseconds, negated: unique in practice, and exact as a JSON number
     (|value| < 2**53) on every client that reads the peering object."""
     return -(started_ns // 1000)
+
+
+def settle_left(name: str, started: float, now: float | None = None) -> float:
+    """Seconds the first pass of a job must still wait (``started``, ``now``: monotonic); 0
+    when running standalone (no ``name``)."""
+    if not name:
+        return 0.0
+    now = time.monotonic() if now is None else now
+    return max(0.0, started + SETTLE_SECONDS - now)
 
 
 def configure(settings: kopf.OperatorSettings, name: str, lifetime: int, started_ns: int) -> None:

@@ -47,6 +47,8 @@ class OperatorState:
     phases: metrics.PhaseBook = field(default_factory=metrics.PhaseBook)
     admission_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     claims: set[JobKey] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
+    """When this process started (monotonic): peering's settle time counts from it."""
     """Jobs whose training Job this process created but the index has not shown yet; counted
     against --max-running-per-namespace so two jobs cannot take the last slot together."""
 

@@ -246,6 +246,25 @@ def test_chart_operator_runs_real_trainer(
         assert container["image"].endswith("finetune-trainer:0.1.0"), container
     log = cluster.kubectl("logs", "-n", workspace, pods[0]["metadata"]["name"])
     assert "batches per epoch" in log, log[-2000:]
+    assert_secret_nowhere(cluster, [workspace, chart_operator], cluster.s3.secret_key)
+
+
+def assert_secret_nowhere(cluster: Cluster, namespaces: list[str], secret: str) -> None:
+    """The S3 secret key reached the pods only through the Secret: it is in no FineTuneJob
+    (status included), Event, ConfigMap or container log (the operator's at debug level too)."""
+    leaks = []
+    for namespace in namespaces:
+        for kind in ("finetunejobs.finetune.dev", "events", "configmaps"):
+            if secret in cluster.kubectl("get", kind, "-n", namespace, "-o", "json"):
+                leaks.append(f"{kind} in {namespace}")
+        for pod in cluster.api.get(f"/api/v1/namespaces/{namespace}/pods")["items"]:
+            for container in pod["spec"]["containers"]:
+                log = cluster.kubectl(
+                    "logs", "-n", namespace, pod["metadata"]["name"], "-c", container["name"]
+                )
+                if secret in log:
+                    leaks.append(f"log of {pod['metadata']['name']}/{container['name']}")
+    assert not leaks, f"the S3 secret key shows in: {leaks}"
 
 
 def test_two_node_job_through_headless_service(

@@ -4,6 +4,7 @@ the job finishes once."""
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -28,6 +29,10 @@ LIFETIME = 10
 """--peering-lifetime of both replicas: a silent replica counts as dead after this long."""
 RESUMED = "Resuming operations after the pause"
 """Kopf's log line when a replica starts acting (it starts paused under mandatory peering)."""
+
+
+ACTION_DONE = re.compile(r"\b(create|delete|suspend|resume)-[a-z-]+ done")
+"""The reconciler's log line after each child change it makes."""
 
 
 def acted_on(log: str, namespace: str, name: str) -> bool:
@@ -67,3 +72,20 @@ def test_only_one_replica_acts_and_the_other_takes_over(
     assert done["status"]["attempts"] == 1
     assert acted_on(second.output(), namespace, name)
     assert len(peers(cluster, peering)) == 1, "the dead replica's entry is cleaned up"
+
+
+def test_replicas_started_in_the_same_instant_never_both_act(
+    cluster: Cluster, namespace: str, peering: str, start_operator: Any, start_job: Any
+) -> None:
+    """Both start at once with a job waiting: each may resume before the other's keep-alive
+    reaches it, so each waits peering.SETTLE_SECONDS before its first pass, by which time the
+    younger one is paused. Exactly one of them creates the children."""
+    name = start_job("twins", {"steps": 4, "stepSeconds": 0.5})
+    flags = ("--peering", peering, "--peering-lifetime", str(LIFETIME))
+    replicas = [start_operator(*flags), start_operator(*flags)]
+    done = wait_phase(cluster, namespace, name, "Succeeded", "Failed", timeout=150)
+    assert done["status"]["phase"] == "Succeeded", done["status"]
+    creators = [r for r in replicas if "create-validation done" in r.output()]
+    assert len(creators) == 1, [r.output()[-3000:] for r in replicas]
+    other = replicas[1 - replicas.index(creators[0])]
+    assert not ACTION_DONE.search(other.output()), other.output()[-3000:]

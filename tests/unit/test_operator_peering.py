@@ -38,3 +38,11 @@ def test_the_replica_started_first_has_the_highest_priority() -> None:
     assert first < 666
     # Exact as a JSON number, for a century to come.
     assert abs(peering.priority(now + 100 * 365 * 24 * 3600 * SECOND)) < 2**53
+
+
+def test_a_peered_replica_waits_out_the_settle_time_before_its_first_pass() -> None:
+    """Long enough for a replica started in the same instant to be seen; none standalone."""
+    assert peering.settle_left("ft", started=100.0, now=100.0) == peering.SETTLE_SECONDS
+    assert peering.settle_left("ft", started=100.0, now=104.0) == peering.SETTLE_SECONDS - 4
+    assert peering.settle_left("ft", started=100.0, now=100.0 + peering.SETTLE_SECONDS) == 0
+    assert peering.settle_left("", started=100.0, now=100.0) == 0
