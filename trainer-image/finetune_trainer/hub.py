@@ -108,11 +108,11 @@ def _mapped_errors(uri: HubUri, endpoint: str, token: bool) -> Iterator[None]:
             "account of the token in spec.baseModel.hfTokenSecretRef"
         ) from exc
     except RepositoryNotFoundError as exc:
+        # Without a token the Hub answers 401 for a private repo and a missing one alike.
         if _status(exc) == 401 and not token:
-            raise InvalidCredentials(
+            raise InvalidModel(
                 f"baseModel {uri}: the Hub refused access without a token (401): {uri.repo_id} "
-                "is private or does not exist; for a private model set "
-                "spec.baseModel.hfTokenSecretRef"
+                "does not exist, or is private and needs spec.baseModel.hfTokenSecretRef"
             ) from exc
         raise InvalidModel(
             f"baseModel {uri}: repository {uri.repo_id} not found on {endpoint}, or the token "
