@@ -90,7 +90,7 @@ def test_a_revision_that_does_not_exist_is_invalid_model(hub: HubServer, tmp_pat
 
 
 def test_a_missing_repo_is_invalid_model(hub: HubServer, tmp_path: Path) -> None:
-    with pytest.raises(InvalidModel, match="org/missing does not exist, or is private"):
+    with pytest.raises(InvalidModel, match=r"org/missing does not exist, or is private"):
         fetch("hf://org/missing", tmp_path / "model")
 
 
@@ -106,10 +106,10 @@ def test_a_private_repo_needs_its_token(
     hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = hub.add("org/private", MODEL_FILES, token="hf_right")
-    with pytest.raises(InvalidModel, match="401.*needs spec.baseModel.hfTokenSecretRef"):
+    with pytest.raises(InvalidModel, match=r"401.*needs spec.baseModel.hfTokenSecretRef"):
         fetch("hf://org/private", tmp_path / "none")
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
-    with pytest.raises(InvalidCredentials, match="refused the token in spec.baseModel"):
+    with pytest.raises(InvalidCredentials, match=r"refused the token in spec.baseModel"):
         fetch("hf://org/private", tmp_path / "wrong")
     monkeypatch.setenv("HF_TOKEN", "hf_right")
     assert fetch("hf://org/private", tmp_path / "right") == repo.commit
@@ -118,7 +118,7 @@ def test_a_private_repo_needs_its_token(
 def test_a_model_asking_for_remote_code_is_refused(hub: HubServer, tmp_path: Path) -> None:
     config = {"model_type": "my-own-arch", "auto_map": {"AutoModelForCausalLM": "modeling.M"}}
     hub.add("org/custom", MODEL_FILES | {"config.json": json.dumps(config).encode()})
-    with pytest.raises(InvalidModel, match="asks for the repo's own code.*trust_remote_code"):
+    with pytest.raises(InvalidModel, match=r"asks for the repo's own code.*trust_remote_code"):
         fetch("hf://org/custom", tmp_path / "model")
 
 
