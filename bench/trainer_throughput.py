@@ -201,7 +201,7 @@ def run_variant(
     ws = prepare.Workspace(model_dir.parent / f"workspace-{variant}")  # removed with the inputs
     ws.root.mkdir()
     files = DatasetFiles(
-        format="chat", train=str(train_file), train_examples=load.examples, raw_train=""
+        format="chat", train=str(train_file), train_examples=load.examples, raw_train={}
     )
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     masks = assistant_masks_supported(tokenizer)

@@ -26,6 +26,20 @@ S3_URI = Annotated[
     StringConstraints(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$"),
 ]
 """An S3 URI with a valid bucket name."""
+HF_URI_PATTERN = (
+    r"^hf://[A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*/[A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*"
+    r"(@[A-Za-z0-9_\-]+([./][A-Za-z0-9_\-]+)*)?$"
+)
+"""``hf://org/name`` or ``hf://org/name@revision`` (a branch, tag or commit sha): a model on the
+Hugging Face Hub. The parts allow no ``..`` and no leading or trailing dot or slash, so neither
+the repo id nor the revision can name a path outside the download dir."""
+MODEL_URI = Annotated[
+    str,
+    StringConstraints(
+        max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$|" + HF_URI_PATTERN
+    ),
+]
+"""Where the base model comes from: an S3 prefix or a Hub repo."""
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 LABEL_VALUE = Annotated[
     str,
@@ -42,8 +56,27 @@ class Model(BaseModel):
     )
 
 
+class SecretKeyRef(Model):
+    """One key of a Secret in the job's namespace, passed to the pods as ``secretKeyRef``."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
+    key: str = Field(default="HF_TOKEN", max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
 class BaseModelSource(Model):
-    uri: S3_URI
+    uri: MODEL_URI
+    hf_token_secret_ref: SecretKeyRef | None = None
+    """The Hub token (``HF_TOKEN`` in the pods) for private or gated ``hf://`` models."""
+
+    @property
+    def from_hub(self) -> bool:
+        return self.uri.startswith("hf://")
+
+    @model_validator(mode="after")
+    def _token_only_for_the_hub(self) -> BaseModelSource:
+        if self.hf_token_secret_ref is not None and not self.from_hub:
+            raise ValueError("spec.baseModel.hfTokenSecretRef is only allowed with an hf:// uri")
+        return self
 
 
 class Dataset(Model):

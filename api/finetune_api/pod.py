@@ -79,3 +79,7 @@ class Env:
     AWS_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
     AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
     AWS_REGION: Final = "AWS_REGION"
+    HF_TOKEN: Final = "HF_TOKEN"
+    """The Hub token, from ``spec.baseModel.hfTokenSecretRef`` (``huggingface_hub`` reads it)."""
+    HF_ENDPOINT: Final = "HF_ENDPOINT"
+    """The Hub (or a mirror) that ``hf://`` models come from; unset is huggingface.co."""

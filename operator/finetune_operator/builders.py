@@ -46,6 +46,8 @@ class TrainerRuntime:
     """sizeLimit of the memory-backed /dev/shm emptyDir; "" for none."""
     scratch_size_limit: str = ""
     """sizeLimit of the /scratch emptyDir; "" for none."""
+    hf_endpoint: str = ""
+    """HF_ENDPOINT for jobs whose base model is on the Hub (hf://); "" for huggingface.co."""
 
 
 def owner_reference(job: FineTuneJob) -> dict[str, Any]:
@@ -127,6 +129,22 @@ def _env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
         env.append({"name": Env.AWS_ENDPOINT_URL, "value": endpoint})
     if storage.region:
         env.append({"name": Env.AWS_REGION, "value": storage.region})
+    return env + _hub_env(job, runtime)
+
+
+def _hub_env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
+    """Where an hf:// base model comes from, and the token from the job's own Secret."""
+    base_model = job.spec.base_model
+    if not base_model.from_hub:
+        return []
+    env: list[dict[str, Any]] = []
+    if runtime.hf_endpoint:
+        env.append({"name": Env.HF_ENDPOINT, "value": runtime.hf_endpoint})
+    token = base_model.hf_token_secret_ref
+    if token is not None:
+        # Like the S3 credentials: straight from the Secret; the operator never reads it.
+        ref = {"name": token.name, "key": token.key}
+        env.append({"name": Env.HF_TOKEN, "valueFrom": {"secretKeyRef": ref}})
     return env
 
 

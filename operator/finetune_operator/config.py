@@ -34,6 +34,9 @@ class OperatorConfig:
     """Training Jobs running at once per namespace; 0 is unlimited. Extra jobs wait as Queued."""
     default_s3_endpoint: str
     """AWS_ENDPOINT_URL for jobs whose spec.storage.endpoint is empty; empty means AWS."""
+    hf_endpoint: str
+    """HF_ENDPOINT of trainer pods: the Hugging Face Hub (or a mirror) ``hf://`` base models
+    come from; empty leaves huggingface_hub's default, https://huggingface.co."""
     log_level: str
     metrics_port: int
     """Port of the Prometheus /metrics endpoint; 0 disables it."""
@@ -143,6 +146,12 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         default=default("default-s3-endpoint", ""),
         metavar="URL",
         help="S3 endpoint for jobs that set none (default: AWS)",
+    )
+    parser.add_argument(
+        "--hf-endpoint",
+        default=default("hf-endpoint", ""),
+        metavar="URL",
+        help="Hugging Face Hub (or mirror) for hf:// base models (default: huggingface.co)",
     )
     parser.add_argument(
         "--log-level",
@@ -286,6 +295,7 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         allowed_images=tuple(allowed or [args.trainer_image]),
         max_running_per_namespace=args.max_running_per_namespace,
         default_s3_endpoint=args.default_s3_endpoint,
+        hf_endpoint=args.hf_endpoint,
         log_level=args.log_level,
         metrics_port=args.metrics_port,
         liveness_port=args.liveness_port,

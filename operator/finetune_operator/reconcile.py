@@ -169,6 +169,7 @@ class JobLoop:
         return builders.TrainerRuntime(
             image=job.spec.image or config.trainer_image,
             s3_endpoint=config.default_s3_endpoint,
+            hf_endpoint=config.hf_endpoint,
             grace_period_seconds=config.trainer_grace_period,
             cpu_request=config.default_cpu_request,
             memory_request=config.default_memory_request,

@@ -55,6 +55,20 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("node-selector-not-a-label", {"resources": {"nodeSelector": {"pool": "a b"}}}, "pool"),
     ("priority-class-not-dns", {"resources": {"priorityClassName": "High"}}, "priorityClassName"),
+    (
+        "hub-token-with-s3-model",
+        {"baseModel": {"uri": "s3://models/base/", "hfTokenSecretRef": {"name": "hf"}}},
+        "hfTokenSecretRef is only allowed with an hf:// uri",
+    ),
+    ("hub-repo-without-org", {"baseModel": {"uri": "hf://gpt2"}}, "baseModel.uri"),
+    ("hub-revision-escapes", {"baseModel": {"uri": "hf://org/name@../../etc"}}, "baseModel.uri"),
+    ("hub-repo-dot-dot", {"baseModel": {"uri": "hf://org/..@main"}}, "baseModel.uri"),
+    ("hub-empty-revision", {"baseModel": {"uri": "hf://org/name@"}}, "baseModel.uri"),
+    (
+        "hub-token-key-not-a-key",
+        {"baseModel": {"uri": "hf://o/n", "hfTokenSecretRef": {"name": "hf", "key": "a/b"}}},
+        "key",
+    ),
 ]
 
 
@@ -79,6 +93,19 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
         "cpu-nodes-count-one-each",
         {"hyperparameters": {"batchSize": 6}, "resources": {"numNodes": 3, "gpusPerNode": 0}},
     ),
+    ("hub-model", {"baseModel": {"uri": "hf://HuggingFaceTB/SmolLM2-135M-Instruct"}}),
+    ("hub-model-at-tag", {"baseModel": {"uri": "hf://Qwen/Qwen2.5-0.5B@v1.0"}}),
+    ("hub-model-at-branch-path", {"baseModel": {"uri": "hf://org/name@refs/pr/1"}}),
+    (
+        "hub-model-at-commit-with-token",
+        {
+            "baseModel": {
+                "uri": "hf://org/private-model@" + "0123456789abcdef" * 2 + "01234567",
+                "hfTokenSecretRef": {"name": "hf-token", "key": "token"},
+            }
+        },
+    ),
+    ("dataset-prefix", {"dataset": {"train": "s3://data/train/", "eval": "s3://data/eval/"}}),
     (
         "micro-x-world",
         {
@@ -105,3 +132,11 @@ def test_rendered_job_parses_back_to_the_same_job() -> None:
     again = parse_job(job.rendered())
     assert again.metadata.uid == "u-1"
     assert again.spec == job.spec
+
+
+def test_hub_token_key_defaults_to_hf_token() -> None:
+    job = parse_job(finetunejob(baseModel={"uri": "hf://o/n", "hfTokenSecretRef": {"name": "hf"}}))
+    assert job.rendered()["spec"]["baseModel"] == {
+        "uri": "hf://o/n",
+        "hfTokenSecretRef": {"name": "hf", "key": "HF_TOKEN"},
+    }

@@ -292,6 +292,35 @@ def test_s3_env(storage: dict[str, Any], default_endpoint: str, expected: dict[s
         assert {k: v for k, v in env.items() if k.startswith("AWS_")} == expected
 
 
+@pytest.mark.parametrize(
+    ("base_model", "hf_endpoint", "expected"),
+    [
+        ({"uri": "hf://org/public"}, "", {}),
+        (
+            {"uri": "hf://org/private@v1", "hfTokenSecretRef": {"name": "hf", "key": "token"}},
+            "https://hub-mirror.example",
+            {
+                "HF_ENDPOINT": "https://hub-mirror.example",
+                "HF_TOKEN": {"secretKeyRef": {"name": "hf", "key": "token"}},
+            },
+        ),
+        ({"uri": "s3://models/base/"}, "https://hub-mirror.example", {}),
+    ],
+    ids=["public", "token-and-mirror", "s3-model-gets-no-hub-env"],
+)
+def test_hub_env(base_model: dict[str, Any], hf_endpoint: str, expected: dict[str, Any]) -> None:
+    runtime = builders.TrainerRuntime(
+        image="img", s3_endpoint="", grace_period_seconds=300, hf_endpoint=hf_endpoint
+    )
+    job = job_with(baseModel=base_model)
+    for manifest in (
+        builders.build_validate_job(job, runtime),
+        builders.build_train_job(job, runtime, suspend=False),
+    ):
+        env = env_of(manifest)
+        assert {k: v for k, v in env.items() if k.startswith("HF_")} == expected
+
+
 @pytest.mark.parametrize(("queue", "suspend"), [("", False), ("gpu-queue", True)])
 def test_kueue_label_and_initial_suspend(queue: str, suspend: bool) -> None:
     manifest = builders.build_train_job(job_with(queueName=queue), RUNTIME, suspend=suspend)

@@ -65,6 +65,8 @@ def test_flags() -> None:
             "3",
             "--default-s3-endpoint",
             "http://s3:8333",
+            "--hf-endpoint",
+            "https://hub-mirror.example",
             "--log-level",
             "debug",
             "--metrics-port",
@@ -84,6 +86,7 @@ def test_flags() -> None:
     assert config.allowed_images == ("img:2", "registry.example/*")
     assert config.max_running_per_namespace == 3
     assert config.default_s3_endpoint == "http://s3:8333"
+    assert config.hf_endpoint == "https://hub-mirror.example"
     assert (config.log_level, config.metrics_port, config.liveness_port) == ("DEBUG", 0, 0)
     assert config.progress_interval == 2.5
     assert (config.trainer_grace_period, config.blocked_pod_timeout) == (900, 120)

@@ -10,7 +10,7 @@ import pytest
 from tests.support.datasets import CHAT, LONG_LINE, LONG_LINE_CAP, MALFORMED, PC, TEXT
 
 from finetune_trainer.config import MAX_LINE_BYTES_ENV, max_line_bytes
-from finetune_trainer.data import MAX_LINE_BYTES, check_file
+from finetune_trainer.data import MAX_LINE_BYTES, check_file, check_shards
 from finetune_trainer.errors import InvalidDataset
 
 
@@ -91,3 +91,26 @@ def test_line_exactly_at_the_cap_is_read(tmp_path: Path, newline: bytes) -> None
 @pytest.mark.parametrize(("env", "cap"), [({}, MAX_LINE_BYTES), ({MAX_LINE_BYTES_ENV: "512"}, 512)])
 def test_line_cap_from_env(env: dict[str, str], cap: int) -> None:
     assert max_line_bytes(env) == cap
+
+
+def test_shards_are_one_dataset_and_problems_name_shard_and_line(tmp_path: Path) -> None:
+    first, second, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "out.jsonl"
+    first.write_text(CHAT + "\n" + CHAT + "\n")
+    second.write_text(CHAT + "\n" + PC + "\n")  # line 2 is another format than the first's
+    shards = [(first, "s3://b/train/part-0.jsonl"), (second, "s3://b/train/part-1.jsonl")]
+    check = check_shards(shards, "s3://b/train/", "auto", out, name_shards=True)
+    assert (check.format, check.examples) == ("chat", 3)
+    with pytest.raises(InvalidDataset, match=r"^s3://b/train/: 1 bad line\(s\): ") as err:
+        check.raise_if_bad()
+    assert "s3://b/train/part-1.jsonl line 2: " in err.value.message
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_shards_without_examples_are_an_empty_dataset(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n")
+    check = check_shards(
+        [(blank, "s3://b/t/0.jsonl"), (blank, "s3://b/t/1.jsonl")], "s3://b/t/", "auto"
+    )
+    with pytest.raises(InvalidDataset, match="s3://b/t/: the dataset is empty"):
+        check.raise_if_bad()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import re
 import reprlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,10 +52,12 @@ class DatasetCheck:
     problems: list[str] = field(default_factory=list)
     problem_count: int = 0
 
-    def add(self, line: int, reason: str) -> None:
+    def add(self, line: int, reason: str, shard: str | None = None) -> None:
+        """Record a bad line; ``shard`` names the file it is in when the dataset has several."""
         self.problem_count += 1
         if len(self.problems) < MAX_REPORTED:
-            self.problems.append(f"line {line}: {reason}")
+            where = f"{shard} line {line}" if shard else f"line {line}"
+            self.problems.append(f"{where}: {reason}")
 
     def raise_if_bad(self) -> None:
         if self.problem_count:
@@ -192,17 +194,19 @@ def _parse(raw: bytes) -> dict[str, Any] | str | None:
 
 
 def _records(
-    path: Path, check: DatasetCheck, max_line_bytes: int
+    path: Path, check: DatasetCheck, max_line_bytes: int, shard: str | None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each parseable line; problems go into check."""
     with open(path, "rb") as fh:
         for number, raw in _lines(fh, max_line_bytes):
             if raw is None:
-                check.add(number, f"longer than {max_line_bytes} bytes (the line cap); not read")
+                check.add(
+                    number, f"longer than {max_line_bytes} bytes (the line cap); not read", shard
+                )
                 continue
             parsed = _parse(raw)
             if isinstance(parsed, str):
-                check.add(number, parsed)
+                check.add(number, parsed, shard)
             elif parsed is not None:
                 yield number, parsed
 
@@ -220,24 +224,43 @@ def check_file(
     fmt is the spec's format; "auto" takes the first example's. Nothing is loaded whole, and no
     line longer than max_line_bytes is read.
     """
+    return check_shards([(path, name)], name, fmt, out, max_line_bytes=max_line_bytes)
+
+
+def check_shards(
+    shards: Sequence[tuple[Path, str]],
+    name: str,
+    fmt: str,
+    out: Path | None = None,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    name_shards: bool = False,
+) -> DatasetCheck:
+    """``check_file`` over several files (path, source name) in order, as one dataset: one
+    format for all (``auto`` takes the first example's), one clean output. With name_shards,
+    each problem names its shard besides its line."""
     check = DatasetCheck(name=name, format=None if fmt == "auto" else fmt)  # type: ignore[arg-type]
     with ExitStack() as stack:
         sink = stack.enter_context(open(out, "w", encoding="utf-8")) if out is not None else None
-        for number, record in _records(path, check, max_line_bytes):
-            if check.format is None:
-                check.format = detect_format(record)
+        for path, source in shards:
+            shard = source if name_shards else None
+            for number, record in _records(path, check, max_line_bytes, shard):
                 if check.format is None:
-                    check.add(
-                        number,
-                        "missing field: expected 'messages', 'prompt' and 'completion', or 'text'",
-                    )
+                    check.format = detect_format(record)
+                    if check.format is None:
+                        check.add(
+                            number,
+                            "missing field: expected 'messages', 'prompt' and 'completion', "
+                            "or 'text'",
+                            shard,
+                        )
+                        continue
+                try:
+                    example = normalise(record, check.format)
+                except ValueError as exc:
+                    check.add(number, str(exc), shard)
                     continue
-            try:
-                example = normalise(record, check.format)
-            except ValueError as exc:
-                check.add(number, str(exc))
-                continue
-            check.examples += 1
-            if sink is not None:
-                sink.write(json.dumps(example, ensure_ascii=False) + "\n")
+                check.examples += 1
+                if sink is not None:
+                    sink.write(json.dumps(example, ensure_ascii=False) + "\n")
     return check

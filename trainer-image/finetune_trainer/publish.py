@@ -24,7 +24,8 @@ from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import Metrics, OutputRef, TrainSummary, now_rfc3339
 from finetune_trainer.answers import AnswerEval
 from finetune_trainer.dsconfig import BatchPlan
-from finetune_trainer.inputs import DatasetFiles
+from finetune_trainer.hub import HubUri
+from finetune_trainer.inputs import DatasetFiles, ModelSource
 from finetune_trainer.manifest import (
     MANIFEST,
     build_manifest,
@@ -88,7 +89,11 @@ def loss_plot(history: list[dict[str, Any]], path: Path) -> None:
 
 
 def model_card(
-    job: FineTuneJob, metrics: dict[str, float], dataset: dict[str, Any], plan: BatchPlan
+    job: FineTuneJob,
+    metrics: dict[str, float],
+    dataset: dict[str, Any],
+    plan: BatchPlan,
+    source: ModelSource,
 ) -> str:
     spec = job.spec
     hp = spec.hyperparameters
@@ -110,9 +115,10 @@ def model_card(
     split = spec.dataset.eval_split
     eval_source = spec.dataset.eval or (f"{split:.0%} split of train" if split else "none")
     job_ref = f"{job.metadata.namespace}/{job.metadata.name}"
+    at_commit = f" at commit `{source.revision}`" if source.revision else ""
     return f"""# {job.metadata.name}
 
-Fine-tuned from `{spec.base_model.uri}` by finetune-operator ({job_ref}).
+Fine-tuned from `{spec.base_model.uri}`{at_commit} by finetune-operator ({job_ref}).
 
 ## Data
 
@@ -145,7 +151,9 @@ history, `loss.png` the curves, `manifest.json` the sha256 of every file and the
 
 def _merge(base_dir: Path, adapter_dir: Path, out: Path, tokenizer: Any) -> None:
     """Merged full weights from the base model and the saved adapter (fresh, on the CPU)."""
-    base = AutoModelForCausalLM.from_pretrained(base_dir, use_safetensors=True)
+    base = AutoModelForCausalLM.from_pretrained(
+        base_dir, use_safetensors=True, trust_remote_code=False
+    )
     merged = PeftModel.from_pretrained(base, adapter_dir).merge_and_unload()
     merged.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
@@ -163,6 +171,7 @@ def publish(
     history: list[dict[str, Any]],
     answers: AnswerEval | None,
     files: DatasetFiles,
+    model_source: ModelSource,
     dataset: dict[str, Any],
     plan: BatchPlan,
     ds_config: dict[str, Any],
@@ -183,7 +192,7 @@ def publish(
         ignore=shutil.ignore_patterns("training_args.bin", "README.md"),
     )
     if spec.method.type == "lora":
-        _point_adapter_at(out / "adapter" / "adapter_config.json", spec.base_model.uri)
+        _point_adapter_at(out / "adapter" / "adapter_config.json", model_source)
     else:
         model.generation_config.save_pretrained(out / "model")
     tokenizer.save_pretrained(out)
@@ -191,10 +200,18 @@ def publish(
         _merge(ws_root / "model", out / "adapter", out / "model", tokenizer)
         model.generation_config.save_pretrained(out / "model")
     (out / "metrics.json").write_text(
-        json.dumps({"final": metrics, "dataset": dataset, "history": history}, indent=1)
+        json.dumps(
+            {
+                "final": metrics,
+                "dataset": dataset,
+                "baseModel": _base_model(model_source),
+                "history": history,
+            },
+            indent=1,
+        )
     )
     loss_plot(history, out / "loss.png")
-    card = model_card(job, metrics, dataset, plan)
+    card = model_card(job, metrics, dataset, plan, model_source)
     if answers is not None:
         (out / "eval").mkdir()
         answers.write_generations(out / "eval" / "generations.jsonl")
@@ -209,11 +226,11 @@ def publish(
             "uid": job.metadata.uid,
             "run": run,
         },
-        "baseModel": {"uri": spec.base_model.uri, "sha256": tree_digest(file_entries(model_files))},
+        "baseModel": _base_model(model_source) | {"sha256": tree_digest(file_entries(model_files))},
         "dataset": {
-            "train": {"uri": spec.dataset.train, "sha256": sha256_file(Path(files.raw_train))},
+            "train": _dataset_source(spec.dataset.train, files.raw_train),
             **(
-                {"eval": {"uri": spec.dataset.eval, "sha256": sha256_file(Path(files.raw_eval))}}
+                {"eval": _dataset_source(spec.dataset.eval, files.raw_eval)}
                 if spec.dataset.eval and files.raw_eval
                 else {}
             ),
@@ -261,8 +278,26 @@ def earlier_output(
     return TrainSummary.model_validate(manifest.get("summary") or {})
 
 
-def _point_adapter_at(config_path: Path, base_uri: str) -> None:
-    """PEFT records the local download dir as the base model; record the S3 source instead."""
+def _base_model(source: ModelSource) -> dict[str, str]:
+    """The base model's URI, and for an hf:// model the commit its revision resolved to."""
+    return {"uri": source.uri, **({"revision": source.revision} if source.revision else {})}
+
+
+def _dataset_source(uri: str, raw: dict[str, str]) -> dict[str, Any]:
+    """One object's sha256, or each shard's under a prefix."""
+    if not uri.endswith("/"):
+        return {"uri": uri, "sha256": sha256_file(Path(next(iter(raw.values()))))}
+    shards = [{"uri": shard, "sha256": sha256_file(Path(path))} for shard, path in raw.items()]
+    return {"uri": uri, "shards": shards}
+
+
+def _point_adapter_at(config_path: Path, source: ModelSource) -> None:
+    """PEFT records the local download dir as the base model; record the source instead: the
+    S3 URI, or the Hub repo and the commit, which PEFT then loads the base model from."""
     config = json.loads(config_path.read_text())
-    config["base_model_name_or_path"] = base_uri
+    if source.revision:
+        config["base_model_name_or_path"] = HubUri.parse(source.uri).repo_id
+        config["revision"] = source.revision
+    else:
+        config["base_model_name_or_path"] = source.uri
     config_path.write_text(json.dumps(config, indent=2))

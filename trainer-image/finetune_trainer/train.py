@@ -38,7 +38,7 @@ from finetune_trainer.config import prepare_process_env, scratch_dir
 from finetune_trainer.dsconfig import MAX_GRAD_NORM, BatchPlan, build_ds_config, plan_batch
 from finetune_trainer.errors import InvalidDataset, Preempted
 from finetune_trainer.evaluate import BaselineEval, final_metrics
-from finetune_trainer.inputs import DatasetFiles, fetch_dataset, fetch_model
+from finetune_trainer.inputs import DatasetFiles, ModelSource, fetch_dataset, fetch_model
 from finetune_trainer.prepare import Workspace, check_eos, load_datasets, tokenization_options
 from finetune_trainer.progress_server import ProgressServer
 from finetune_trainer.publish import earlier_output, publish
@@ -62,10 +62,15 @@ class Fetched:
 
     dataset: dict[str, Any]
     resume_step: int | None
+    base_model: dict[str, Any]
 
     @property
     def files(self) -> DatasetFiles:
         return DatasetFiles(**self.dataset)
+
+    @property
+    def model_source(self) -> ModelSource:
+        return ModelSource(**self.base_model)
 
 
 def fetch_inputs(
@@ -79,13 +84,13 @@ def fetch_inputs(
             shutil.rmtree(ws.run, ignore_errors=True)
             shutil.rmtree(ws.final, ignore_errors=True)
             marker.unlink(missing_ok=True)
-            fetch_model(storage, job.spec.base_model.uri, ws.model, weights=True)
+            source = fetch_model(storage, job.spec.base_model.uri, ws.model, weights=True)
             files = fetch_dataset(storage, job.spec, ws.data)
             step = store.newest_resumable()
             if step is not None:
                 log.info("resume: downloading checkpoint step %d", step)
                 store.download(step, ws.checkpoint(step))
-            marker.write_text(json.dumps(asdict(Fetched(asdict(files), step))))
+            marker.write_text(json.dumps(asdict(Fetched(asdict(files), step, asdict(source)))))
     return Fetched(**json.loads(marker.read_text()))
 
 
@@ -185,7 +190,7 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
     any evalSplit (before TRL drops the ones left without a target token), and what answer-level
     evaluation grades."""
     spec = job.spec
-    tokenizer = AutoTokenizer.from_pretrained(ws.model)
+    tokenizer = AutoTokenizer.from_pretrained(ws.model, trust_remote_code=False)
     assistant_masks = assistant_masks_supported(tokenizer)
     splits = load_datasets(state, ws=ws, job=job, files=files, assistant_masks=assistant_masks)
     train_set, eval_set = splits.train, splits.eval
@@ -203,7 +208,10 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
     )
     # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
     model = AutoModelForCausalLM.from_pretrained(
-        ws.model, dtype=torch.bfloat16 if cuda else torch.float32, use_safetensors=True
+        ws.model,
+        dtype=torch.bfloat16 if cuda else torch.float32,
+        use_safetensors=True,
+        trust_remote_code=False,
     )
     check_eos(tokenizer, model.generation_config, files.format)
     callbacks: list[Any] = [DivergenceGuard(), sync]
@@ -272,7 +280,7 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     storage: Storage,
     trainer: Any,
     progress: ProgressServer | None,
-    files: DatasetFiles,
+    fetched: Fetched,
     plan: BatchPlan,
     examples: tuple[int, int],
     session: AnswerSession | None,
@@ -311,9 +319,10 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             metrics=metrics,
             history=without_answers(trainer.state.log_history),
             answers=graded,
-            files=files,
+            files=fetched.files,
+            model_source=fetched.model_source,
             dataset={
-                "format": files.format,
+                "format": fetched.files.format,
                 "trainExamples": examples[0] - trainer.dropped.get("train", 0),
                 "evalExamples": examples[1] - trainer.dropped.get("eval", 0),
                 "droppedExamples": sum(trainer.dropped.values()),
@@ -374,7 +383,7 @@ def run(job: FineTuneJob) -> RunResult:
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
         summary = finish(
-            job, state, ws, storage, trainer, progress, fetched.files, plan, examples, session
+            job, state, ws, storage, trainer, progress, fetched, plan, examples, session
         )
         return RunResult(summary, trainer)
     finally:

@@ -53,13 +53,17 @@ def run(job: FineTuneJob) -> ValidateSummary:
     root = scratch_dir(job.metadata.name) / "validate"
     ws = Workspace(root)
     storage = Storage()
-    fetch_model(storage, job.spec.base_model.uri, ws.model, weights=False)
+    source = fetch_model(storage, job.spec.base_model.uri, ws.model, weights=False)
+    if source.revision:
+        log.info("validate: baseModel %s is commit %s", source.uri, source.revision)
     files = fetch_dataset(storage, job.spec, ws.data)
-    tokenizer = AutoTokenizer.from_pretrained(ws.model)
+    tokenizer = AutoTokenizer.from_pretrained(ws.model, trust_remote_code=False)
     if (ws.model / "generation_config.json").exists():
         generation = GenerationConfig.from_pretrained(ws.model)
     else:
-        generation = GenerationConfig.from_model_config(AutoConfig.from_pretrained(ws.model))
+        generation = GenerationConfig.from_model_config(
+            AutoConfig.from_pretrained(ws.model, trust_remote_code=False)
+        )
     check_eos(tokenizer, generation, files.format)
     assistant_masks = assistant_masks_supported(tokenizer)
     splits = load_datasets(
