@@ -16,7 +16,8 @@ from finetune_api.jobspec import FineTuneJobSpec
 from finetune_trainer.config import max_line_bytes
 from finetune_trainer.data import DatasetCheck, check_file
 from finetune_trainer.errors import InvalidDataset, InvalidModel
-from finetune_trainer.storage import ObjectInfo, S3Uri, Storage, check_key
+from finetune_trainer.storage import Storage, check_key
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weights in these formats can run code when loaded; they are never downloaded."""
@@ -26,7 +27,9 @@ SIDE_FILES = (".json", ".txt", ".model", ".jinja", ".tiktoken")
 log = logging.getLogger(__name__)
 
 
-def select_model_files(uri: S3Uri, objects: list[ObjectInfo], weights: bool) -> list[ObjectInfo]:
+def select_model_files(
+    uri: ObjectUri, objects: list[ObjectInfo], weights: bool
+) -> list[ObjectInfo]:
     """The objects to download; refuses unsafe keys, non-HF layouts and pickle-only weights."""
     for obj in objects:
         check_key(obj.relative)
@@ -51,7 +54,7 @@ def select_model_files(uri: S3Uri, objects: list[ObjectInfo], weights: bool) -> 
 
 
 def fetch_model(storage: Storage, uri_text: str, dest: Path, weights: bool) -> Path:
-    uri = S3Uri.parse(uri_text)
+    uri = ObjectUri.parse(uri_text)
     chosen = {o.relative for o in select_model_files(uri, storage.list_objects(uri), weights)}
     storage.download_prefix(uri, dest, include=lambda key: key in chosen)
     return dest
@@ -71,7 +74,7 @@ class DatasetFiles:
 
 
 def _fetch_one(storage: Storage, uri_text: str, dest: Path) -> Path:
-    uri = S3Uri.parse(uri_text)
+    uri = ObjectUri.parse(uri_text)
     if not storage.exists(uri):
         raise InvalidDataset(f"dataset {uri} does not exist")
     return storage.download_file(uri, dest)

@@ -33,7 +33,8 @@ from finetune_trainer.manifest import (
     tree_digest,
 )
 from finetune_trainer.outputs import finish, new_attempt, publish_tree, read_manifest
-from finetune_trainer.storage import S3Uri, Storage, files_under
+from finetune_trainer.storage import Storage, files_under
+from finetune_trainer.uris import ObjectUri
 
 LIBRARIES = (
     "torch",
@@ -224,7 +225,7 @@ def publish(
         "seed": spec.hyperparameters.seed,
         "hardware": hardware(plan.world_size),
     }
-    output = S3Uri.parse(spec.output.uri)
+    output = ObjectUri.parse(spec.output.uri)
     manifest_uri = output.join(MANIFEST)
     tree = files_under(out)
     summary = TrainSummary(
@@ -247,7 +248,7 @@ def earlier_output(
     publish cut short after its commit (``outputs.finish``). The manifest must name this
     job's uid and run identity; a job without a uid (a local run) always trains.
     """
-    output = S3Uri.parse(job.spec.output.uri)
+    output = ObjectUri.parse(job.spec.output.uri)
     if job.metadata.uid is None:
         return None
     manifest = read_manifest(storage, output)
