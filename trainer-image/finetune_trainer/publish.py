@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
@@ -25,6 +23,7 @@ from finetune_api.reports import Metrics, OutputRef, TrainSummary, now_rfc3339
 from finetune_trainer.answers import AnswerEval
 from finetune_trainer.dsconfig import BatchPlan
 from finetune_trainer.inputs import DatasetFiles
+from finetune_trainer.lossplot import loss_plot
 from finetune_trainer.manifest import (
     MANIFEST,
     build_manifest,
@@ -68,24 +67,6 @@ def hardware(world_size: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "worldSize": world_size,
     }
-
-
-def loss_plot(history: list[dict[str, Any]], path: Path) -> None:
-    """Training and eval loss against the step (matplotlib's Agg backend: no display needed)."""
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for key, label in (("loss", "train"), ("eval_loss", "eval"), ("base_eval_loss", "base eval")):
-        points = [(e["step"], e[key]) for e in history if key in e and "step" in e]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o" if len(points) < 30 else None, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
 
 
 def model_card(
