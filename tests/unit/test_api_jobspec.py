@@ -107,7 +107,7 @@ def test_rendered_job_parses_back_to_the_same_job() -> None:
     assert again.spec == job.spec
 
 
-LOCAL = {
+LOCAL: dict[str, Any] = {
     "baseModel": {"uri": "file:///home/me/models/base/"},
     "dataset": {"train": "file:///home/me/data/train.jsonl"},
     "output": {"uri": "file:///home/me/out/"},
