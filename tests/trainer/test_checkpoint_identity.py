@@ -9,7 +9,8 @@ import pytest
 from devcluster.s3 import S3Endpoint
 
 from finetune_trainer.checkpoints import MARKER, CheckpointStore, step_dir
-from finetune_trainer.storage import S3Uri, Storage
+from finetune_trainer.storage import Storage
+from finetune_trainer.uris import ObjectUri
 
 
 def put_checkpoint(
@@ -23,17 +24,17 @@ def put_checkpoint(
 
 
 @pytest.fixture
-def output(s3: S3Endpoint, bucket: str, monkeypatch: pytest.MonkeyPatch) -> S3Uri:
+def output(s3: S3Endpoint, bucket: str, monkeypatch: pytest.MonkeyPatch) -> ObjectUri:
     for name, value in s3.env().items():
         monkeypatch.setenv(name, value)
-    return S3Uri.parse(f"s3://{bucket}/{uuid.uuid4().hex[:10]}/")
+    return ObjectUri.parse(f"s3://{bucket}/{uuid.uuid4().hex[:10]}/")
 
 
-def store(output: S3Uri, run: str, uid: str | None = "u-1", keep: int = 2) -> CheckpointStore:
+def store(output: ObjectUri, run: str, uid: str | None = "u-1", keep: int = 2) -> CheckpointStore:
     return CheckpointStore(Storage(), output, keep=keep, run=run, uid=uid)
 
 
-def test_resumes_only_its_own_run(s3: S3Endpoint, output: S3Uri) -> None:
+def test_resumes_only_its_own_run(s3: S3Endpoint, output: ObjectUri) -> None:
     put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 10, run="mine")
     put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 20, run="another-job")
 
@@ -41,7 +42,7 @@ def test_resumes_only_its_own_run(s3: S3Endpoint, output: S3Uri) -> None:
     assert store(output, "new").newest_resumable() is None
 
 
-def test_resumes_only_its_own_uid(s3: S3Endpoint, output: S3Uri) -> None:
+def test_resumes_only_its_own_uid(s3: S3Endpoint, output: ObjectUri) -> None:
     """A job re-created under the same name (same spec, new uid) starts from step 0."""
     put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 10, run="mine", uid="u-1")
     put_checkpoint(s3, output.bucket, output.key.rstrip("/"), 20, run="mine", uid="u-2")
@@ -50,7 +51,7 @@ def test_resumes_only_its_own_uid(s3: S3Endpoint, output: S3Uri) -> None:
     assert store(output, "mine", uid="u-3").newest_resumable() is None
 
 
-def test_prunes_only_its_own_checkpoints(s3: S3Endpoint, output: S3Uri) -> None:
+def test_prunes_only_its_own_checkpoints(s3: S3Endpoint, output: ObjectUri) -> None:
     prefix = output.key.rstrip("/")
     for step, uid in ((10, "u-other"), (20, "u-1"), (30, "u-1"), (40, "u-1")):
         put_checkpoint(s3, output.bucket, prefix, step, run="mine", uid=uid)

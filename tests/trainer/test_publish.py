@@ -22,7 +22,8 @@ from tests.support.files import write_tree
 
 from finetune_trainer.manifest import build_manifest
 from finetune_trainer.outputs import finish, publish_tree
-from finetune_trainer.storage import S3Uri, Storage
+from finetune_trainer.storage import Storage
+from finetune_trainer.uris import ObjectUri
 
 pytestmark = [pytest.mark.usefixtures("aws_env")]
 
@@ -48,7 +49,7 @@ class Interrupted(Exception):
 def publish(output: str, root: Path, contents: dict[str, bytes], run: str) -> None:
     files = write_tree(root / run, contents)
     manifest = build_manifest(files, {"job": {"run": run}}, "2026-01-01T00:00:00Z")
-    publish_tree(Storage(), S3Uri.parse(output), files, manifest, f"attempt-{run}")
+    publish_tree(Storage(), ObjectUri.parse(output), files, manifest, f"attempt-{run}")
 
 
 def read_by_manifest(s3: S3Endpoint, output: str) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -120,7 +121,7 @@ def test_interrupted_promotion_is_readable_and_finished_by_a_retry(
     manifest, files = read_by_manifest(s3, output)
     assert manifest["root"] == ".staging/attempt-newer/"
     assert files == NEWER
-    finish(Storage(), S3Uri.parse(output), manifest)
+    finish(Storage(), ObjectUri.parse(output), manifest)
     manifest, files = read_by_manifest(s3, output)
     assert manifest["root"] == "" and files == NEWER
     assert keys_below(s3, output) == set(NEWER) | {"manifest.json"}

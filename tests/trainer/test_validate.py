@@ -14,7 +14,8 @@ from tests.support.manifests import trainer_job, write_job
 
 from finetune_trainer.cli import main
 from finetune_trainer.config import MAX_LINE_BYTES_ENV
-from finetune_trainer.storage import ObjectInfo, S3Uri, Storage
+from finetune_trainer.storage import Storage
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
 pytestmark = pytest.mark.usefixtures("aws_env")
 
@@ -108,7 +109,7 @@ def test_dotdot_key_refused(
     """SeaweedFS will not store such a key (AWS will), so the listing gets one injected."""
     real_list = Storage.list_objects
 
-    def listing_with_escape(self: Storage, uri: S3Uri) -> list[ObjectInfo]:
+    def listing_with_escape(self: Storage, uri: ObjectUri) -> list[ObjectInfo]:
         found = real_list(self, uri)
         if uri.prefix.endswith("/base/"):
             found.append(

@@ -140,3 +140,29 @@ def test_hub_token_key_defaults_to_hf_token() -> None:
         "uri": "hf://o/n",
         "hfTokenSecretRef": {"name": "hf", "key": "HF_TOKEN"},
     }
+
+
+LOCAL: dict[str, Any] = {
+    "baseModel": {"uri": "file:///home/me/models/base/"},
+    "dataset": {"train": "file:///home/me/data/train.jsonl"},
+    "output": {"uri": "file:///home/me/out/"},
+}
+
+
+def test_local_uris_are_refused_on_a_cluster() -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_job(finetunejob(**LOCAL))
+    assert {".".join(map(str, e["loc"])) for e in refused.value.errors()} == {
+        "spec.baseModel.uri",
+        "spec.dataset.train",
+        "spec.output.uri",
+    }
+
+
+def test_local_run_accepts_file_uris_and_still_checks_s3_ones() -> None:
+    job = parse_job(finetunejob(**LOCAL), local=True)
+    assert job.spec.output.uri == "file:///home/me/out/"
+    with pytest.raises(ValidationError, match=r"spec.dataset.train"):
+        parse_job(finetunejob(dataset={"train": "s3://X/train.jsonl"}), local=True)
+    with pytest.raises(ValidationError, match=r"spec.output.uri"):
+        parse_job(finetunejob(output={"uri": "file://host/relative"}), local=True)

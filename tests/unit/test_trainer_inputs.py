@@ -6,9 +6,10 @@ import pytest
 
 from finetune_trainer.errors import InvalidModel
 from finetune_trainer.inputs import select_model_files
-from finetune_trainer.storage import ObjectInfo, S3Uri, UnsafeKey
+from finetune_trainer.storage import UnsafeKey
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
-URI = S3Uri.parse("s3://models/base/")
+URI = ObjectUri.parse("s3://models/base/")
 
 
 def objects(*names: str) -> list[ObjectInfo]:

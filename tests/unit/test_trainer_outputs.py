@@ -22,9 +22,9 @@ from finetune_trainer.outputs import (
     read_manifest,
     replaced_keys,
 )
-from finetune_trainer.storage import ObjectInfo, S3Uri
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
-OUTPUT = S3Uri.parse("s3://models/team/out/")
+OUTPUT = ObjectUri.parse("s3://models/team/out/")
 EARLIER = {"adapter/w.safetensors": b"old weights", "README.md": b"old card", "old-only.txt": b"x"}
 NEWER = {"adapter/w.safetensors": b"new weights", "README.md": b"new card", "eval/g.jsonl": b"{}"}
 
@@ -48,7 +48,7 @@ class FakeStore:
         self.writes += 1
         self.calls.append((op, key))
 
-    def list_objects(self, uri: S3Uri) -> list[ObjectInfo]:
+    def list_objects(self, uri: ObjectUri) -> list[ObjectInfo]:
         self.calls.append(("list", uri.prefix))
         return [
             ObjectInfo(k, k[len(uri.prefix) :], len(v))
@@ -56,27 +56,29 @@ class FakeStore:
             if k.startswith(uri.prefix)
         ]
 
-    def exists(self, uri: S3Uri) -> bool:
+    def exists(self, uri: ObjectUri) -> bool:
         return uri.key in self.objects
 
-    def get_bytes(self, uri: S3Uri) -> bytes:
+    def get_bytes(self, uri: ObjectUri) -> bytes:
         return self.objects[uri.key]
 
-    def put_bytes(self, uri: S3Uri, data: bytes, content_type: str = "application/json") -> None:
+    def put_bytes(
+        self, uri: ObjectUri, data: bytes, content_type: str = "application/json"
+    ) -> None:
         self._write("put", uri.key)
         self.objects[uri.key] = data
 
-    def upload_files(self, files: dict[str, Path], prefix: S3Uri) -> None:
+    def upload_files(self, files: dict[str, Path], prefix: ObjectUri) -> None:
         for key, path in files.items():
             self._write("upload", prefix.join(key).key)
             self.objects[prefix.join(key).key] = path.read_bytes()
 
-    def copy_objects(self, pairs: list[tuple[S3Uri, S3Uri]]) -> None:
+    def copy_objects(self, pairs: list[tuple[ObjectUri, ObjectUri]]) -> None:
         for source, dest in pairs:
             self._write("copy", dest.key)
             self.objects[dest.key] = self.objects[source.key]
 
-    def delete(self, uris: list[S3Uri]) -> None:
+    def delete(self, uris: list[ObjectUri]) -> None:
         for uri in uris:
             self._write("delete", uri.key)
             self.objects.pop(uri.key, None)

@@ -18,8 +18,10 @@ from botocore.exceptions import (
 from s3transfer.exceptions import RetriesExceededError
 
 from finetune_trainer.errors import InvalidConfig
+from finetune_trainer.localstore import LocalStore
 from finetune_trainer.retry import Verdict
-from finetune_trainer.storage import S3Uri, UnsafeKey, classify, local_path
+from finetune_trainer.storage import UnsafeKey, classify, local_path
+from finetune_trainer.uris import ObjectUri
 
 
 @pytest.mark.parametrize(
@@ -51,18 +53,18 @@ def test_unsafe_key_is_an_invalid_model() -> None:
     ],
 )
 def test_uri(uri: str, bucket: str, prefix: str) -> None:
-    parsed = S3Uri.parse(uri)
+    parsed = ObjectUri.parse(uri)
     assert (parsed.bucket, parsed.prefix) == (bucket, prefix)
     assert str(parsed.join("checkpoints", "step-000010")).startswith(f"s3://{bucket}/{prefix}")
 
 
 def test_uri_join() -> None:
-    assert str(S3Uri.parse("s3://b/out/").join("adapter/x.json")) == "s3://b/out/adapter/x.json"
+    assert str(ObjectUri.parse("s3://b/out/").join("adapter/x.json")) == "s3://b/out/adapter/x.json"
 
 
 def test_bad_uri() -> None:
     with pytest.raises(InvalidConfig):
-        S3Uri.parse("https://x/y")
+        ObjectUri.parse("https://x/y")
 
 
 def client_error(code: str, status: int) -> ClientError:
@@ -108,3 +110,35 @@ def upload_failed(code: str, status: int) -> Exception:
 )
 def test_classify(error: Exception, verdict: Verdict) -> None:
     assert classify(error) is verdict
+
+
+def test_file_uri_parses_to_a_local_path() -> None:
+    uri = ObjectUri.parse("file:///tmp/run/out/")
+    assert uri.is_local and uri.prefix == "tmp/run/out/"
+    assert str(uri.join("adapter", "x.json")) == "file:///tmp/run/out/adapter/x.json"
+    with pytest.raises(InvalidConfig):
+        ObjectUri.parse("file://host/out/")
+
+
+def test_local_store_round_trip(tmp_path: Path) -> None:
+    """What publishing does against S3, on a folder: upload, list, copy, get, delete."""
+    storage = LocalStore()
+    out = ObjectUri.parse(f"file://{tmp_path}/out/")
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"1234")
+    storage.upload_file(source, out.join(".staging/a/weights.bin"))
+    storage.copy_object(out.join(".staging/a/weights.bin"), out.join("weights.bin"))
+    storage.put_bytes(out.join("manifest.json"), b"{}")
+    listed = {o.relative: o.size for o in storage.list_objects(out)}
+    assert listed == {".staging/a/weights.bin": 4, "weights.bin": 4, "manifest.json": 2}
+    assert storage.get_bytes(out.join("weights.bin")) == b"1234"
+    storage.delete(out.join(".staging/a/weights.bin"))
+    assert not storage.exists(out.join(".staging/a/weights.bin"))
+    assert storage.exists(out.join("weights.bin"))
+    assert storage.list_objects(out.join("missing/")) == []
+
+
+def test_local_store_names_the_path_it_cannot_write(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(InvalidConfig, match=r"file://.*/file/x"):
+        LocalStore().put_bytes(ObjectUri.parse(f"file://{tmp_path}/file/x"), b"")

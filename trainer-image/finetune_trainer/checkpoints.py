@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from finetune_trainer.storage import S3Uri, Storage, files_under
+from finetune_trainer.storage import Storage, files_under
+from finetune_trainer.uris import ObjectUri
 
 PREFIX = "checkpoints"
 MARKER = "_COMPLETE.json"
@@ -73,7 +74,7 @@ class CheckpointStore:
     """Upload, list, download and prune checkpoints below ``<output>/checkpoints/``."""
 
     def __init__(
-        self, storage: Storage, output: S3Uri, keep: int, run: str, uid: str | None
+        self, storage: Storage, output: ObjectUri, keep: int, run: str, uid: str | None
     ) -> None:
         self.storage = storage
         self.root = output.join(PREFIX)
@@ -102,7 +103,7 @@ class CheckpointStore:
             (s for s in sorted(self.inventory().complete, reverse=True) if self.is_own(s)), None
         )
 
-    def uri(self, step: int) -> S3Uri:
+    def uri(self, step: int) -> ObjectUri:
         return self.root.join(step_dir(step))
 
     def inventory(self) -> Inventory:
@@ -113,7 +114,7 @@ class CheckpointStore:
         files = files_under(local_dir)
         self.storage.upload_files(files, self.uri(step))
 
-    def mark_complete(self, step: int, extra: dict[str, Any]) -> S3Uri:
+    def mark_complete(self, step: int, extra: dict[str, Any]) -> ObjectUri:
         """Write the marker last, listing every object now present; then prune old steps."""
         prefix = self.uri(step)
         objects = [
@@ -136,7 +137,7 @@ class CheckpointStore:
             objects = self.storage.list_objects(prefix)
             # The marker goes first, so a half-deleted checkpoint never looks complete.
             objects.sort(key=lambda o: o.relative != MARKER)
-            self.storage.delete([S3Uri(prefix.bucket, o.key) for o in objects])
+            self.storage.delete([prefix.with_key(o.key) for o in objects])
             log.info("checkpoint: pruned %s", prefix)
 
     def download(self, step: int, dest: Path) -> Path:

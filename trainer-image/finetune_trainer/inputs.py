@@ -23,7 +23,8 @@ from finetune_trainer.data import DatasetCheck, check_shards
 from finetune_trainer.errors import InvalidDataset, InvalidModel
 from finetune_trainer.hub import SCHEME as HUB_SCHEME
 from finetune_trainer.hub import Hub, HubUri
-from finetune_trainer.storage import ObjectInfo, S3Uri, Storage, check_key
+from finetune_trainer.storage import Storage, check_key
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 """Weights in these formats can run code when loaded; they are never downloaded."""
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def select_model_files(
-    uri: S3Uri | HubUri, objects: list[ObjectInfo], weights: bool
+    uri: ObjectUri | HubUri, objects: list[ObjectInfo], weights: bool
 ) -> list[ObjectInfo]:
     """The objects to download; refuses unsafe keys, non-HF layouts and pickle-only weights."""
     for obj in objects:
@@ -76,7 +77,7 @@ def fetch_model(storage: Storage, uri_text: str, dest: Path, weights: bool) -> M
     if uri_text.startswith(HUB_SCHEME):
         source = _fetch_hub_model(HubUri.parse(uri_text), dest, weights)
     else:
-        uri = S3Uri.parse(uri_text)
+        uri = ObjectUri.parse(uri_text)
         chosen = {o.relative for o in select_model_files(uri, storage.list_objects(uri), weights)}
         storage.download_prefix(uri, dest, include=lambda key: key in chosen)
         source = ModelSource(uri_text)
@@ -155,7 +156,7 @@ class DatasetFiles:
 
 def _fetch_objects(storage: Storage, uri_text: str, dest: Path) -> dict[str, Path]:
     """{source URI: local copy}: the one object, or every shard under a prefix, in key order."""
-    uri = S3Uri.parse(uri_text)
+    uri = ObjectUri.parse(uri_text)
     if not uri_text.endswith("/"):
         if not storage.exists(uri):
             raise InvalidDataset(f"dataset {uri} does not exist")
@@ -166,8 +167,8 @@ def _fetch_objects(storage: Storage, uri_text: str, dest: Path) -> dict[str, Pat
     if not shards:
         raise InvalidDataset(f"dataset {uri}: no *{SHARD_SUFFIX} objects under this prefix")
     return {
-        str(S3Uri(uri.bucket, o.key)): storage.download_file(
-            S3Uri(uri.bucket, o.key), dest / f"shard-{i:05d}.jsonl"
+        str(uri.with_key(o.key)): storage.download_file(
+            uri.with_key(o.key), dest / f"shard-{i:05d}.jsonl"
         )
         for i, o in enumerate(shards)
     }

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from finetune_trainer.checkpoints import PREFIX as CHECKPOINTS
 from finetune_trainer.manifest import MANIFEST
-from finetune_trainer.storage import ObjectInfo, S3Uri
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
 STAGING = ".staging"
 """Below the output: one prefix per publish attempt, deleted after a publish completes."""
@@ -45,13 +45,13 @@ log = logging.getLogger(__name__)
 class ObjectStore(Protocol):
     """The storage calls publishing makes (``storage.Storage``; a recording fake in tests)."""
 
-    def list_objects(self, uri: S3Uri) -> list[ObjectInfo]: ...
-    def exists(self, uri: S3Uri) -> bool: ...
-    def get_bytes(self, uri: S3Uri) -> bytes: ...
-    def put_bytes(self, uri: S3Uri, data: bytes, content_type: str = ...) -> None: ...
-    def upload_files(self, files: dict[str, Path], prefix: S3Uri) -> None: ...
-    def copy_objects(self, pairs: list[tuple[S3Uri, S3Uri]]) -> None: ...
-    def delete(self, uris: list[S3Uri]) -> None: ...
+    def list_objects(self, uri: ObjectUri) -> list[ObjectInfo]: ...
+    def exists(self, uri: ObjectUri) -> bool: ...
+    def get_bytes(self, uri: ObjectUri) -> bytes: ...
+    def put_bytes(self, uri: ObjectUri, data: bytes, content_type: str = ...) -> None: ...
+    def upload_files(self, files: dict[str, Path], prefix: ObjectUri) -> None: ...
+    def copy_objects(self, pairs: list[tuple[ObjectUri, ObjectUri]]) -> None: ...
+    def delete(self, uris: list[ObjectUri]) -> None: ...
 
 
 def new_attempt() -> str:
@@ -106,7 +106,7 @@ def cleanup_plan(existing: set[str], manifest: dict[str, Any]) -> Cleanup:
     return Cleanup(tuple(delete), tuple(foreign))
 
 
-def read_manifest(storage: ObjectStore, output: S3Uri) -> dict[str, Any] | None:
+def read_manifest(storage: ObjectStore, output: ObjectUri) -> dict[str, Any] | None:
     """The output's manifest, or None if there is none or it is not a JSON object."""
     uri = output.join(MANIFEST)
     if not storage.exists(uri):
@@ -119,14 +119,14 @@ def read_manifest(storage: ObjectStore, output: S3Uri) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def file_uri(output: S3Uri, manifest: dict[str, Any], path: str) -> S3Uri:
+def file_uri(output: ObjectUri, manifest: dict[str, Any], path: str) -> ObjectUri:
     """Where a file the manifest lists is: below the manifest's ``root``."""
     return output.join(str(manifest.get("root", "")) + path)
 
 
 def publish_tree(
     storage: ObjectStore,
-    output: S3Uri,
+    output: ObjectUri,
     tree: dict[str, Path],
     manifest: dict[str, Any],
     attempt: str,
@@ -146,7 +146,7 @@ def publish_tree(
     finish(storage, output, committed)
 
 
-def finish(storage: ObjectStore, output: S3Uri, manifest: dict[str, Any]) -> dict[str, Any]:
+def finish(storage: ObjectStore, output: ObjectUri, manifest: dict[str, Any]) -> dict[str, Any]:
     """Promote a committed output into place (if staged) and clean up; returns the final
     manifest. Idempotent, so a retry may run it again after a crash at any point."""
     root = str(manifest.get("root", ""))
@@ -160,7 +160,7 @@ def finish(storage: ObjectStore, output: S3Uri, manifest: dict[str, Any]) -> dic
     return manifest
 
 
-def clean_up(storage: ObjectStore, output: S3Uri, manifest: dict[str, Any]) -> None:
+def clean_up(storage: ObjectStore, output: ObjectUri, manifest: dict[str, Any]) -> None:
     existing = {o.relative for o in storage.list_objects(output)}
     plan = cleanup_plan(existing, manifest)
     storage.delete([output.join(k) for k in plan.delete])
@@ -178,5 +178,5 @@ def clean_up(storage: ObjectStore, output: S3Uri, manifest: dict[str, Any]) -> N
         )
 
 
-def put_manifest(storage: ObjectStore, output: S3Uri, manifest: dict[str, Any]) -> None:
+def put_manifest(storage: ObjectStore, output: ObjectUri, manifest: dict[str, Any]) -> None:
     storage.put_bytes(output.join(MANIFEST), json.dumps(manifest, indent=1).encode())

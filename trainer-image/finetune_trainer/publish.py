@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 
@@ -26,6 +24,7 @@ from finetune_trainer.answers import AnswerEval
 from finetune_trainer.dsconfig import BatchPlan
 from finetune_trainer.hub import HubUri
 from finetune_trainer.inputs import DatasetFiles, ModelSource
+from finetune_trainer.lossplot import loss_plot
 from finetune_trainer.manifest import (
     MANIFEST,
     build_manifest,
@@ -34,7 +33,8 @@ from finetune_trainer.manifest import (
     tree_digest,
 )
 from finetune_trainer.outputs import finish, new_attempt, publish_tree, read_manifest
-from finetune_trainer.storage import S3Uri, Storage, files_under
+from finetune_trainer.storage import Storage, files_under
+from finetune_trainer.uris import ObjectUri
 
 LIBRARIES = (
     "torch",
@@ -68,24 +68,6 @@ def hardware(world_size: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "worldSize": world_size,
     }
-
-
-def loss_plot(history: list[dict[str, Any]], path: Path) -> None:
-    """Training and eval loss against the step (matplotlib's Agg backend: no display needed)."""
-    fig = Figure(figsize=(7, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    for key, label in (("loss", "train"), ("eval_loss", "eval"), ("base_eval_loss", "base eval")):
-        points = [(e["step"], e[key]) for e in history if key in e and "step" in e]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o" if len(points) < 30 else None, label=label)
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
 
 
 def model_card(
@@ -241,7 +223,7 @@ def publish(
         "seed": spec.hyperparameters.seed,
         "hardware": hardware(plan.world_size),
     }
-    output = S3Uri.parse(spec.output.uri)
+    output = ObjectUri.parse(spec.output.uri)
     manifest_uri = output.join(MANIFEST)
     tree = files_under(out)
     summary = TrainSummary(
@@ -264,7 +246,7 @@ def earlier_output(
     publish cut short after its commit (``outputs.finish``). The manifest must name this
     job's uid and run identity; a job without a uid (a local run) always trains.
     """
-    output = S3Uri.parse(job.spec.output.uri)
+    output = ObjectUri.parse(job.spec.output.uri)
     if job.metadata.uid is None:
         return None
     manifest = read_manifest(storage, output)

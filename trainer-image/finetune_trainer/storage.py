@@ -1,4 +1,5 @@
-"""Object storage (S3 or compatible) behind one small class.
+"""Object storage (S3 or compatible, or a local directory for ``kubectl finetune run --local``)
+behind one small class.
 
 Credentials and endpoint come from the standard AWS environment (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``), which boto3 reads itself.
@@ -10,6 +11,11 @@ every call here is retried whole for a bounded time (``retry.py``, ``classify``)
 still fails is StorageUnavailable (retryable, never exit 3), so a storage outage is never
 mistaken for bad input. Error text from S3 is never copied into messages: only the error's
 type and code, since a response or URL may carry a signature or an access key id.
+
+``file://`` URIs go to ``localstore.LocalStore`` instead: the same operations on this machine's
+filesystem. Only a local run's job can name one (``finetune_api.jobspec.LOCAL_URIS``); a job
+in a pod is parsed without that permission, so the trainer there never touches its own disk
+through a URI.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,7 +45,9 @@ from finetune_trainer.errors import (
     InvalidCredentials,
     StorageUnavailable,
 )
+from finetune_trainer.localstore import LocalStore
 from finetune_trainer.retry import RetriesExhausted, RetryPolicy, Verdict, call_with_retries
+from finetune_trainer.uris import ObjectInfo, ObjectUri
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -89,32 +96,6 @@ class UnsafeKey(InputError):
     reason = Reason.INVALID_MODEL
 
 
-@dataclass(frozen=True)
-class S3Uri:
-    bucket: str
-    key: str
-
-    @classmethod
-    def parse(cls, uri: str) -> S3Uri:
-        if not uri.startswith("s3://"):
-            raise InvalidConfig(f"not an s3:// URI: {uri!r}")
-        bucket, _, key = uri[len("s3://") :].partition("/")
-        if not bucket:
-            raise InvalidConfig(f"no bucket in {uri!r}")
-        return cls(bucket, key)
-
-    @property
-    def prefix(self) -> str:
-        """The key as a folder prefix ('' for the bucket root, else ending with '/')."""
-        return self.key if not self.key or self.key.endswith("/") else self.key + "/"
-
-    def join(self, *parts: str) -> S3Uri:
-        return S3Uri(self.bucket, self.prefix + "/".join(p.strip("/") for p in parts))
-
-    def __str__(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
 def check_key(relative_key: str) -> tuple[str, ...]:
     """The key's path parts; UnsafeKey for keys that could escape the directory they land in."""
     if relative_key.startswith("/") or "\\" in relative_key:
@@ -130,23 +111,18 @@ def local_path(root: Path, relative_key: str) -> Path:
     return root.joinpath(*check_key(relative_key))
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    relative: str
-    size: int
-
-
 class Storage:
     """The S3 operations the trainer needs; each is retried per ``policy``, and its failures are
-    InvalidCredentials, InvalidConfig (no bucket), StorageUnavailable, or botocore's own."""
+    InvalidCredentials, InvalidConfig (no bucket), StorageUnavailable, or botocore's own.
+    ``file://`` URIs are served by ``local`` (no retries: a local disk has no outages)."""
 
     def __init__(self, policy: RetryPolicy | None = None) -> None:
         # A session of its own reads the AWS_* env now, not whatever boto3's default cached.
         self.client: S3Client = boto3.session.Session().client("s3", config=BOTOCORE_CONFIG)
         self.policy = policy or RetryPolicy.from_env(os.environ)
+        self.local = LocalStore()
 
-    def _call(self, what: str, uri: S3Uri, operation: Callable[[], T]) -> T:
+    def _call(self, what: str, uri: ObjectUri, operation: Callable[[], T]) -> T:
         """operation retried per the policy, its errors mapped to the trainer's taxonomy."""
         with _mapped_errors(uri):
             return call_with_retries(
@@ -157,8 +133,10 @@ class Storage:
     def _transfer_config() -> Any:
         return TransferConfig(multipart_chunksize=16 * 2**20, max_concurrency=4)
 
-    def list_objects(self, uri: S3Uri) -> list[ObjectInfo]:
+    def list_objects(self, uri: ObjectUri) -> list[ObjectInfo]:
         """Every object below uri's prefix (folder markers skipped)."""
+        if uri.is_local:
+            return self.local.list_objects(uri)
 
         def listing() -> list[ObjectInfo]:
             out: list[ObjectInfo] = []
@@ -172,7 +150,9 @@ class Storage:
 
         return self._call("list", uri, listing)
 
-    def exists(self, uri: S3Uri) -> bool:
+    def exists(self, uri: ObjectUri) -> bool:
+        if uri.is_local:
+            return self.local.exists(uri)
         try:
             self._call("head", uri, lambda: self.client.head_object(Bucket=uri.bucket, Key=uri.key))
         except ClientError as exc:
@@ -181,8 +161,10 @@ class Storage:
             raise
         return True
 
-    def download_file(self, uri: S3Uri, dest: Path) -> Path:
+    def download_file(self, uri: ObjectUri, dest: Path) -> Path:
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if uri.is_local:
+            return self.local.download_file(uri, dest)
         self._call(
             "download",
             uri,
@@ -193,20 +175,18 @@ class Storage:
         return dest
 
     def download_prefix(
-        self, uri: S3Uri, dest: Path, include: Callable[[str], bool] = lambda _: True
+        self, uri: ObjectUri, dest: Path, include: Callable[[str], bool] = lambda _: True
     ) -> list[Path]:
         """Download every object below uri whose relative key passes include, in parallel."""
         objects = [o for o in self.list_objects(uri) if include(o.relative)]
         targets = [(o, local_path(dest, o.relative)) for o in objects]
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(
-                pool.map(
-                    lambda ot: self.download_file(S3Uri(uri.bucket, ot[0].key), ot[1]), targets
-                )
-            )
+            list(pool.map(lambda ot: self.download_file(uri.with_key(ot[0].key), ot[1]), targets))
         return [t for _, t in targets]
 
-    def upload_file(self, path: Path, uri: S3Uri) -> None:
+    def upload_file(self, path: Path, uri: ObjectUri) -> None:
+        if uri.is_local:
+            return self.local.upload_file(path, uri)
         self._call(
             "upload",
             uri,
@@ -215,13 +195,15 @@ class Storage:
             ),
         )
 
-    def upload_files(self, files: dict[str, Path], prefix: S3Uri) -> None:
+    def upload_files(self, files: dict[str, Path], prefix: ObjectUri) -> None:
         """Upload {relative key: local path} below prefix, in parallel."""
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(lambda kv: self.upload_file(kv[1], prefix.join(kv[0])), files.items()))
 
-    def copy_object(self, source: S3Uri, dest: S3Uri) -> None:
+    def copy_object(self, source: ObjectUri, dest: ObjectUri) -> None:
         """A server-side copy (multipart for large objects): the bytes never pass through here."""
+        if source.is_local or dest.is_local:
+            return self.local.copy_object(source, dest)
         self._call(
             "copy",
             dest,
@@ -233,12 +215,16 @@ class Storage:
             ),
         )
 
-    def copy_objects(self, pairs: list[tuple[S3Uri, S3Uri]]) -> None:
+    def copy_objects(self, pairs: list[tuple[ObjectUri, ObjectUri]]) -> None:
         """Server-side copies of (source, destination) pairs, in parallel."""
         with ThreadPoolExecutor(PARALLEL_FILES) as pool:
             list(pool.map(lambda pair: self.copy_object(*pair), pairs))
 
-    def put_bytes(self, uri: S3Uri, data: bytes, content_type: str = "application/json") -> None:
+    def put_bytes(
+        self, uri: ObjectUri, data: bytes, content_type: str = "application/json"
+    ) -> None:
+        if uri.is_local:
+            return self.local.put_bytes(uri, data)
         self._call(
             "put",
             uri,
@@ -247,18 +233,23 @@ class Storage:
             ),
         )
 
-    def get_bytes(self, uri: S3Uri) -> bytes:
+    def get_bytes(self, uri: ObjectUri) -> bytes:
+        if uri.is_local:
+            return self.local.get_bytes(uri)
+
         def body() -> bytes:
             data: bytes = self.client.get_object(Bucket=uri.bucket, Key=uri.key)["Body"].read()
             return data
 
         return self._call("get", uri, body)
 
-    def delete(self, uris: list[S3Uri]) -> None:
+    def delete(self, uris: list[ObjectUri]) -> None:
         for uri in uris:
             self._delete_one(uri)
 
-    def _delete_one(self, uri: S3Uri) -> None:
+    def _delete_one(self, uri: ObjectUri) -> None:
+        if uri.is_local:
+            return self.local.delete(uri)
         self._call("delete", uri, lambda: self.client.delete_object(Bucket=uri.bucket, Key=uri.key))
 
 
@@ -300,7 +291,7 @@ def classify(exc: Exception) -> Verdict:
 
 
 @contextmanager
-def _mapped_errors(uri: S3Uri) -> Iterator[None]:
+def _mapped_errors(uri: ObjectUri) -> Iterator[None]:
     """Turn credential and missing-bucket errors into permanent InputErrors naming the URI, and
     an exhausted retry budget into StorageUnavailable; S3's own error text is not copied."""
     try:

@@ -43,7 +43,8 @@ from finetune_trainer.prepare import Workspace, check_eos, load_datasets, tokeni
 from finetune_trainer.progress_server import ProgressServer
 from finetune_trainer.publish import earlier_output, publish
 from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
-from finetune_trainer.storage import S3Uri, Storage
+from finetune_trainer.storage import Storage
+from finetune_trainer.uris import ObjectUri
 
 log = logging.getLogger(__name__)
 
@@ -369,7 +370,11 @@ def run(job: FineTuneJob) -> RunResult:
             own = earlier if state.is_main_process else TrainSummary(rank=state.process_index)
             return RunResult(own, None)
         store = CheckpointStore(
-            storage, S3Uri.parse(spec.output.uri), spec.checkpointing.keep, run, job.metadata.uid
+            storage,
+            ObjectUri.parse(spec.output.uri),
+            spec.checkpointing.keep,
+            run,
+            job.metadata.uid,
         )
         fetched = fetch_inputs(state, ws, storage, job, store)
         if progress is not None and fetched.resume_step is not None:
