@@ -186,6 +186,7 @@ class JobLoop:
         uid = self.body.metadata.uid
         mine, _ = _by_owner(children.get(self.key, []), uid)
         if self.status.get("phase") in FINAL_PHASES:
+            await self._write(decisions.finished(self.status, generation, datetime.now(UTC)))
             if isinstance(read, ReadJob):
                 training = next((s for s in mine if s.role == "train"), None)
                 return await self._finished(read.job, training)
