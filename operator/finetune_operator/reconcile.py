@@ -31,8 +31,9 @@ from finetune_operator.spec_reader import ReadJob, read_job
 TICK_SECONDS = 2.0
 """Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
 ERROR_BACKOFF_SECONDS = 10.0
-FINISHED_WAIT_SECONDS = 600.0
-"""A finished job's loop only waits for deletion or its TTL; it wakes rarely."""
+FINISHED_WAIT_SECONDS = 60.0
+"""A finished job's loop only waits for deletion or its TTL, and acknowledges a new generation
+(a manifest edited in Git) within this time, so kstatus does not see it as InProgress."""
 
 JobKey = tuple[str, str]
 CREATES = frozenset({decisions.Action.CREATE_VALIDATION, decisions.Action.CREATE_TRAINING})

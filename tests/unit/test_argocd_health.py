@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lupa.lua51 as lua51
 import pytest
+from lupa import lua51
 
 from finetune_api.status import Phase
 
