@@ -28,12 +28,17 @@ EXPLAINED_BY: Mapping[Phase, ConditionType] = {
 """The condition whose reason and message explain being in each phase."""
 
 
+def _phase(status: Mapping[str, Any]) -> Phase | None:
+    value = status.get("phase")
+    return Phase(value) if value in set(Phase) else None
+
+
 def explanation(status: Mapping[str, Any]) -> tuple[str, str]:
     """The reason and message of the condition that explains the phase (the phase itself as
     the reason when that condition is missing)."""
-    phase = status.get("phase")
+    phase = _phase(status)
     conditions = status.get("conditions") or []
-    detail = cond.find(conditions, EXPLAINED_BY[phase]) if phase in EXPLAINED_BY else None
+    detail = cond.find(conditions, EXPLAINED_BY[phase]) if phase is not None else None
     reason = str((detail or {}).get("reason") or phase or "")
     return reason, str((detail or {}).get("message") or reason)
 
@@ -41,10 +46,10 @@ def explanation(status: Mapping[str, Any]) -> tuple[str, str]:
 def summarise(status: Mapping[str, Any], *, generation: int, now: str) -> dict[str, Any]:
     """A copy of ``status`` with Ready, Reconciling and Stalled set for its phase (unchanged
     without a phase: nothing has been decided yet)."""
-    phase = status.get("phase")
-    if phase not in READINESS:
+    phase = _phase(status)
+    if phase is None:
         return dict(status)
-    readiness = READINESS[Phase(phase)]
+    readiness = READINESS[phase]
     reason, message = explanation(status)
     conditions = status.get("conditions") or []
     for type_, value in (
@@ -52,12 +57,14 @@ def summarise(status: Mapping[str, Any], *, generation: int, now: str) -> dict[s
         (ConditionType.RECONCILING, readiness.reconciling),
         (ConditionType.STALLED, readiness.stalled),
     ):
+        # Ready always explains itself; the kstatus pair only while True (else: the phase).
+        explains = value or type_ is ConditionType.READY
         conditions = cond.set_condition(
             conditions,
             type_,
             value,
-            reason if value or type_ is ConditionType.READY else phase,
-            message if value or type_ is ConditionType.READY else "",
+            reason if explains else phase,
+            message if explains else "",
             generation=generation,
             now=now,
         )
