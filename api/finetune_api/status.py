@@ -6,8 +6,9 @@ metrics, checkpoint and output records are the trainer's own (``reports``), mirr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from finetune_api.reports import CheckpointRef, DatasetStats, Metrics, OutputRef, Record, Stage
 
@@ -37,10 +38,46 @@ class ConditionType(StrEnum):
     SUSPENDED = "Suspended"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    CHECKPOINTED = "Checkpointed"
+    """True once the trainer has reported a complete checkpoint (``status.lastCheckpoint``);
+    the message names its step and URI."""
+    READY = "Ready"
+    """The summary for GitOps tools and ``kubectl wait``: True once the job Succeeded (its
+    output is published); False in every other phase (``READINESS``)."""
+    RECONCILING = "Reconciling"
+    """kstatus: True while the job is still on its way to a final phase (Validating, Queued,
+    Running), so Flux and kstatus report it InProgress."""
+    STALLED = "Stalled"
+    """kstatus: True once the job ended without an output (Failed, Cancelled), so Flux and
+    kstatus report it Failed instead of waiting."""
     SPEC_UNDERSTOOD = "SpecUnderstood"
     """False while the spec holds fields this operator build does not know (reason
     UnknownFields: a CRD upgraded before the operator) or cannot read (reason InvalidSpec);
     present only once that happened."""
+
+
+class Readiness(NamedTuple):
+    """The summary conditions of one phase (``ConditionType.READY``, ``RECONCILING``,
+    ``STALLED``), read by kstatus (Flux's health checks), ``kubectl wait`` and Argo CD."""
+
+    ready: bool
+    reconciling: bool
+    stalled: bool
+
+
+READINESS: Mapping[Phase, Readiness] = {
+    Phase.VALIDATING: Readiness(ready=False, reconciling=True, stalled=False),
+    Phase.QUEUED: Readiness(ready=False, reconciling=True, stalled=False),
+    Phase.RUNNING: Readiness(ready=False, reconciling=True, stalled=False),
+    # Waits for the user, not for the operator: kstatus reports it Current, not InProgress.
+    Phase.SUSPENDED: Readiness(ready=False, reconciling=False, stalled=False),
+    Phase.SUCCEEDED: Readiness(ready=True, reconciling=False, stalled=False),
+    # Final without an output: nothing will change until the user acts (a new job).
+    Phase.FAILED: Readiness(ready=False, reconciling=False, stalled=True),
+    Phase.CANCELLED: Readiness(ready=False, reconciling=False, stalled=True),
+}
+"""A batch job is Ready when it has done its work: Succeeded. Every phase is listed (a unit
+test checks it)."""
 
 
 class Condition(Record):

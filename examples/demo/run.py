@@ -187,7 +187,7 @@ def ensure_bucket(client: Any, bucket: str) -> None:
 
 
 def progress_line(status: dict[str, Any]) -> str:
-    phase = status.get("phase", "Pending")
+    phase = status.get("phase") or "-"  # no status yet: the operator has not seen it
     progress = status.get("progress") or {}
     metrics = status.get("metrics") or {}
     parts = [f"{phase:<10}"]

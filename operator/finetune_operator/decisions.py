@@ -28,7 +28,7 @@ from finetune_api.jobspec import FineTuneJobSpec
 from finetune_api.reasons import VALIDATION_REASONS, PolicyReason
 from finetune_api.reports import ProgressReport, Stage, TrainSummary, ValidateSummary, rfc3339
 from finetune_api.status import FINAL_PHASES, ConditionType, Phase
-from finetune_operator import attempts
+from finetune_operator import attempts, readiness
 from finetune_operator import conditions as cond
 from finetune_operator import status_mirror as mirror
 from finetune_operator.observed import JobState, PodState, Terminated
@@ -339,6 +339,12 @@ def _mirror_progress(work: _Pass, report: ProgressReport) -> None:
     checkpoint = mirror.checkpoint_fields(report, work.clock)
     if checkpoint:
         work.status["lastCheckpoint"] = checkpoint
+        work.condition(
+            ConditionType.CHECKPOINTED,
+            True,
+            "CheckpointSaved",
+            f"step {checkpoint.get('step', '?')} saved to {checkpoint.get('uri', '?')}",
+        )
 
 
 def _run(work: _Pass, spec: FineTuneJobSpec, observed: Observed, policy: Policy) -> None:
@@ -519,28 +525,19 @@ def _attempts(work: _Pass, training: JobState | None) -> int:
     return max(numbers)
 
 
-_EXPLAINED_BY = {
-    Phase.FAILED: ConditionType.FAILED,
-    Phase.CANCELLED: ConditionType.FAILED,
-    Phase.SUCCEEDED: ConditionType.SUCCEEDED,
-    Phase.QUEUED: ConditionType.ADMITTED,
-    Phase.SUSPENDED: ConditionType.SUSPENDED,
-    Phase.VALIDATING: ConditionType.VALIDATED,
-    Phase.RUNNING: ConditionType.RUNNING,
-}
-"""The condition whose reason and message explain entering each phase (in its event)."""
-
-
 def _transition_event(before: str | None, after: Mapping[str, Any]) -> Event | None:
     phase = after.get("phase")
     if phase is None or phase == before:
         return None
-    conditions = after.get("conditions") or []
-    detail = cond.find(conditions, _EXPLAINED_BY[phase]) if phase in _EXPLAINED_BY else None
-    reason = (detail or {}).get("reason") or phase
-    message = f"{phase}: {(detail or {}).get('message') or reason}"
+    reason, detail = readiness.explanation(after)
+    message = f"{phase}: {detail}"
     kind = "Warning" if phase in (Phase.FAILED, Phase.CANCELLED) else "Normal"
     return Event(kind, reason if phase == Phase.FAILED else phase, message[:1000])
+
+
+def _summarised(work: _Pass) -> dict[str, Any]:
+    """The pass's status with the summary conditions (``readiness``) for its phase."""
+    return readiness.summarise(work.status, generation=work.generation, now=work.now)
 
 
 def _spec_understood(work: _Pass, unknown_fields: Sequence[str]) -> None:
@@ -571,7 +568,7 @@ def decide(
     fields set aside because this build does not know them (``spec_reader``)."""
     before = status.get("phase")
     if before in FINAL_PHASES:
-        return Decision(status=dict(status))
+        return finished(status, generation, now)
     work = _Pass(generation=generation, clock=now, status=dict(status))
     work.status["observedGeneration"] = generation
     _spec_understood(work, unknown_fields)
@@ -592,6 +589,7 @@ def decide(
             _run(work, spec, observed, policy)
     work.status["attempts"] = _attempts(work, observed.training)
     _stop_compute(work, observed)
+    work.status = _summarised(work)
     event = _transition_event(before, work.status)
     return Decision(
         status=work.status,
@@ -621,10 +619,21 @@ def _stop(
     work.phase(phase)
     if observed is not None:
         _stop_compute(work, observed)
+    work.status = _summarised(work)
     event = _transition_event(status.get("phase"), work.status)
     return Decision(
         status=work.status, actions=tuple(work.actions), events=(event,) if event else ()
     )
+
+
+def finished(status: Mapping[str, Any], generation: int, now: datetime) -> Decision:
+    """A job in a final phase: nothing is created or changed, but the status acknowledges
+    the current generation and carries the summary conditions, so kstatus does not report a
+    finished job InProgress forever after a manifest edit (e.g. ``runPolicy.suspend`` set in
+    Git), and jobs finished under an older operator get them too."""
+    work = _Pass(generation=generation, clock=now, status=dict(status))
+    work.status["observedGeneration"] = generation
+    return Decision(status=_summarised(work))
 
 
 def cancelled(status: Mapping[str, Any], generation: int, now: datetime) -> Decision:
@@ -667,7 +676,7 @@ def invalid_spec(
     work = _Pass(generation=generation, clock=now, status=dict(status))
     work.status["observedGeneration"] = generation
     work.condition(ConditionType.SPEC_UNDERSTOOD, False, "InvalidSpec", message)
-    return Decision(status=work.status)
+    return Decision(status=_summarised(work))
 
 
 def child_rejected(

@@ -31,8 +31,9 @@ from finetune_operator.spec_reader import ReadJob, read_job
 TICK_SECONDS = 2.0
 """Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
 ERROR_BACKOFF_SECONDS = 10.0
-FINISHED_WAIT_SECONDS = 600.0
-"""A finished job's loop only waits for deletion or its TTL; it wakes rarely."""
+FINISHED_WAIT_SECONDS = 60.0
+"""A finished job's loop only waits for deletion or its TTL, and acknowledges a new generation
+(a manifest edited in Git) within this time, so kstatus does not see it as InProgress."""
 
 JobKey = tuple[str, str]
 CREATES = frozenset({decisions.Action.CREATE_VALIDATION, decisions.Action.CREATE_TRAINING})
@@ -186,6 +187,7 @@ class JobLoop:
         uid = self.body.metadata.uid
         mine, _ = _by_owner(children.get(self.key, []), uid)
         if self.status.get("phase") in FINAL_PHASES:
+            await self._write(decisions.finished(self.status, generation, datetime.now(UTC)))
             if isinstance(read, ReadJob):
                 training = next((s for s in mine if s.role == "train"), None)
                 return await self._finished(read.job, training)

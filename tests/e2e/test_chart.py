@@ -6,6 +6,7 @@ pins), never whatever happens to be on PATH.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections import Counter
@@ -41,7 +42,10 @@ CASES: dict[str, dict[str, Any]] = {
         "allowedS3Endpoints": ["http://minio.team-a.svc:9000"],
         "maxRunningPerNamespace": 2,
         "logLevel": "debug",
-        "metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
+        "metrics": {
+            "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}},
+            "grafanaDashboard": {"enabled": True, "annotations": {"grafana_folder": "ML"}},
+        },
         "networkPolicy": {"enabled": True},
         "imagePullSecrets": ["regcred"],
         "replicaCount": 2,
@@ -133,6 +137,7 @@ def test_crd_comes_from_the_one_source(bins: Path, tmp_path: Path) -> None:
                 "ClusterKopfPeering": 1,
                 "ServiceMonitor": 1,
                 "NetworkPolicy": 1,
+                "ConfigMap": 1,
             },
         ),
         ("standalone", {"ClusterRole": 2, "ClusterRoleBinding": 2}),
@@ -141,6 +146,15 @@ def test_crd_comes_from_the_one_source(bins: Path, tmp_path: Path) -> None:
 def test_rendered_kinds(bins: Path, tmp_path: Path, case: str, expected: dict[str, int]) -> None:
     kinds = Counter(doc["kind"] for doc in render(bins, tmp_path, CASES[case]))
     assert kinds == Counter({"ServiceAccount": 1, "Deployment": 1, "Service": 1, **expected})
+
+
+def test_grafana_dashboard_for_the_sidecar(bins: Path, tmp_path: Path) -> None:
+    (config_map,) = of_kind(render(bins, tmp_path, CASES["everything"]), "ConfigMap")
+    metadata = config_map["metadata"]
+    assert metadata["labels"]["grafana_dashboard"] == "1"
+    assert metadata["annotations"] == {"grafana_folder": "ML"}
+    dashboard = json.loads(config_map["data"]["finetune-operator.json"])
+    assert dashboard == json.loads((CHART / "files" / "grafana-dashboard.json").read_text())
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -248,10 +248,11 @@ def test_a_rank_hanging_after_rank_0_published_is_stopped(
     assert done["status"]["phase"] == "Succeeded", done["status"]
 
     def pods() -> list[dict[str, Any]]:
-        return cluster.api.get(
+        items: list[dict[str, Any]] = cluster.api.get(
             f"/api/v1/namespaces/{namespace}/pods",
             labelSelector=f"finetune.dev/job={name},finetune.dev/role=train",
         )["items"]
+        return items
 
     def only_rank_0_left() -> list[dict[str, Any]] | None:
         job = _train_job(cluster, namespace, name) or {}

@@ -96,6 +96,12 @@ def test_invalid_dataset_fails_validation_and_never_trains(
     assert (failed["status"], failed["reason"]) == ("True", "InvalidDataset")
     assert "not JSON" in failed["message"]
     assert condition(done, "Validated")["reason"] == "InvalidDataset"
+    # kstatus (Flux) reports it Failed; Ready says why.
+    assert condition(done, "Stalled")["status"] == "True"
+    assert (condition(done, "Ready")["status"], condition(done, "Ready")["reason"]) == (
+        "False",
+        "InvalidDataset",
+    )
     assert not exists(cluster, f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}-train")
     assert not exists(cluster, f"/api/v1/namespaces/{namespace}/services/{name}-train")
 

@@ -17,6 +17,7 @@ def finetunejob(
     *,
     uid: str | None = None,
     labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
     **spec: Any,
 ) -> dict[str, Any]:
     """A minimal valid FineTuneJob as a user would apply it; each ``spec`` keyword (camelCase,
@@ -28,6 +29,8 @@ def finetunejob(
         metadata["uid"] = uid
     if labels:
         metadata["labels"] = dict(labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,

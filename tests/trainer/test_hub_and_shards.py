@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from devcluster.s3 import S3Endpoint
 from tests.support.hubserver import HubServer, serve_hub
 from tests.support.manifests import trainer_job, write_job
@@ -72,7 +73,9 @@ def test_hub_model_and_sharded_data(
     def published(key: str) -> str:
         return client.get_object(Bucket=bucket, Key=root + key)["Body"].read().decode()
 
-    assert f"at commit `{commit}`" in published("README.md")
+    _, front_matter, body = published("README.md").split("---\n", 2)
+    assert f"at commit `{commit}`" in body
+    assert yaml.safe_load(front_matter)["base_model"] == REPO  # a Hub id the Hub links to
     adapter = json.loads(published("adapter/adapter_config.json"))
     assert (adapter["base_model_name_or_path"], adapter["revision"]) == (REPO, commit)
     assert json.loads(published("metrics.json"))["baseModel"]["revision"] == commit

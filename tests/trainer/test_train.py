@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import torch
+import yaml
 from devcluster.s3 import S3Endpoint
 from peft import PeftModel
 from tests.support.manifests import trainer_job, write_job
@@ -114,6 +115,24 @@ def test_lora_zero2_publishes_weights_that_reproduce_logits(
     torch.testing.assert_close(
         logits(reloaded, tokenizer), logits(trained, tokenizer), rtol=0, atol=1e-5
     )
+    assert_consumers_read(out, inputs["model"], logits(trained, tokenizer), tokenizer)
+
+
+def assert_consumers_read(out: Path, base_uri: str, expected: Any, tokenizer: Any) -> None:
+    """What serving stacks and the Hub read (docs/serving.md): merged weights load with plain
+    transformers and give the adapter's logits; the adapter and the card name the base model
+    by the job's URI, not a scratch path; the card opens with Hugging Face front matter."""
+    merged = AutoModelForCausalLM.from_pretrained(out / "model", dtype=torch.float32).eval()
+    torch.testing.assert_close(logits(merged, tokenizer), expected, rtol=0, atol=1e-4)
+    assert AutoTokenizer.from_pretrained(out / "model").encode(PROBE) == tokenizer.encode(PROBE)
+    adapter_config = json.loads((out / "adapter" / "adapter_config.json").read_text())
+    assert adapter_config["base_model_name_or_path"] == base_uri
+    merged_config = json.loads((out / "model" / "config.json").read_text())
+    assert merged_config.get("_name_or_path") in (None, base_uri)
+    _, header, _ = (out / "README.md").read_text().split("---\n", 2)
+    card = yaml.safe_load(header)
+    assert (card["base_model"], card["library_name"]) == (base_uri, "peft")
+    assert {"finetune-operator", "lora"} <= set(card["tags"])
 
 
 def chat_examples_in(s3: S3Endpoint, uri: str) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ from tests.support.manifests import finetunejob
 from finetune_api.jobspec import FineTuneJobSpec
 from finetune_api.reasons import PolicyReason
 from finetune_api.reports import ProgressReport, Stage, parse_summary, rfc3339
-from finetune_operator import decisions
+from finetune_api.status import READINESS, Phase
+from finetune_operator import decisions, readiness
 from finetune_operator.decisions import Action, Observed, Policy
 from finetune_operator.observed import JobState, PodState, Terminated, pod_state
 from finetune_operator.tenancy import Refusal
@@ -129,6 +130,10 @@ def decide(
 
 def conditions(decision: decisions.Decision) -> dict[str, tuple[str, str]]:
     return {c["type"]: (c["status"], c["reason"]) for c in decision.status["conditions"]}
+
+
+def message(decision: decisions.Decision, type_: str) -> str:
+    return str(next(c["message"] for c in decision.status["conditions"] if c["type"] == type_))
 
 
 def test_new_job_starts_validation() -> None:
@@ -411,9 +416,77 @@ def test_training_failure_reasons(job_reason: str, pods: list[PodState], reason:
 def test_final_phases_are_sticky(phase: str) -> None:
     status = {**VALIDATED, "phase": phase}
     decision = decide(status, Observed(validation=None, training=None))
-    assert decision.status == status
+    assert decision.status["phase"] == phase
+    assert decision.status["conditions"][0] == VALIDATED["conditions"][0]
     assert decision.actions == ()
     assert decision.events == ()
+    # Only the summary conditions are added (for jobs finished under an older operator).
+    assert decisions.decide(
+        spec(),
+        generation=1,
+        status=decision.status,
+        observed=Observed(validation=None, training=None),
+        policy=ALLOW,
+        now=NOW + timedelta(hours=1),
+    ) == decisions.Decision(status=decision.status)
+
+
+def test_a_finished_job_acknowledges_a_new_generation() -> None:
+    """kstatus reports InProgress while observedGeneration lags, so a finished job whose
+    manifest is edited in Git must still acknowledge it, without doing anything else."""
+    status = {**VALIDATED, "phase": "Succeeded", "observedGeneration": 1}
+    decision = decisions.finished(status, 2, NOW)
+    assert decision.status["observedGeneration"] == 2
+    assert conditions(decision)["Ready"] == ("True", "Succeeded")
+    assert decision.actions == ()
+
+
+@pytest.mark.parametrize(
+    ("status", "training", "policy", "summary"),
+    [
+        pytest.param({}, None, ALLOW, ("False", "True", "False"), id="validating"),
+        pytest.param(VALIDATED, None, ALLOW, ("False", "True", "False"), id="running"),
+        pytest.param(
+            VALIDATED,
+            job("train", finished="Complete"),
+            ALLOW,
+            ("True", "False", "False"),
+            id="succeeded",
+        ),
+        pytest.param(
+            VALIDATED,
+            None,
+            dataclasses.replace(ALLOW, image_allowed=False),
+            ("False", "False", "True"),
+            id="failed",
+        ),
+    ],
+)
+def test_summary_conditions_follow_the_phase(
+    status: dict[str, Any],
+    training: JobState | None,
+    policy: Policy,
+    summary: tuple[str, str, str],
+) -> None:
+    """(Ready, Reconciling, Stalled): kstatus reads InProgress, Current and Failed."""
+    found = conditions(decide(status, Observed(validation=None, training=training), policy))
+    assert (found["Ready"][0], found["Reconciling"][0], found["Stalled"][0]) == summary
+
+
+def test_ready_explains_itself_with_the_phase_condition() -> None:
+    decision = decide(
+        VALIDATED, Observed(validation=None, training=None), runPolicy={"suspend": True}
+    )
+    assert decision.status["phase"] == "Suspended"
+    assert conditions(decision)["Ready"] == ("False", "SuspendedByUser")
+    # Waiting for the user, not the operator: neither InProgress nor Failed for kstatus.
+    assert conditions(decision)["Reconciling"] == ("False", "Suspended")
+    assert conditions(decision)["Stalled"] == ("False", "Suspended")
+
+
+def test_every_phase_has_a_readiness() -> None:
+    assert set(READINESS) == set(Phase)
+    assert set(readiness.EXPLAINED_BY) == set(Phase)
 
 
 def test_progress_is_mirrored_while_running() -> None:
@@ -455,6 +528,19 @@ def test_progress_is_mirrored_while_running() -> None:
     assert decision.status["metrics"]["trainLoss"] == 1.5
     assert decision.status["metrics"]["evalPerplexity"] == pytest.approx(4.953, rel=1e-3)
     assert decision.status["lastCheckpoint"]["step"] == 30
+    assert conditions(decision)["Checkpointed"] == ("True", "CheckpointSaved")
+    message = next(
+        c["message"] for c in decision.status["conditions"] if c["type"] == "Checkpointed"
+    )
+    assert message == "step 30 saved to s3://models/out/checkpoints/step-30/"
+
+
+def test_no_checkpoint_no_checkpointed_condition() -> None:
+    decision = decide(
+        {**VALIDATED, "phase": "Running"},
+        Observed(validation=None, training=job("train", active=1)),
+    )
+    assert "Checkpointed" not in conditions(decision)
 
 
 def test_attempts_follow_the_training_jobs_and_never_decrease() -> None:
@@ -728,7 +814,7 @@ def test_leftover_training_job_holds_the_training_step() -> None:
     assert Action.CREATE_TRAINING not in decision.actions
     assert decision.status["phase"] == "Queued"
     assert conditions(decision)["Admitted"] == ("False", "WaitingForOldChildren")
-    assert "no owner" in decision.status["conditions"][-1]["message"]
+    assert "no owner" in message(decision, "Admitted")
 
 
 def test_unknown_fields_are_reported_and_the_job_carries_on() -> None:
@@ -900,7 +986,7 @@ def test_stall_detection(
     if stalled:
         assert conditions(decision)["Failed"] == ("True", "Stalled")
         assert decision.actions == (Action.DELETE_TRAINING,)
-        assert "has not advanced" in decision.status["conditions"][-1]["message"]
+        assert "has not advanced" in message(decision, "Failed")
     else:
         assert decision.status["phase"] == "Running", case
         assert decision.actions == ()

@@ -32,6 +32,7 @@ from finetune_trainer.manifest import (
     sha256_file,
     tree_digest,
 )
+from finetune_trainer.model_card import model_card
 from finetune_trainer.outputs import finish, new_attempt, publish_tree, read_manifest
 from finetune_trainer.storage import Storage, files_under
 from finetune_trainer.uris import ObjectUri
@@ -68,67 +69,6 @@ def hardware(world_size: int) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "worldSize": world_size,
     }
-
-
-def model_card(
-    job: FineTuneJob,
-    metrics: dict[str, float],
-    dataset: dict[str, Any],
-    plan: BatchPlan,
-    source: ModelSource,
-) -> str:
-    spec = job.spec
-    hp = spec.hyperparameters
-    rows = "\n".join(f"| {k} | {v:.4f} |" for k, v in metrics.items())
-    lora = spec.method.lora
-    method = (
-        f"LoRA (r={lora.r}, alpha={lora.alpha}, dropout={lora.dropout}, "
-        f"targets={', '.join(lora.target_modules)})"
-        if lora is not None
-        else "full fine-tuning"
-    )
-    layout = (
-        "`adapter/` (load with PEFT on the base model)"
-        if spec.method.type == "lora"
-        else "`model/`"
-    )
-    if spec.output.merge:
-        layout += "; merged weights in `model/`"
-    split = spec.dataset.eval_split
-    eval_source = spec.dataset.eval or (f"{split:.0%} split of train" if split else "none")
-    job_ref = f"{job.metadata.namespace}/{job.metadata.name}"
-    at_commit = f" at commit `{source.revision}`" if source.revision else ""
-    return f"""# {job.metadata.name}
-
-Fine-tuned from `{spec.base_model.uri}`{at_commit} by finetune-operator ({job_ref}).
-
-## Data
-
-- train: `{spec.dataset.train}` ({dataset["trainExamples"]} examples, format `{dataset["format"]}`)
-- eval: `{eval_source}` ({dataset["evalExamples"]} examples)
-- dropped (no trainable token after truncation): {dataset["droppedExamples"]}
-
-## Training
-
-- method: {method}
-- epochs {hp.epochs}, learning rate {hp.learning_rate}, global batch {plan.global_batch}
-  (micro {plan.micro_batch} x accumulation {plan.grad_accum} x world {plan.world_size})
-- max sequence length {hp.max_seq_length}, packing {hp.packing}, seed {hp.seed}
-- DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}
-
-## Metrics
-
-Loss counts only completion / assistant tokens (see the trainer docs); perplexity = exp(eval loss).
-
-| metric | value |
-|---|---|
-{rows}
-
-## Files
-
-Weights: {layout}. Tokenizer and chat template at the top level. `metrics.json` has the full
-history, `loss.png` the curves, `manifest.json` the sha256 of every file and the provenance.
-"""
 
 
 def _merge(base_dir: Path, adapter_dir: Path, out: Path, tokenizer: Any) -> None:
