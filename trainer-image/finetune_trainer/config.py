@@ -48,6 +48,34 @@ class Rendezvous:
         )
 
 
+def threads_per_rank(env: Mapping[str, str]) -> int | None:
+    """Intra-op threads for each local rank: the pod's CPUs (``Env.CPUS``) over the node's ranks,
+    at least 1; None outside a pod (no allotment: torch's default stays).
+
+    Sized from the allotment, not the node: on a shared node OpenMP threads beyond the pod's
+    CPUs wait for each other at every operator (measured: ten times slower with a neighbour).
+    """
+    cpus = env.get(Env.CPUS)
+    if not cpus:
+        return None
+    try:
+        allotment = int(cpus)
+    except ValueError:
+        raise ValueError(f"{Env.CPUS}={cpus!r} is not a whole number of CPUs") from None
+    nproc = int(env.get(Env.NPROC_PER_NODE) or 1)
+    return max(1, allotment // max(1, nproc))
+
+
+def set_thread_env(env: MutableMapping[str, str]) -> int | None:
+    """Put ``threads_per_rank`` into OMP_NUM_THREADS and MKL_NUM_THREADS, which OpenMP reads
+    when torch loads: call it before torch is imported, and before torchrun starts the ranks
+    (which then inherit it; torchrun itself would set 1)."""
+    threads = threads_per_rank(env)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return threads
+
+
 def use_scratch(env: MutableMapping[str, str]) -> None:
     """Place every cache and temp dir of ``SCRATCH_LAYOUT`` under $FINETUNE_SCRATCH.
 

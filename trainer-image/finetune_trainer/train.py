@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sized
 from dataclasses import asdict, dataclass
@@ -34,7 +35,7 @@ from finetune_trainer.answers import (
 )
 from finetune_trainer.callbacks import CheckpointSync, DivergenceGuard, ProgressReporter, Terminate
 from finetune_trainer.checkpoints import CheckpointStore
-from finetune_trainer.config import prepare_process_env, scratch_dir
+from finetune_trainer.config import prepare_process_env, scratch_dir, threads_per_rank
 from finetune_trainer.dsconfig import MAX_GRAD_NORM, BatchPlan, build_ds_config, plan_batch
 from finetune_trainer.errors import InvalidDataset, Preempted
 from finetune_trainer.evaluate import BaselineEval, final_metrics
@@ -341,11 +342,25 @@ def grade_answers(trainer: Any, session: AnswerSession | None) -> AnswerEval | N
     return AnswerEval(session.records, base, tuned)
 
 
+def use_cpu_allotment(state: Any) -> None:
+    """Size torch's intra-op pool from the pod's CPUs (``config.threads_per_rank``), logged."""
+    threads = threads_per_rank(os.environ)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    log.info(
+        "rank %d: %d torch threads (%s)",
+        state.process_index,
+        torch.get_num_threads(),
+        "the pod's CPU allotment" if threads is not None else "no allotment: torch's default",
+    )
+
+
 def run(job: FineTuneJob) -> RunResult:
     """Train this rank's share; the summary is the full one on global rank 0."""
     prepare_process_env()
     cuda = torch.cuda.is_available()
     state = PartialState(backend=None if cuda else "gloo")
+    use_cpu_allotment(state)
     progress = start_progress(state)
     terminate = Terminate()
     terminate.install()
