@@ -126,16 +126,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_process_env() -> None:
+def world_size(env: Mapping[str, str]) -> int:
+    """The run's world size as the launcher set it (torchrun, or ``single_process_env``)."""
+    return int(env.get("WORLD_SIZE") or 1)
+
+
+def prepare_process_env(*, deepspeed: bool) -> None:
     """Env that DeepSpeed and accelerate read once; set before the training modules load.
 
-    ACCELERATE_USE_DEEPSPEED makes accelerate initialise DeepSpeed's process group (the CPU
-    world-size fix in ``train.py`` needs it); DS_ACCELERATOR=cpu keeps DeepSpeed from
-    probing for devices on a machine without CUDA.
+    With DeepSpeed (``dsconfig.uses_deepspeed``), ACCELERATE_USE_DEEPSPEED makes accelerate
+    initialise DeepSpeed's process group (the CPU world-size fix in ``train.py`` needs it);
+    DS_ACCELERATOR=cpu keeps DeepSpeed from probing for devices on a machine without CUDA.
     """
     import torch  # noqa: PLC0415 (heavy; validate and the launcher never need it)
 
-    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+    if deepspeed:
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+    else:
+        os.environ.pop("ACCELERATE_USE_DEEPSPEED", None)
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
 

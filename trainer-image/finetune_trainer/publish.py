@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM
 from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import Metrics, OutputRef, TrainSummary, now_rfc3339
 from finetune_trainer.answers import AnswerEval
-from finetune_trainer.dsconfig import BatchPlan
+from finetune_trainer.dsconfig import BatchPlan, uses_deepspeed
 from finetune_trainer.inputs import DatasetFiles
 from finetune_trainer.manifest import (
     MANIFEST,
@@ -110,6 +110,11 @@ def model_card(
     split = spec.dataset.eval_split
     eval_source = spec.dataset.eval or (f"{split:.0%} split of train" if split else "none")
     job_ref = f"{job.metadata.namespace}/{job.metadata.name}"
+    engine = (
+        f"DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}"
+        if uses_deepspeed(spec.deepspeed, plan.world_size)
+        else "one process without DeepSpeed (nothing to shard; torch AdamW)"
+    )
     return f"""# {job.metadata.name}
 
 Fine-tuned from `{spec.base_model.uri}` by finetune-operator ({job_ref}).
@@ -126,7 +131,7 @@ Fine-tuned from `{spec.base_model.uri}` by finetune-operator ({job_ref}).
 - epochs {hp.epochs}, learning rate {hp.learning_rate}, global batch {plan.global_batch}
   (micro {plan.micro_batch} x accumulation {plan.grad_accum} x world {plan.world_size})
 - max sequence length {hp.max_seq_length}, packing {hp.packing}, seed {hp.seed}
-- DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}
+- {engine}
 
 ## Metrics
 
@@ -165,7 +170,7 @@ def publish(
     files: DatasetFiles,
     dataset: dict[str, Any],
     plan: BatchPlan,
-    ds_config: dict[str, Any],
+    ds_config: dict[str, Any] | None,
     run: str,
     step: int,
 ) -> TrainSummary:
