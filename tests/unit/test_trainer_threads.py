@@ -35,5 +35,5 @@ def test_no_allotment_leaves_the_env_alone() -> None:
 
 
 def test_a_malformed_allotment_names_the_variable() -> None:
-    with pytest.raises(ValueError, match="FINETUNE_CPUS='2.5'"):
+    with pytest.raises(ValueError, match=r"FINETUNE_CPUS='2\.5'"):
         threads_per_rank({"FINETUNE_CPUS": "2.5"})
