@@ -13,9 +13,23 @@ import random
 from pathlib import Path
 from typing import Any
 
-from tests.trainer.tiny import build_llama, train_tokenizer, write_jsonl
+import torch
+from tests.trainer.tiny import train_tokenizer, write_jsonl
+from transformers import LlamaConfig, LlamaForCausalLM
 
-__all__ = ["build_model", "chat_examples", "write_jsonl"]
+__all__ = ["build_smollm2_shaped", "chat_examples", "write_jsonl"]
+
+SMOLLM2_135M = {
+    "hidden_size": 576,
+    "num_hidden_layers": 30,
+    "num_attention_heads": 9,
+    "num_key_value_heads": 3,
+    "intermediate_size": 1536,
+    "vocab_size": 49152,
+    "tie_word_embeddings": True,
+}
+"""The shape of SmolLM2-135M (its config.json), for a random stand-in when the demo's converted
+weights are not on this machine: the same compute per token, not the same losses."""
 
 WORDS = (
     "red",
@@ -72,17 +86,17 @@ def chat_examples(n: int, *, max_words: int, seed: int) -> list[dict[str, Any]]:
     return out
 
 
-def build_model(out: Path, *, layers: int, hidden: int, max_positions: int, seed: int) -> None:
-    """A random Llama (4 heads, MLP 4 x hidden) saved as safetensors next to its tokenizer."""
+def build_smollm2_shaped(out: Path, *, max_positions: int, seed: int) -> None:
+    """A random Llama of SmolLM2-135M's shape beside the synthetic tokenizer (whose few hundred
+    ids fit in the model's 49,152-entry vocabulary)."""
     corpus = [json.dumps(e) for e in chat_examples(200, max_words=64, seed=0)]
     tokenizer = train_tokenizer(out, corpus, vocab_size=600)
-    build_llama(
-        out,
-        tokenizer,
-        layers=layers,
-        hidden=hidden,
-        intermediate=4 * hidden,
-        kv_heads=4,
-        max_positions=max_positions,
-        seed=seed,
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        **SMOLLM2_135M,
+        max_position_embeddings=max_positions,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
+    LlamaForCausalLM(config).save_pretrained(out, safe_serialization=True)

@@ -73,6 +73,9 @@ class Env:
     NODE_RANK: Final = "NODE_RANK"
     """The pod's completion index."""
     NPROC_PER_NODE: Final = "NPROC_PER_NODE"
+    CPUS: Final = "FINETUNE_CPUS"
+    """The pod's CPU allotment in whole CPUs (downward API ``resourceFieldRef``, rounded up):
+    the trainer sizes its thread pools from it rather than from the node's core count."""
     TORCH_ELASTIC_SHUTDOWN_TIMEOUT: Final = "TORCH_ELASTIC_SHUTDOWN_TIMEOUT"
     """torchrun's wait after forwarding SIGTERM to the ranks."""
     AWS_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"

@@ -167,6 +167,28 @@ def _rendezvous_env(job: FineTuneJob) -> list[dict[str, Any]]:
     ]
 
 
+def _cpus_env(resources: dict[str, Any]) -> dict[str, Any]:
+    """The pod's CPU allotment for the trainer's thread pools (``Env.CPUS``).
+
+    The request when there is one: the builders set no CPU limit, and a missing limit reads as
+    the node's allocatable CPUs, so threads sized from it would oversubscribe a shared node
+    (OpenMP threads wait for each other at every operator: one neighbour on a core made a
+    step about ten times slower). Only without a request does the limit, i.e. the node, count.
+    Divisor 1 rounds a fractional allotment up (500m → 1).
+    """
+    field = "requests.cpu" if "cpu" in resources.get("requests", {}) else "limits.cpu"
+    return {
+        "name": Env.CPUS,
+        "valueFrom": {
+            "resourceFieldRef": {
+                "containerName": names.CONTAINER_NAME,
+                "resource": field,
+                "divisor": "1",
+            }
+        },
+    }
+
+
 _CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 1000,
@@ -369,12 +391,13 @@ def build_train_job(
     # torchrun, which forwards SIGTERM to the ranks, must wait as long before killing them.
     grace = runtime.grace_period_seconds
     shutdown = {"name": Env.TORCH_ELASTIC_SHUTDOWN_TIMEOUT, "value": str(grace)}
+    resources = _train_resources(job, runtime)
     pod_spec = _pod_spec(
         job,
         runtime,
         ["train", "--job", pod.JOB_FILE],
-        [*_env(job, runtime), *_rendezvous_env(job), shutdown],
-        _train_resources(job, runtime),
+        [*_env(job, runtime), *_rendezvous_env(job), shutdown, _cpus_env(resources)],
+        resources,
     )
     pod_spec["subdomain"] = names.service_name(name)
     pod_spec["terminationGracePeriodSeconds"] = grace

@@ -202,6 +202,35 @@ def test_resume_is_exact(s3: S3Endpoint, inputs: dict[str, str]) -> None:
     assert resumed.summary.metrics.base_eval_loss == straight.summary.metrics.base_eval_loss
 
 
+@pytest.mark.parametrize(
+    "deepspeed", [{"zeroStage": 2}, {"zeroStage": 3}], ids=["plain-loop", "deepspeed-zero3"]
+)
+def test_lora_checkpoint_leaves_out_the_frozen_base(
+    s3: S3Endpoint, inputs: dict[str, str], deepspeed: dict[str, int]
+) -> None:
+    """A LoRA checkpoint is adapter, optimizer and RNG state: a fraction of the base's bytes
+    (one process: ZeRO-2 trains in the plain loop, ZeRO-3 keeps DeepSpeed). Rank 1 keeps the
+    adapter small beside the tiny base, so any copy of the base would show."""
+    lora = {"type": "lora", "lora": {"r": 1, "alpha": 2, "dropout": 0.0}}
+    result = train_in_process(trainer_job(inputs, method=lora, deepspeed=deepspeed))
+    assert result.summary.ok
+    client = s3.client()
+    bucket, prefix = inputs["bucket"], inputs["prefix"]
+
+    def sizes(key_prefix: str) -> dict[str, int]:
+        listing = client.list_objects_v2(Bucket=bucket, Prefix=key_prefix)["Contents"]
+        return {o["Key"][len(key_prefix) :]: o["Size"] for o in listing}
+
+    base = sum(
+        size for key, size in sizes(inputs["model"][len(f"s3://{bucket}/") :]).items()
+        if key.endswith(".safetensors")
+    )  # fmt: skip
+    checkpoint = sizes(f"{prefix}/out/checkpoints/step-000004/")
+    assert "_COMPLETE.json" in checkpoint
+    assert sum(checkpoint.values()) < base / 2, checkpoint
+    forget_deepspeed_config()
+
+
 def test_outage_during_checkpoint_upload_is_ridden_out(
     s3: S3Endpoint, inputs: dict[str, str], s3_outage: Outage, monkeypatch: pytest.MonkeyPatch
 ) -> None:

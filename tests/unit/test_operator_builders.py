@@ -256,6 +256,28 @@ def test_rendezvous_env(gpus: int, nproc: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("job_cpu", "default_cpu", "field"),
+    [
+        ("3", "500m", "requests.cpu"),
+        ("", "500m", "requests.cpu"),
+        ("", "", "limits.cpu"),
+    ],
+    ids=["job-request", "operator-default-request", "no-request-reads-node"],
+)
+def test_cpus_env_reads_the_pods_cpu_allotment(job_cpu: str, default_cpu: str, field: str) -> None:
+    """The trainer sizes its threads from the request (whole CPUs, rounded up); the limit,
+    which without one is the node's allocatable CPUs, only when nothing was requested."""
+    runtime = builders.TrainerRuntime(
+        image="img", s3_endpoint="", grace_period_seconds=300, cpu_request=default_cpu
+    )
+    resources = {"cpu": job_cpu} if job_cpu else {}
+    env = env_of(builders.build_train_job(job_with(resources=resources), runtime, suspend=False))
+    assert env["FINETUNE_CPUS"] == {
+        "resourceFieldRef": {"containerName": "trainer", "resource": field, "divisor": "1"}
+    }
+
+
+@pytest.mark.parametrize(
     ("storage", "default_endpoint", "expected"),
     [
         ({}, "", {}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from finetune_api.jobspec import DeepSpeed
-from finetune_trainer.dsconfig import BatchPlan, build_ds_config, plan_batch
+from finetune_trainer.dsconfig import BatchPlan, build_ds_config, plan_batch, uses_deepspeed
 from finetune_trainer.errors import InvalidConfig
 
 
@@ -80,3 +80,23 @@ def test_offload(stage: int, offload: str, optimizer: bool, param: bool) -> None
     assert ("offload_optimizer" in zero) is optimizer
     assert ("offload_param" in zero) is param
     assert config["optimizer"]["type"] == "AdamW"
+
+
+@pytest.mark.parametrize(
+    ("stage", "offload", "world", "expected"),
+    [
+        (0, "none", 1, False),
+        (2, "none", 1, False),
+        (2, "optimizer", 1, True),
+        (3, "none", 1, True),
+        (0, "none", 2, True),
+        (2, "none", 4, True),
+    ],
+    ids=["zero0-alone", "zero2-alone", "offload-alone", "zero3-alone", "zero0-two", "zero2-four"],
+)
+def test_deepspeed_only_where_it_changes_something(
+    stage: int, offload: str, world: int, expected: bool
+) -> None:
+    """One process without offload or ZeRO-3 has nothing to shard: the plain loop trains it."""
+    spec = DeepSpeed.model_validate({"zeroStage": stage, "offload": offload})
+    assert uses_deepspeed(spec, world) is expected

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import shutil
 import signal
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -121,10 +124,15 @@ class ProgressReporter(TrainerCallback):
 
 
 class CheckpointSync(TrainerCallback):
-    """Upload each local checkpoint to S3 (marker last) and honour SIGTERM between steps.
+    """Upload each local checkpoint to S3 in the background (marker last); honour SIGTERM.
 
-    Every node uploads the files its ranks wrote; after a barrier, global rank 0 writes the
-    marker, so a checkpoint is complete only when every rank's shard is in S3.
+    Training goes on while a checkpoint uploads; at most one upload is in flight, and the next
+    save, or the end of training (before the final publish), waits for it, so an upload error
+    surfaces there (``StorageUnavailable`` after the retry budget) rather than being lost. The
+    upload reads a hard-linked snapshot of the checkpoint dir, since the Trainer deletes the
+    previous checkpoint as it writes the next. Every node uploads the files its ranks wrote;
+    the marker, written last, says all of them are in S3: with one process the upload thread
+    writes it; with more, global rank 0 writes it at the next wait, after a barrier.
     """
 
     def __init__(
@@ -135,6 +143,9 @@ class CheckpointSync(TrainerCallback):
         self.terminate = terminate
         self.progress = progress
         self.stopped_by_signal = False
+        self.uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-upload")
+        self.pending: tuple[int, Future[None] | None] | None = None
+        """The step being uploaded, and this process's upload (None on other local ranks)."""
 
     def on_step_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
@@ -155,19 +166,56 @@ class CheckpointSync(TrainerCallback):
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
+        self.wait()
         step = state.global_step
         local = Path(str(args.output_dir)) / f"checkpoint-{step}"
-        started = time.monotonic()
+        upload = None
         if self.state.is_local_main_process:
-            self.store.upload_files(local, step)
-        self.state.wait_for_everyone()
-        if self.state.is_main_process:
-            uri = self.store.mark_complete(step, {"time": now_rfc3339()})
-            log.info(
-                "checkpoint: step %d complete at %s (%.1f s)", step, uri, time.monotonic() - started
+            staged = snapshot(local, Path(f"{args.output_dir}-upload") / local.name)
+            upload = self.uploads.submit(self._upload, staged, step)
+        self.pending = (step, upload)
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
+    ) -> None:
+        self.wait()
+
+    def wait(self) -> None:
+        """Finish the upload in flight, if any: its errors are raised here."""
+        if self.pending is None:
+            return
+        step, upload = self.pending
+        self.pending = None
+        if upload is not None:
+            upload.result()
+        if self.state.num_processes > 1:
+            self.state.wait_for_everyone()
+            if self.state.is_main_process:
+                self._mark(step)
+            self.state.wait_for_everyone()
+
+    def _upload(self, staged: Path, step: int) -> None:
+        started = time.monotonic()
+        try:
+            self.store.upload_files(staged, step)
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
+        log.info("checkpoint: step %d uploaded (%.1f s)", step, time.monotonic() - started)
+        if self.state.num_processes == 1:
+            self._mark(step)
+
+    def _mark(self, step: int) -> None:
+        uri = self.store.mark_complete(step, {"time": now_rfc3339()})
+        log.info("checkpoint: step %d complete at %s", step, uri)
+        if self.progress is not None:
+            self.progress.update(
+                last_checkpoint=CheckpointRef(uri=f"{uri}/", step=step, time=now_rfc3339())
             )
-            if self.progress is not None:
-                self.progress.update(
-                    last_checkpoint=CheckpointRef(uri=f"{uri}/", step=step, time=now_rfc3339())
-                )
-        self.state.wait_for_everyone()
+
+
+def snapshot(src: Path, dest: Path) -> Path:
+    """Hard links to src's files under dest: what the upload reads while the Trainer goes on
+    (a checkpoint's files are written once, never changed in place)."""
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, dest, copy_function=os.link)
+    return dest

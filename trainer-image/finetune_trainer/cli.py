@@ -14,7 +14,13 @@ from pydantic import ValidationError
 from finetune_api.jobspec import FineTuneJob, load_job_file
 from finetune_api.reasons import Reason
 from finetune_api.reports import Summary
-from finetune_trainer.config import Rendezvous, is_worker, single_process_env, use_scratch
+from finetune_trainer.config import (
+    Rendezvous,
+    is_worker,
+    set_thread_env,
+    single_process_env,
+    use_scratch,
+)
 from finetune_trainer.errors import InvalidConfig, TrainerError
 from finetune_trainer.redact import RedactingFormatter
 from finetune_trainer.report import failure, write_termination
@@ -72,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return _reported(lambda: validate.run(_load(args.job)))
     rdzv = Rendezvous.from_env()
+    set_thread_env(os.environ)  # before torch loads, and before torchrun starts the ranks
     if not is_worker() and rdzv.world_size > 1:
         from finetune_trainer.launch import torchrun  # noqa: PLC0415 (heavy: torch)
 

@@ -48,6 +48,34 @@ class Rendezvous:
         )
 
 
+def threads_per_rank(env: Mapping[str, str]) -> int | None:
+    """Intra-op threads for each local rank: the pod's CPUs (``Env.CPUS``) over the node's ranks,
+    at least 1; None outside a pod (no allotment: torch's default stays).
+
+    Sized from the allotment, not the node: on a shared node OpenMP threads beyond the pod's
+    CPUs wait for each other at every operator (measured: ten times slower with a neighbour).
+    """
+    cpus = env.get(Env.CPUS)
+    if not cpus:
+        return None
+    try:
+        allotment = int(cpus)
+    except ValueError:
+        raise ValueError(f"{Env.CPUS}={cpus!r} is not a whole number of CPUs") from None
+    nproc = int(env.get(Env.NPROC_PER_NODE) or 1)
+    return max(1, allotment // max(1, nproc))
+
+
+def set_thread_env(env: MutableMapping[str, str]) -> int | None:
+    """Put ``threads_per_rank`` into OMP_NUM_THREADS and MKL_NUM_THREADS, which OpenMP reads
+    when torch loads: call it before torch is imported, and before torchrun starts the ranks
+    (which then inherit it; torchrun itself would set 1)."""
+    threads = threads_per_rank(env)
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
+    return threads
+
+
 def use_scratch(env: MutableMapping[str, str]) -> None:
     """Place every cache and temp dir of ``SCRATCH_LAYOUT`` under $FINETUNE_SCRATCH.
 
@@ -98,16 +126,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def prepare_process_env() -> None:
+def world_size(env: Mapping[str, str]) -> int:
+    """The run's world size as the launcher set it (torchrun, or ``single_process_env``)."""
+    return int(env.get("WORLD_SIZE") or 1)
+
+
+def prepare_process_env(*, deepspeed: bool) -> None:
     """Env that DeepSpeed and accelerate read once; set before the training modules load.
 
-    ACCELERATE_USE_DEEPSPEED makes accelerate initialise DeepSpeed's process group (the CPU
-    world-size fix in ``train.py`` needs it); DS_ACCELERATOR=cpu keeps DeepSpeed from
-    probing for devices on a machine without CUDA.
+    With DeepSpeed (``dsconfig.uses_deepspeed``), ACCELERATE_USE_DEEPSPEED makes accelerate
+    initialise DeepSpeed's process group (the CPU world-size fix in ``train.py`` needs it);
+    DS_ACCELERATOR=cpu keeps DeepSpeed from probing for devices on a machine without CUDA.
     """
     import torch  # noqa: PLC0415 (heavy; validate and the launcher never need it)
 
-    os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+    if deepspeed:
+        os.environ["ACCELERATE_USE_DEEPSPEED"] = "true"
+    else:
+        os.environ.pop("ACCELERATE_USE_DEEPSPEED", None)
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
 

@@ -56,6 +56,17 @@ def plan_batch(global_batch: int, world_size: int, micro_batch: int | None = Non
     return BatchPlan(global_batch, micro, per_rank // micro, world_size)
 
 
+def uses_deepspeed(spec: DeepSpeed, world_size: int) -> bool:
+    """Whether the run goes through DeepSpeed, or the Hugging Face Trainer's plain loop.
+
+    One process has nothing to shard: ZeRO-1 and -2 then only add DeepSpeed's engine around
+    the same torch AdamW (measured on two CPU cores: slower, and its checkpoint carried the
+    frozen base). ZeRO-3 and offload still change where weights and optimizer states live, so a
+    spec asking for them keeps DeepSpeed at any world size.
+    """
+    return world_size > 1 or spec.zero_stage == 3 or spec.offload != "none"
+
+
 def build_ds_config(spec: DeepSpeed, plan: BatchPlan, *, bf16: bool) -> dict[str, Any]:
     """The DeepSpeed config for one run."""
     zero: dict[str, Any] = {

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from finetune_api.jobspec import FineTuneJob
-from finetune_trainer.dsconfig import BatchPlan
+from finetune_trainer.dsconfig import BatchPlan, uses_deepspeed
 from finetune_trainer.hub import HubUri
 from finetune_trainer.inputs import ModelSource
 
@@ -64,6 +64,11 @@ def model_card(
     job_ref = f"{job.metadata.namespace}/{job.metadata.name}"
     metadata = yaml.safe_dump(front_matter(job, source), sort_keys=False)
     at_commit = f" at commit `{source.revision}`" if source.revision else ""
+    engine = (
+        f"DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}"
+        if uses_deepspeed(spec.deepspeed, plan.world_size)
+        else "one process without DeepSpeed (nothing to shard; torch AdamW)"
+    )
     return f"""---
 {metadata}---
 
@@ -83,7 +88,7 @@ Fine-tuned from `{spec.base_model.uri}`{at_commit} by finetune-operator ({job_re
 - epochs {hp.epochs}, learning rate {hp.learning_rate}, global batch {plan.global_batch}
   (micro {plan.micro_batch} x accumulation {plan.grad_accum} x world {plan.world_size})
 - max sequence length {hp.max_seq_length}, packing {hp.packing}, seed {hp.seed}
-- DeepSpeed ZeRO-{spec.deepspeed.zero_stage}, offload {spec.deepspeed.offload}
+- {engine}
 
 ## Metrics
 

@@ -96,7 +96,7 @@ def publish(
     model_source: ModelSource,
     dataset: dict[str, Any],
     plan: BatchPlan,
-    ds_config: dict[str, Any],
+    ds_config: dict[str, Any] | None,
     run: str,
     step: int,
 ) -> TrainSummary:

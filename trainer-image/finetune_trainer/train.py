@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sized
 from dataclasses import asdict, dataclass
@@ -34,8 +35,19 @@ from finetune_trainer.answers import (
 )
 from finetune_trainer.callbacks import CheckpointSync, DivergenceGuard, ProgressReporter, Terminate
 from finetune_trainer.checkpoints import CheckpointStore
-from finetune_trainer.config import prepare_process_env, scratch_dir
-from finetune_trainer.dsconfig import MAX_GRAD_NORM, BatchPlan, build_ds_config, plan_batch
+from finetune_trainer.config import (
+    prepare_process_env,
+    scratch_dir,
+    threads_per_rank,
+    world_size,
+)
+from finetune_trainer.dsconfig import (
+    MAX_GRAD_NORM,
+    BatchPlan,
+    build_ds_config,
+    plan_batch,
+    uses_deepspeed,
+)
 from finetune_trainer.errors import InvalidDataset, Preempted
 from finetune_trainer.evaluate import BaselineEval, final_metrics
 from finetune_trainer.inputs import DatasetFiles, ModelSource, fetch_dataset, fetch_model
@@ -138,7 +150,11 @@ def sft_arguments(
         data_seed=hp.seed,
         bf16=bf16,
         fp16=False,
-        deepspeed=build_ds_config(spec.deepspeed, plan, bf16=bf16),
+        deepspeed=(
+            build_ds_config(spec.deepspeed, plan, bf16=bf16)
+            if uses_deepspeed(spec.deepspeed, plan.world_size)
+            else None
+        ),
         accelerator_config={"use_configured_state": True},
         logging_steps=1,
         eval_strategy="steps" if has_eval else "no",
@@ -329,7 +345,7 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
                 "droppedExamples": sum(trainer.dropped.values()),
             },
             plan=plan,
-            ds_config=trainer.args.hf_deepspeed_config.config,
+            ds_config=trainer.args.hf_deepspeed_config.config if trainer.args.deepspeed else None,
             run=run_identity(job),
             step=trainer.state.global_step,
         )
@@ -351,11 +367,25 @@ def grade_answers(trainer: Any, session: AnswerSession | None) -> AnswerEval | N
     return AnswerEval(session.records, base, tuned)
 
 
+def use_cpu_allotment(state: Any) -> None:
+    """Size torch's intra-op pool from the pod's CPUs (``config.threads_per_rank``), logged."""
+    threads = threads_per_rank(os.environ)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    log.info(
+        "rank %d: %d torch threads (%s)",
+        state.process_index,
+        torch.get_num_threads(),
+        "the pod's CPU allotment" if threads is not None else "no allotment: torch's default",
+    )
+
+
 def run(job: FineTuneJob) -> RunResult:
     """Train this rank's share; the summary is the full one on global rank 0."""
-    prepare_process_env()
+    prepare_process_env(deepspeed=uses_deepspeed(job.spec.deepspeed, world_size(os.environ)))
     cuda = torch.cuda.is_available()
     state = PartialState(backend=None if cuda else "gloo")
+    use_cpu_allotment(state)
     progress = start_progress(state)
     terminate = Terminate()
     terminate.install()
