@@ -165,6 +165,7 @@ def run_variant(
 
     from finetune_api.jobspec import parse_job  # noqa: PLC0415
     from finetune_trainer import prepare, train  # noqa: PLC0415
+    from finetune_trainer.accel import CPU, choose  # noqa: PLC0415
     from finetune_trainer.callbacks import DivergenceGuard  # noqa: PLC0415
     from finetune_trainer.dsconfig import plan_batch  # noqa: PLC0415
     from finetune_trainer.inputs import DatasetFiles  # noqa: PLC0415
@@ -210,7 +211,13 @@ def run_variant(
     ).train
     plan = plan_batch(job.spec.hyperparameters.batch_size, state.num_processes)
     args = train.sft_arguments(
-        job, ws=ws, plan=plan, fmt="chat", assistant_masks=masks, has_eval=False, bf16=False
+        job,
+        ws=ws,
+        plan=plan,
+        fmt="chat",
+        assistant_masks=masks,
+        has_eval=False,
+        accel=choose(CPU, frozenset(), job.spec),
     )
     if variant == "grouped":
         args.train_sampling_strategy = "group_by_length"

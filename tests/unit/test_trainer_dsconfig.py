@@ -80,3 +80,9 @@ def test_offload(stage: int, offload: str, optimizer: bool, param: bool) -> None
     assert ("offload_optimizer" in zero) is optimizer
     assert ("offload_param" in zero) is param
     assert config["optimizer"]["type"] == "AdamW"
+
+
+def test_fp16_run_enables_deepspeed_loss_scaling() -> None:
+    config = build_ds_config(DeepSpeed(zero_stage=2), BatchPlan(8, 8, 1, 1), bf16=False, fp16=True)
+    assert config["fp16"] == {"enabled": True}
+    assert config["bf16"] == {"enabled": False}

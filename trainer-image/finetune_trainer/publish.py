@@ -168,6 +168,7 @@ def publish(
     ds_config: dict[str, Any],
     run: str,
     step: int,
+    acceleration: dict[str, Any],
 ) -> TrainSummary:
     """Assemble the output tree and publish it (``outputs.publish_tree``); returns the
     termination summary, which the manifest also keeps, for a retry of the same job
@@ -191,7 +192,15 @@ def publish(
         _merge(ws_root / "model", out / "adapter", out / "model", tokenizer)
         model.generation_config.save_pretrained(out / "model")
     (out / "metrics.json").write_text(
-        json.dumps({"final": metrics, "dataset": dataset, "history": history}, indent=1)
+        json.dumps(
+            {
+                "final": metrics,
+                "dataset": dataset,
+                "acceleration": acceleration,
+                "history": history,
+            },
+            indent=1,
+        )
     )
     loss_plot(history, out / "loss.png")
     card = model_card(job, metrics, dataset, plan)

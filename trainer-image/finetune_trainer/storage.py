@@ -2,8 +2,11 @@
 
 Credentials and endpoint come from the standard AWS environment (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``), which boto3 reads itself.
-Transfers use s3transfer's parallel multipart machinery; many small files go through a thread
-pool. Object keys are never trusted as local paths: ``local_path`` refuses ``..`` and absolute keys.
+Every transfer (download, upload, server-side copy) goes through one s3transfer
+``TransferManager`` per ``Storage``: a batch of many files is submitted to it at once, and its
+``max_request_concurrency`` bounds the requests in flight across all of them, multipart parts and
+small files alike. One manager per file (``client.download_file``) would start a thread pool
+per call and multiply the limits by the files in flight. Object keys are never trusted as local paths: ``local_path`` refuses ``..`` and absolute keys.
 
 Outages are retried at two levels: botocore retries each request (``BOTOCORE_CONFIG``), and
 every call here is retried whole for a bounded time (``retry.py``, ``classify``). A call that
@@ -16,14 +19,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -32,6 +34,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import RetriesExceededError
+from s3transfer.futures import TransferFuture
+from s3transfer.manager import TransferConfig, TransferManager
 
 from finetune_api.reasons import Reason
 from finetune_trainer.errors import (
@@ -45,8 +49,16 @@ from finetune_trainer.retry import RetriesExhausted, RetryPolicy, Verdict, call_
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-PARALLEL_FILES = 8
-"""Files transferred at once; each large file is also split into parallel multipart chunks."""
+PARALLEL_REQUESTS = 16
+"""Requests in flight at once across every transfer of a ``Storage`` (parts of large files and
+whole small files alike): enough to fill a node's link to S3 without flooding the service."""
+TRANSFER_CONFIG = TransferConfig(
+    multipart_threshold=16 * 2**20,
+    multipart_chunksize=16 * 2**20,
+    max_request_concurrency=PARALLEL_REQUESTS,
+    # Submitting a batch of files queues at most this many ahead of the running requests.
+    max_request_queue_size=4 * PARALLEL_REQUESTS,
+)
 
 CREDENTIAL_ERRORS = {
     "InvalidAccessKeyId",
@@ -72,7 +84,7 @@ TRANSIENT_ERRORS = {
 }
 """Error codes of a service that is down, overloaded or throttling; 5xx and 429 also count."""
 BOTOCORE_CONFIG = Config(
-    max_pool_connections=4 * PARALLEL_FILES,
+    max_pool_connections=PARALLEL_REQUESTS + 4,
     # botocore's own retries smooth over a dropped connection or a 503 within seconds; the
     # bounded retry of whole calls (retry.py) rides out longer outages.
     retries={"max_attempts": 5, "mode": "standard"},
@@ -145,6 +157,7 @@ class Storage:
         # A session of its own reads the AWS_* env now, not whatever boto3's default cached.
         self.client: S3Client = boto3.session.Session().client("s3", config=BOTOCORE_CONFIG)
         self.policy = policy or RetryPolicy.from_env(os.environ)
+        self.transfers = TransferManager(self.client, TRANSFER_CONFIG)
 
     def _call(self, what: str, uri: S3Uri, operation: Callable[[], T]) -> T:
         """operation retried per the policy, its errors mapped to the trainer's taxonomy."""
@@ -153,9 +166,20 @@ class Storage:
                 operation, what=f"{what} {uri}", classify=classify, policy=self.policy
             )
 
-    @staticmethod
-    def _transfer_config() -> Any:
-        return TransferConfig(multipart_chunksize=16 * 2**20, max_concurrency=4)
+    def _transfer_all(
+        self, what: str, transfers: list[tuple[S3Uri, Callable[[], TransferFuture]]]
+    ) -> None:
+        """Submit every (uri, submit) transfer to the shared manager at once, then wait for each;
+        a failed one is submitted again per the retry policy. The first that fails for good
+        cancels the rest and raises."""
+        futures = [submit() for _, submit in transfers]
+        try:
+            for (uri, submit), future in zip(transfers, futures, strict=True):
+                self._call(what, uri, _first_then_again(future, submit))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
     def list_objects(self, uri: S3Uri) -> list[ObjectInfo]:
         """Every object below uri's prefix (folder markers skipped)."""
@@ -182,61 +206,67 @@ class Storage:
         return True
 
     def download_file(self, uri: S3Uri, dest: Path) -> Path:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        self._call(
-            "download",
-            uri,
-            lambda: self.client.download_file(
-                uri.bucket, uri.key, str(dest), Config=self._transfer_config()
-            ),
-        )
+        self.download_files([(uri, dest)])
         return dest
+
+    def download_files(self, pairs: list[tuple[S3Uri, Path]]) -> None:
+        """Download (object, local path) pairs, all through the shared transfer manager."""
+        for _, dest in pairs:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        self._transfer_all(
+            "download",
+            [
+                (uri, partial(self.transfers.download, uri.bucket, uri.key, str(dest)))
+                for uri, dest in pairs
+            ],
+        )
 
     def download_prefix(
         self, uri: S3Uri, dest: Path, include: Callable[[str], bool] = lambda _: True
     ) -> list[Path]:
         """Download every object below uri whose relative key passes include, in parallel."""
         objects = [o for o in self.list_objects(uri) if include(o.relative)]
-        targets = [(o, local_path(dest, o.relative)) for o in objects]
-        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(
-                pool.map(
-                    lambda ot: self.download_file(S3Uri(uri.bucket, ot[0].key), ot[1]), targets
-                )
-            )
-        return [t for _, t in targets]
+        targets = [(S3Uri(uri.bucket, o.key), local_path(dest, o.relative)) for o in objects]
+        self.download_files(targets)
+        return [path for _, path in targets]
 
     def upload_file(self, path: Path, uri: S3Uri) -> None:
-        self._call(
-            "upload",
-            uri,
-            lambda: self.client.upload_file(
-                str(path), uri.bucket, uri.key, Config=self._transfer_config()
-            ),
-        )
+        self._upload([(uri, path)])
 
     def upload_files(self, files: dict[str, Path], prefix: S3Uri) -> None:
         """Upload {relative key: local path} below prefix, in parallel."""
-        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(pool.map(lambda kv: self.upload_file(kv[1], prefix.join(kv[0])), files.items()))
+        self._upload([(prefix.join(key), path) for key, path in files.items()])
+
+    def _upload(self, targets: list[tuple[S3Uri, Path]]) -> None:
+        self._transfer_all(
+            "upload",
+            [
+                (uri, partial(self.transfers.upload, str(path), uri.bucket, uri.key))
+                for uri, path in targets
+            ],
+        )
 
     def copy_object(self, source: S3Uri, dest: S3Uri) -> None:
         """A server-side copy (multipart for large objects): the bytes never pass through here."""
-        self._call(
-            "copy",
-            dest,
-            lambda: self.client.copy(
-                {"Bucket": source.bucket, "Key": source.key},
-                dest.bucket,
-                dest.key,
-                Config=self._transfer_config(),
-            ),
-        )
+        self.copy_objects([(source, dest)])
 
     def copy_objects(self, pairs: list[tuple[S3Uri, S3Uri]]) -> None:
         """Server-side copies of (source, destination) pairs, in parallel."""
-        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(pool.map(lambda pair: self.copy_object(*pair), pairs))
+        self._transfer_all(
+            "copy",
+            [
+                (
+                    dest,
+                    partial(
+                        self.transfers.copy,
+                        {"Bucket": source.bucket, "Key": source.key},
+                        dest.bucket,
+                        dest.key,
+                    ),
+                )
+                for source, dest in pairs
+            ],
+        )
 
     def put_bytes(self, uri: S3Uri, data: bytes, content_type: str = "application/json") -> None:
         self._call(
@@ -260,6 +290,20 @@ class Storage:
 
     def _delete_one(self, uri: S3Uri) -> None:
         self._call("delete", uri, lambda: self.client.delete_object(Bucket=uri.bucket, Key=uri.key))
+
+
+def _first_then_again(
+    first: TransferFuture, submit: Callable[[], TransferFuture]
+) -> Callable[[], None]:
+    """An operation for ``call_with_retries``: wait for the transfer already submitted, and on
+    each later attempt submit it again."""
+    pending = [first]
+
+    def attempt() -> None:
+        future = pending.pop() if pending else submit()
+        future.result()
+
+    return attempt
 
 
 def files_under(root: Path) -> dict[str, Path]:
