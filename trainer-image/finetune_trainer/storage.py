@@ -172,8 +172,9 @@ class Storage:
         """Submit every (uri, submit) transfer to the shared manager at once, then wait for each;
         a failed one is submitted again per the retry policy. The first that fails for good
         cancels the rest and raises."""
-        futures = [submit() for _, submit in transfers]
+        futures: list[TransferFuture] = []
         try:
+            futures.extend(submit() for _, submit in transfers)
             for (uri, submit), future in zip(transfers, futures, strict=True):
                 self._call(what, uri, _first_then_again(future, submit))
         except BaseException:
