@@ -34,6 +34,7 @@ import random
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,9 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-tflops", type=float, default=DEFAULT_PEAK_TFLOPS)
     parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS])
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    workloads = [
-        w for w in (DRY_RUN if args.dry_run else WORKLOADS) if w.name in (args.workloads or [w.name])
-    ]
+    chosen = args.workloads or [w.name for w in WORKLOADS]
+    workloads = [w for w in (DRY_RUN if args.dry_run else WORKLOADS) if w.name in chosen]
     if not args.dry_run:
         import torch  # noqa: PLC0415
 
@@ -325,11 +325,16 @@ def main(argv: list[str] | None = None) -> int:
             model_dir = build_model(workload.shape, Path(tmp) / workload.name)
             for variant in VARIANTS:
                 print(f"--- {workload.name} {variant}", flush=True)
-                result = run_variant(
-                    workload, variant, model_dir, Path(tmp) / "run", args.peak_tflops
-                )
-                print(json.dumps(asdict(result)), flush=True)
-                report["results"].append(asdict(result))
+                try:
+                    result = run_variant(
+                        workload, variant, model_dir, Path(tmp) / "run", args.peak_tflops
+                    )
+                    entry = asdict(result)
+                except Exception as error:  # one failed variant must not cost the others
+                    traceback.print_exc()
+                    entry = {"workload": workload.name, "variant": variant, "error": repr(error)}
+                print(json.dumps(entry), flush=True)
+                report["results"].append(entry)
                 # Written after each variant: a run cut short still leaves what it measured.
                 args.out.write_text(json.dumps(report, indent=1) + "\n")
     return 0

@@ -1,4 +1,4 @@
-"""The operator at scale: N FineTuneJobs at once, against a bare client loop making the same children.
+"""The operator at scale: N FineTuneJobs at once, against a bare loop making the same children.
 
 `python -m bench.operator_scale` (about 10 minutes on 2 shared cores) against the running local
 cluster. For each N (default 100, then 500), in a fresh namespace each:
@@ -47,11 +47,12 @@ from devcluster import s3
 from devcluster.kubeapi import KubeApi, KubeError
 from devcluster.settings import Settings
 from devcluster.stack import Cluster
+from tests.e2e.operator_env import STANDIN_IMAGE, Operator, ftj_path, manifest
+
 from finetune_api.jobspec import parse_job
 from finetune_operator import builders
 from finetune_operator.config import parse_config
 from finetune_operator.reconcile import trainer_runtime
-from tests.e2e.operator_env import STANDIN_IMAGE, Operator, ftj_path, manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "operator_scale.json"
@@ -153,7 +154,7 @@ def wait_for_children(client: CountingApi, namespace: str, jobs: int, timeout: f
         time.sleep(0.5)
 
 
-def finish_round(  # noqa: PLR0913, PLR0917 (one call site per mode)
+def finish_round(  # noqa: PLR0917 (one call site per mode)
     mode: str,
     settings: Settings,
     client: CountingApi,
@@ -191,7 +192,9 @@ def baseline(cluster: Cluster, jobs: int, settle: float) -> Round:
                 client.call(client.api.create, path, child)
         wait_for_children(client, namespace, jobs, 60)
         done = time.monotonic()
-        return finish_round("baseline", cluster.settings, client, jobs, started, done, before, settle)
+        return finish_round(
+            "baseline", cluster.settings, client, jobs, started, done, before, settle
+        )
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -206,9 +209,7 @@ def with_operator(cluster: Cluster, jobs: int, settle: float, timeout: float, lo
     """The operator makes the children of N FineTuneJobs created at once."""
     client = CountingApi(KubeApi(cluster.settings))
     with namespace_for(cluster, f"bench-scale-op-{jobs}") as namespace:
-        operator = Operator(
-            cluster, namespace, log, "--blocked-pod-timeout", BLOCKED_POD_TIMEOUT
-        )
+        operator = Operator(cluster, namespace, log, "--blocked-pod-timeout", BLOCKED_POD_TIMEOUT)
         operator.start()
         try:
             time.sleep(5)  # Kopf's start-up: its first list of an empty namespace

@@ -20,6 +20,7 @@ the bucket's objects are deleted at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ from pathlib import Path
 from bench.docs_section import replace_section
 from devcluster import s3
 from devcluster.settings import Settings
+
 from finetune_trainer.storage import PARALLEL_REQUESTS, S3Uri, Storage, files_under
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +85,7 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def timed(mode: str, direction: str, files: dict[str, Path], run: Callable[[], None]) -> Result:
+def timed(mode: str, direction: str, files: dict[str, Path], run: Callable[[], object]) -> Result:
     megabytes = sum(p.stat().st_size for p in files.values()) / 2**20
     started = time.monotonic()
     run()
@@ -116,6 +118,21 @@ def single_stream_download(storage: Storage, prefix: S3Uri, dest: Path) -> None:
                 out.write(block)
 
 
+def transfers(
+    mode: str, storage: Storage, files: dict[str, Path], prefix: S3Uri, dest: Path
+) -> tuple[Callable[[], object], Callable[[], object]]:
+    """The mode's upload of ``files`` below ``prefix`` and download of it into ``dest``."""
+    if mode == "ours":
+        return (
+            lambda: storage.upload_files(files, prefix),
+            lambda: storage.download_prefix(prefix, dest),
+        )
+    return (
+        lambda: single_stream_upload(storage, files, prefix),
+        lambda: single_stream_download(storage, prefix, dest),
+    )
+
+
 def run(total_mb: int, tmp: Path, storage: Storage) -> list[Result]:
     source = tmp / "model"
     source.mkdir()
@@ -127,12 +144,7 @@ def run(total_mb: int, tmp: Path, storage: Storage) -> list[Result]:
     for mode in ("boto3 single stream", "ours"):
         prefix = S3Uri(BUCKET, f"{run_id}/{mode.replace(' ', '-')}/")
         dest = tmp / f"down-{mode.replace(' ', '-')}"
-        if mode == "ours":
-            up = lambda: storage.upload_files(files, prefix)  # noqa: E731
-            down = lambda: storage.download_prefix(prefix, dest)  # noqa: E731
-        else:
-            up = lambda: single_stream_upload(storage, files, prefix)  # noqa: E731
-            down = lambda: single_stream_download(storage, prefix, dest)  # noqa: E731
+        up, down = transfers(mode, storage, files, prefix, dest)
         print(f"--- {mode}", flush=True)
         results.append(timed(mode, "upload", files, up))
         results.append(timed(mode, "download", files, down))
@@ -160,10 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.update(s3.endpoint(Settings.from_env()).env())
     storage = Storage()
-    try:
+    with contextlib.suppress(storage.client.exceptions.BucketAlreadyOwnedByYou):
         storage.client.create_bucket(Bucket=BUCKET)
-    except storage.client.exceptions.BucketAlreadyOwnedByYou:
-        pass
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         results = run(args.size_mb, Path(tmp), storage)
     report = {
@@ -171,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python -m bench.storage " + " ".join(argv or sys.argv[1:]),
         "machine": {"nproc": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
-        "workload": {"size_mb": args.size_mb, "shards": SHARDS, "small_files": SMALL_FILES,
-                     "parallel_requests": PARALLEL_REQUESTS},  # fmt: skip
+        "workload": {
+            "size_mb": args.size_mb,
+            "shards": SHARDS,
+            "small_files": SMALL_FILES,
+            "parallel_requests": PARALLEL_REQUESTS,
+        },
         "results": [asdict(r) for r in results],
     }
     if args.size_mb == parser.get_default("size_mb"):

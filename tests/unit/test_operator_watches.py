@@ -14,7 +14,8 @@ def index_resources() -> list[Resource]:
     resources = []
     for handler in registry._indexing.get_all_handlers():
         selector = handler.selector
-        assert selector is not None and selector.version and selector.any_name
+        assert selector is not None and selector.version
+        assert isinstance(selector.any_name, str)
         resources.append(Resource(selector.group or "", selector.version, selector.any_name))
     return resources
 

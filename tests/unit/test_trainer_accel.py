@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tests.support.manifests import finetunejob
 
 from finetune_api.jobspec import FineTuneJobSpec, parse_job
-from finetune_trainer.accel import CPU, Acceleration, Device, choose, installed_packages
-from finetune_trainer.dsconfig import BatchPlan
-from tests.support.manifests import finetunejob
+from finetune_trainer.accel import CPU, Device, choose, installed_packages
 
 H100 = Device(cuda=True, bf16=True, name="NVIDIA H100")
 T4 = Device(cuda=True, bf16=False, name="Tesla T4")

@@ -4,9 +4,10 @@ Credentials and endpoint come from the standard AWS environment (``AWS_ACCESS_KE
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``), which boto3 reads itself.
 Every transfer (download, upload, server-side copy) goes through one s3transfer
 ``TransferManager`` per ``Storage``: a batch of many files is submitted to it at once, and its
-``max_request_concurrency`` bounds the requests in flight across all of them, multipart parts and
-small files alike. One manager per file (``client.download_file``) would start a thread pool
-per call and multiply the limits by the files in flight. Object keys are never trusted as local paths: ``local_path`` refuses ``..`` and absolute keys.
+``max_request_concurrency`` bounds the requests in flight across all of them, multipart parts
+and small files alike. One manager per file (``client.download_file``) would start a thread pool
+per call and multiply the limits by the files in flight. Object keys are never trusted as local
+paths: ``local_path`` refuses ``..`` and absolute keys.
 
 Outages are retried at two levels: botocore retries each request (``BOTOCORE_CONFIG``), and
 every call here is retried whole for a bounded time (``retry.py``, ``classify``). A call that
