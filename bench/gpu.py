@@ -114,7 +114,7 @@ def build_model(shape: Shape, directory: Path) -> Path:
         num_attention_heads=shape.heads,
         num_key_value_heads=shape.kv_heads,
         max_position_embeddings=8192,
-        rope_theta=100000.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 100000.0},
         tie_word_embeddings=True,
         bos_token_id=1,
         eos_token_id=2,
@@ -122,7 +122,8 @@ def build_model(shape: Shape, directory: Path) -> Path:
         dtype="bfloat16",
     )
     torch.manual_seed(0)
-    LlamaForCausalLM(config).to(torch.bfloat16).save_pretrained(directory)
+    model: Any = LlamaForCausalLM(config)
+    model.to(dtype=torch.bfloat16).save_pretrained(directory)
     return directory
 
 
@@ -258,7 +259,8 @@ def run_variant(
     )
     meter = Meter(trainer.data_collator, workload.warmup)
     trainer.data_collator = meter
-    trainable = sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)
+    trained: Any = trainer.model
+    trainable = int(sum(p.numel() for p in trained.parameters() if p.requires_grad))
     trainer.train()
     _synchronize()
     assert meter.started is not None, "fewer steps than the warm-up"

@@ -108,7 +108,12 @@ def create_jobs(client: CountingApi, namespace: str, jobs: int) -> list[dict[str
     """N FineTuneJobs whose pods cannot be scheduled, created by ``CREATE_THREADS`` threads."""
 
     def create(index: int) -> dict[str, Any]:
-        body = manifest(f"scale-{index:04d}", resources={"nodeSelector": NO_NODE})
+        body = manifest(
+            f"scale-{index:04d}",
+            resources={"nodeSelector": NO_NODE},
+            # Required by the operator's default --require-secret-ref; no pod ever reads it.
+            storage={"secretRef": {"name": "s3-credentials"}},
+        )
         created: dict[str, Any] = client.call(client.api.create, ftj_path(namespace), body)
         return created
 
@@ -271,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "operator_scale",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m bench.operator_scale " + " ".join(argv or sys.argv[1:]),
+        "command": "python -m bench.operator_scale " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": {"nproc": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
         "rounds": [asdict(r) for r in rounds],
     }
@@ -280,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_docs:
         about = (
             f"Run {report['date']} on {os.cpu_count()} shared CPUs against the local cluster "
-            f"(`{report['command'].strip()}`)."
+            f"(`{str(report['command']).strip()}`)."
         )
         replace_section("operator_scale", [about, "", *table(rounds)])
     print("\n".join(table(rounds)))
