@@ -273,10 +273,13 @@ def main(argv: list[str] | None = None) -> int:
                     result = with_operator(cluster, jobs, args.settle, args.timeout, log)
                 print(json.dumps(asdict(result)), flush=True)
                 rounds.append(result)
+    command = " ".join(
+        ["python -m bench.operator_scale", *(sys.argv[1:] if argv is None else argv)]
+    )
     report = {
         "benchmark": "operator_scale",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m bench.operator_scale " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command,
         "machine": {"nproc": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
         "rounds": [asdict(r) for r in rounds],
     }
@@ -285,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_docs:
         about = (
             f"Run {report['date']} on {os.cpu_count()} shared CPUs against the local cluster "
-            f"(`{str(report['command']).strip()}`)."
+            f"(`{command}`)."
         )
         replace_section("operator_scale", [about, "", *table(rounds)])
     print("\n".join(table(rounds)))

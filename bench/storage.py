@@ -176,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         storage.client.create_bucket(Bucket=BUCKET)
     with tempfile.TemporaryDirectory(prefix="bench-storage-") as tmp:
         results = run(args.size_mb, Path(tmp), storage)
+    command = " ".join(["python -m bench.storage", *(sys.argv[1:] if argv is None else argv)])
     report = {
         "benchmark": "storage",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "python -m bench.storage " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": command,
         "machine": {"nproc": os.cpu_count(), "loadavg_at_end": os.getloadavg()},
         "workload": {
             "size_mb": args.size_mb,
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_docs:
         about = (
             f"Run {report['date']} on {os.cpu_count()} shared CPUs against the local SeaweedFS "
-            f"(`{str(report['command']).strip()}`): a {args.size_mb} MB directory of {SHARDS} shards "
+            f"(`{command}`): a {args.size_mb} MB directory of {SHARDS} shards "
             f"and {SMALL_FILES} files of {SMALL_FILE_BYTES // 1024} KiB."
         )
         replace_section("storage", [about, "", *table(results)])
