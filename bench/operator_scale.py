@@ -290,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             f"Run {report['date']} on {os.cpu_count()} shared CPUs against the local cluster "
             f"(`{command}`)."
         )
-        replace_section("operator_scale", [about, "", *table(rounds)])
+        replace_section("operator_scale", about, table(rounds))
     print("\n".join(table(rounds)))
     return 0
 

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             f"(`{command}`): a {args.size_mb} MB directory of {SHARDS} shards "
             f"and {SMALL_FILES} files of {SMALL_FILE_BYTES // 1024} KiB."
         )
-        replace_section("storage", [about, "", *table(results)])
+        replace_section("storage", about, table(results))
     print("\n".join(table(results)))
     return 0
 
