@@ -14,7 +14,11 @@ as chat data is):
   config set: TRL's own defaults for everything else (precision, attention, no packing,
   activation checkpointing on);
 - **ours**: the trainer's choices: ``finetune_trainer.accel`` (precision, attention kernel,
-  padding-free, Liger), packing on, activation checkpointing off.
+  padding-free, Liger), packing on, activation checkpointing off;
+- **ours-unpacked**: the same without packing (padded batches). TRL's BFD packing always
+  flattens a micro-batch into one row; without FlashAttention's variable-length kernel, SDPA
+  then attends densely over the whole row under a block-diagonal mask, so packing may cost more
+  than the padding it saves: this variant measures that.
 
 Real tokens (no padding) per second are counted after ``--warmup`` steps; MFU is
 real tokens/s x FLOPs per token / the device's bf16 peak (``--peak-tflops``, 788 for an H200
@@ -83,7 +87,7 @@ DRY_RUN = (
     Workload("full-1b", TINY, lora=False, micro_batch=4, max_length=128, steps=4, warmup=1,
              examples=64),
 )  # fmt: skip
-VARIANTS = ("trl-defaults", "ours")
+VARIANTS = ("trl-defaults", "ours", "ours-unpacked")
 
 
 @dataclass
@@ -235,10 +239,13 @@ def run_variant(
     choices: dict[str, Any] = {}
     model_options: dict[str, Any] = {}
     dtype = "auto"
-    if variant == "ours":
+    if variant != "trl-defaults":
         accel = for_this_machine(job.spec)
         choices = accel.record()
-        common |= accel.sft_options() | {"packing": True, "gradient_checkpointing": False}
+        packing = variant == "ours"
+        common |= accel.sft_options() | {"packing": packing, "gradient_checkpointing": False}
+        # TRL turns padding-free on with packing; without packing it refuses it (max_length).
+        common["padding_free"] = accel.padding_free and packing
         model_options = accel.model_options()
         dtype = accel.weights_dtype()
     if torch.cuda.is_available():

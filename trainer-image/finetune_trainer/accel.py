@@ -13,7 +13,9 @@ The rules, and why:
   Hub kernels (``kernels-community/...``) are not used: the pods have no Hub access. Else SDPA.
 - Padding-free batches (TRL ``padding_free``) with FlashAttention and packing: the packed
   sequences are flattened into one row and the varlen kernel keeps them apart. TRL refuses
-  padding-free without packing while ``max_length`` is set, which it always is here.
+  padding-free without packing while ``max_length`` is set, which it always is here. (TRL's BFD
+  packing flattens a micro-batch whatever this says; with SDPA the row then gets a
+  block-diagonal mask, dense over its whole length: ``bench/gpu.py`` measures what that costs.)
 - Liger kernels (TRL ``use_liger_kernel``) when ``liger_kernel`` is installed: Triton kernels
   for the norms, rotary embedding and SwiGLU, CUDA only.
 """
