@@ -183,7 +183,7 @@ def _trainer(run: Run) -> Any:
     from accelerate import PartialState  # noqa: PLC0415
     from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415
 
-    from finetune_trainer import prepare, train  # noqa: PLC0415
+    from finetune_trainer import accel, prepare, train  # noqa: PLC0415
     from finetune_trainer.callbacks import DivergenceGuard  # noqa: PLC0415
     from finetune_trainer.dsconfig import plan_batch  # noqa: PLC0415
     from finetune_trainer.inputs import DatasetFiles  # noqa: PLC0415
@@ -207,7 +207,13 @@ def _trainer(run: Run) -> Any:
         job.spec.hyperparameters.micro_batch_size,
     )
     args = train.sft_arguments(
-        job, ws=ws, plan=plan, fmt="chat", assistant_masks=masks, has_eval=False, bf16=False
+        job,
+        ws=ws,
+        plan=plan,
+        fmt="chat",
+        assistant_masks=masks,
+        has_eval=False,
+        accel=accel.for_this_machine(job.spec),
     )
     model = AutoModelForCausalLM.from_pretrained(
         run.model_dir, dtype=torch.float32, use_safetensors=True

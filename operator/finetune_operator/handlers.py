@@ -27,6 +27,11 @@ from finetune_operator.reconcile import (
 )
 
 OURS = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
+OURS_SELECTOR = ",".join(f"{key}={value}" for key, value in OURS.items())
+"""``OURS`` as a label selector, for the apiserver to filter with."""
+CHILD_WATCHES = (("batch", "v1", "jobs"), ("v1", "pods"))
+"""The resources the two indexes below watch (group, version, plural); a unit test checks that
+each index registered is one of them."""
 
 
 @kopf.on.startup()
@@ -44,6 +49,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.posting.level = logging.INFO
     # A hung apiserver call should fail and be retried, not stall a watch for 5 minutes.
     settings.networking.request_timeout = 60
+    watch_only_ours(settings)
     # Literal namespace names leave nothing to discover at run time, and scanning would need
     # cluster-wide namespace list/watch, which the chart grants only for glob patterns.
     if config.namespaces and not any(set(ns) & set("*?[!") for ns in config.namespaces):
@@ -54,6 +60,18 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     memo["deletions"] = deletion.Deletions()
     if config.metrics_port:
         metrics.serve(config.metrics_port)
+
+
+def watch_only_ours(settings: kopf.OperatorSettings) -> None:
+    """Have the apiserver filter the child watches by ``OURS``.
+
+    The indexes' ``labels=`` filter only after Kopf received every object, so without this the
+    operator lists and watches every Job and Pod of the cluster (memory, CPU and apiserver load
+    growing with the cluster, not with our jobs). Kopf sends these selectors with each list and
+    watch of a matching resource (``settings.watching.label_selectors``).
+    """
+    for resource in CHILD_WATCHES:
+        settings.watching.label_selectors[resource] = OURS_SELECTOR
 
 
 @kopf.on.cleanup()

@@ -125,6 +125,20 @@ def pod0_ip(pods: Iterable[PodState], training: JobState | None) -> str | None:
     return running[-1].ip if running else None
 
 
+def trainer_runtime(config: OperatorConfig, job: FineTuneJob) -> builders.TrainerRuntime:
+    """What the operator's settings add to this job's trainer pods."""
+    return builders.TrainerRuntime(
+        image=job.spec.image or config.trainer_image,
+        s3_endpoint=config.default_s3_endpoint,
+        hf_endpoint=config.hf_endpoint,
+        grace_period_seconds=config.trainer_grace_period,
+        cpu_request=config.default_cpu_request,
+        memory_request=config.default_memory_request,
+        shm_size_limit=config.shm_size_limit,
+        scratch_size_limit=config.scratch_size_limit,
+    )
+
+
 class JobLoop:
     """The loop of one FineTuneJob, driven by its Kopf daemon."""
 
@@ -166,17 +180,7 @@ class JobLoop:
         return self._parsed[1]
 
     def trainer_runtime(self, job: FineTuneJob) -> builders.TrainerRuntime:
-        config = self.shared.config
-        return builders.TrainerRuntime(
-            image=job.spec.image or config.trainer_image,
-            s3_endpoint=config.default_s3_endpoint,
-            hf_endpoint=config.hf_endpoint,
-            grace_period_seconds=config.trainer_grace_period,
-            cpu_request=config.default_cpu_request,
-            memory_request=config.default_memory_request,
-            shm_size_limit=config.shm_size_limit,
-            scratch_size_limit=config.scratch_size_limit,
-        )
+        return trainer_runtime(self.shared.config, job)
 
     async def step(
         self, children: kopf.Index[JobKey, JobState], pods: kopf.Index[JobKey, PodState]

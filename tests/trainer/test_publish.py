@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from devcluster.s3 import S3Endpoint
+from s3transfer.manager import TransferManager
 from tests.support.files import write_tree
 
 from finetune_trainer.manifest import build_manifest
@@ -75,18 +76,32 @@ def keys_below(s3: S3Endpoint, output: str) -> set[str]:
     return {o["Key"][len(prefix) :] for page in pages for o in page.get("Contents", [])}
 
 
+class DiedFuture:
+    """A transfer cut off by the process dying: waiting for it raises, nothing retries it."""
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def result(self) -> None:
+        raise Interrupted(self.method)
+
+    def cancel(self) -> None:
+        pass
+
+
 def fail_after(monkeypatch: pytest.MonkeyPatch, method: str, calls: int) -> None:
-    """Storage.<method> works ``calls`` times, then the process 'dies' (no retry can help)."""
-    original = getattr(Storage, method)
+    """The transfer manager's <method> (``upload``, ``copy``) works ``calls`` times, then the
+    process 'dies' (no retry can help): the transfers before it complete, later ones never run."""
+    original = getattr(TransferManager, method)
     done: list[tuple[Any, ...]] = []
 
-    def failing(self: Storage, *args: Any) -> None:
+    def failing(self: TransferManager, *args: Any, **kwargs: Any) -> Any:
         if len(done) >= calls:
-            raise Interrupted(method)
+            return DiedFuture(method)
         done.append(args)
-        original(self, *args)
+        return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Storage, method, failing)
+    monkeypatch.setattr(TransferManager, method, failing)
 
 
 @pytest.fixture
@@ -99,7 +114,7 @@ def test_interrupted_upload_keeps_the_earlier_output_readable(
 ) -> None:
     publish(output, tmp_path, EARLIER, "earlier")
     with monkeypatch.context() as patch:
-        fail_after(patch, "upload_file", 2)
+        fail_after(patch, "upload", 2)
         with pytest.raises(Interrupted):
             publish(output, tmp_path, NEWER, "newer")
     manifest, files = read_by_manifest(s3, output)
@@ -115,7 +130,7 @@ def test_interrupted_promotion_is_readable_and_finished_by_a_retry(
     the same run's retry copies the rest into place and cleans up."""
     publish(output, tmp_path, EARLIER, "earlier")
     with monkeypatch.context() as patch:
-        fail_after(patch, "copy_object", 1)
+        fail_after(patch, "copy", 1)
         with pytest.raises(Interrupted):
             publish(output, tmp_path, NEWER, "newer")
     manifest, files = read_by_manifest(s3, output)

@@ -99,7 +99,15 @@ def test_lora_zero2_publishes_weights_that_reproduce_logits(
         assert set(row["tuned"]) == {"correct", "exactMatch", "expected", "rougeL"}
         assert row["tuned"]["expected"] is not None, "graded on the record's expected strings"
     assert "## Answers" in (out / "README.md").read_text()
-    history = json.loads((out / "metrics.json").read_text())["history"]
+    published_metrics = json.loads((out / "metrics.json").read_text())
+    assert published_metrics["acceleration"] == {
+        "device": "cpu",
+        "precision": "fp32",
+        "attnImplementation": "default",
+        "paddingFree": False,
+        "ligerKernel": False,
+    }
+    history = published_metrics["history"]
     assert not any("base_answers" in entry for entry in history), "answers stay out of history"
     provenance = manifest["provenance"]
     assert provenance["seed"] == 7 and len(provenance["baseModel"]["sha256"]) == 64

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from types import SimpleNamespace
 from typing import Any
 
 import kopf
@@ -140,6 +141,10 @@ def fake_loop(monkeypatch: pytest.MonkeyPatch) -> type[FakeLoop]:
     return FakeLoop
 
 
+STANDALONE = SimpleNamespace(config=SimpleNamespace(peering=""), started=0.0)
+"""The slice of OperatorState the daemon reads itself: no peering, so no settle wait."""
+
+
 async def run_follow(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped) -> None:
     await follow(
         body=body,
@@ -153,7 +158,7 @@ async def run_follow(body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopp
 
 def test_a_deleted_job_s_loop_ends_without_writing(fake_loop: type[FakeLoop]) -> None:
     async def scenario() -> None:
-        memo = kopf.Memo(shared=None, deletions=deletion.Deletions())
+        memo = kopf.Memo(shared=STANDALONE, deletions=deletion.Deletions())
         body = job_body()
         task = asyncio.create_task(run_follow(body, memo, stopper()[1]))
         await asyncio.sleep(0.05)
@@ -174,7 +179,7 @@ def test_a_job_with_a_deletion_timestamp_is_recorded_cancelled(
     """Foreground deletion, or another controller's finalizer: the object is still there."""
 
     async def scenario() -> None:
-        memo = kopf.Memo(shared=None, deletions=deletion.Deletions())
+        memo = kopf.Memo(shared=STANDALONE, deletions=deletion.Deletions())
         raw: Any = finetunejob("demo", "team-a", uid="u-1")
         raw["metadata"]["deletionTimestamp"] = "2026-11-28T10:00:00Z"
         setter, stopped = stopper()
@@ -191,7 +196,7 @@ def test_a_job_with_a_deletion_timestamp_is_recorded_cancelled(
 
 def test_other_watch_events_end_nothing(fake_loop: type[FakeLoop]) -> None:
     async def scenario() -> None:
-        memo = kopf.Memo(shared=None, deletions=deletion.Deletions())
+        memo = kopf.Memo(shared=STANDALONE, deletions=deletion.Deletions())
         body = job_body()
         for kind in (None, "ADDED", "MODIFIED"):
             await watched(type=kind, body=body, memo=memo)

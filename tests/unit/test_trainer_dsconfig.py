@@ -100,3 +100,9 @@ def test_deepspeed_only_where_it_changes_something(
     """One process without offload or ZeRO-3 has nothing to shard: the plain loop trains it."""
     spec = DeepSpeed.model_validate({"zeroStage": stage, "offload": offload})
     assert uses_deepspeed(spec, world) is expected
+
+
+def test_fp16_run_enables_deepspeed_loss_scaling() -> None:
+    config = build_ds_config(DeepSpeed(zero_stage=2), BatchPlan(8, 8, 1, 1), bf16=False, fp16=True)
+    assert config["fp16"] == {"enabled": True}
+    assert config["bf16"] == {"enabled": False}

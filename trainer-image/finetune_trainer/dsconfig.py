@@ -67,7 +67,9 @@ def uses_deepspeed(spec: DeepSpeed, world_size: int) -> bool:
     return world_size > 1 or spec.zero_stage == 3 or spec.offload != "none"
 
 
-def build_ds_config(spec: DeepSpeed, plan: BatchPlan, *, bf16: bool) -> dict[str, Any]:
+def build_ds_config(
+    spec: DeepSpeed, plan: BatchPlan, *, bf16: bool, fp16: bool = False
+) -> dict[str, Any]:
     """The DeepSpeed config for one run."""
     zero: dict[str, Any] = {
         "stage": spec.zero_stage,
@@ -92,7 +94,7 @@ def build_ds_config(spec: DeepSpeed, plan: BatchPlan, *, bf16: bool) -> dict[str
         "gradient_accumulation_steps": plan.grad_accum,
         "gradient_clipping": MAX_GRAD_NORM,
         "bf16": {"enabled": bf16},
-        "fp16": {"enabled": False},
+        "fp16": {"enabled": fp16},
         "zero_optimization": zero,
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,

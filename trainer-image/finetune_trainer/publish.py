@@ -99,6 +99,7 @@ def publish(
     ds_config: dict[str, Any] | None,
     run: str,
     step: int,
+    acceleration: dict[str, Any],
 ) -> TrainSummary:
     """Assemble the output tree and publish it (``outputs.publish_tree``); returns the
     termination summary, which the manifest also keeps, for a retry of the same job
@@ -127,6 +128,7 @@ def publish(
                 "final": metrics,
                 "dataset": dataset,
                 "baseModel": _base_model(model_source),
+                "acceleration": acceleration,
                 "history": history,
             },
             indent=1,

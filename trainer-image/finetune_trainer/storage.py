@@ -3,8 +3,12 @@ behind one small class.
 
 Credentials and endpoint come from the standard AWS environment (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``, ``AWS_REGION``), which boto3 reads itself.
-Transfers use s3transfer's parallel multipart machinery; many small files go through a thread
-pool. Object keys are never trusted as local paths: ``local_path`` refuses ``..`` and absolute keys.
+Every transfer (download, upload, server-side copy) goes through one s3transfer
+``TransferManager`` per ``Storage``: a batch of many files is submitted to it at once, and its
+``max_request_concurrency`` bounds the requests in flight across all of them, multipart parts
+and small files alike. One manager per file (``client.download_file``) would start a thread pool
+per call and multiply the limits by the files in flight. Object keys are never trusted as local
+paths: ``local_path`` refuses ``..`` and absolute keys.
 
 Outages are retried at two levels: botocore retries each request (``BOTOCORE_CONFIG``), and
 every call here is retried whole for a bounded time (``retry.py``, ``classify``). A call that
@@ -22,13 +26,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import boto3
-from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -37,6 +40,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import RetriesExceededError
+from s3transfer.futures import TransferFuture
+from s3transfer.manager import TransferConfig, TransferManager
 
 from finetune_api.reasons import Reason
 from finetune_trainer.errors import (
@@ -52,8 +57,16 @@ from finetune_trainer.uris import ObjectInfo, ObjectUri
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-PARALLEL_FILES = 8
-"""Files transferred at once; each large file is also split into parallel multipart chunks."""
+PARALLEL_REQUESTS = 16
+"""Requests in flight at once across every transfer of a ``Storage`` (parts of large files and
+whole small files alike): enough to fill a node's link to S3 without flooding the service."""
+TRANSFER_CONFIG = TransferConfig(
+    multipart_threshold=16 * 2**20,
+    multipart_chunksize=16 * 2**20,
+    max_request_concurrency=PARALLEL_REQUESTS,
+    # Submitting a batch of files queues at most this many ahead of the running requests.
+    max_request_queue_size=4 * PARALLEL_REQUESTS,
+)
 
 CREDENTIAL_ERRORS = {
     "InvalidAccessKeyId",
@@ -79,7 +92,7 @@ TRANSIENT_ERRORS = {
 }
 """Error codes of a service that is down, overloaded or throttling; 5xx and 429 also count."""
 BOTOCORE_CONFIG = Config(
-    max_pool_connections=4 * PARALLEL_FILES,
+    max_pool_connections=PARALLEL_REQUESTS + 4,
     # botocore's own retries smooth over a dropped connection or a 503 within seconds; the
     # bounded retry of whole calls (retry.py) rides out longer outages.
     retries={"max_attempts": 5, "mode": "standard"},
@@ -113,14 +126,15 @@ def local_path(root: Path, relative_key: str) -> Path:
 
 class Storage:
     """The S3 operations the trainer needs; each is retried per ``policy``, and its failures are
-    InvalidCredentials, InvalidConfig (no bucket), StorageUnavailable, or botocore's own.
-    ``file://`` URIs are served by ``local`` (no retries: a local disk has no outages)."""
+    InvalidCredentials, InvalidConfig (no bucket), StorageUnavailable, or botocore's own."""
 
     def __init__(self, policy: RetryPolicy | None = None) -> None:
         # A session of its own reads the AWS_* env now, not whatever boto3's default cached.
         self.client: S3Client = boto3.session.Session().client("s3", config=BOTOCORE_CONFIG)
         self.policy = policy or RetryPolicy.from_env(os.environ)
+        self.transfers = TransferManager(self.client, TRANSFER_CONFIG)
         self.local = LocalStore()
+        """file:// URIs (a local run, ``run --local``) go here instead of S3."""
 
     def _call(self, what: str, uri: ObjectUri, operation: Callable[[], T]) -> T:
         """operation retried per the policy, its errors mapped to the trainer's taxonomy."""
@@ -129,9 +143,21 @@ class Storage:
                 operation, what=f"{what} {uri}", classify=classify, policy=self.policy
             )
 
-    @staticmethod
-    def _transfer_config() -> Any:
-        return TransferConfig(multipart_chunksize=16 * 2**20, max_concurrency=4)
+    def _transfer_all(
+        self, what: str, transfers: list[tuple[ObjectUri, Callable[[], TransferFuture]]]
+    ) -> None:
+        """Submit every (uri, submit) transfer to the shared manager at once, then wait for each;
+        a failed one is submitted again per the retry policy. The first that fails for good
+        cancels the rest and raises."""
+        futures: list[TransferFuture] = []
+        try:
+            futures.extend(submit() for _, submit in transfers)
+            for (uri, submit), future in zip(transfers, futures, strict=True):
+                self._call(what, uri, _first_then_again(future, submit))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
     def list_objects(self, uri: ObjectUri) -> list[ObjectInfo]:
         """Every object below uri's prefix (folder markers skipped)."""
@@ -162,63 +188,79 @@ class Storage:
         return True
 
     def download_file(self, uri: ObjectUri, dest: Path) -> Path:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if uri.is_local:
-            return self.local.download_file(uri, dest)
-        self._call(
-            "download",
-            uri,
-            lambda: self.client.download_file(
-                uri.bucket, uri.key, str(dest), Config=self._transfer_config()
-            ),
-        )
+        self.download_files([(uri, dest)])
         return dest
+
+    def download_files(self, pairs: list[tuple[ObjectUri, Path]]) -> None:
+        """Download (object, local path) pairs, all through the shared transfer manager."""
+        for _, dest in pairs:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+        for uri, dest in pairs:
+            if uri.is_local:
+                self.local.download_file(uri, dest)
+        pairs = [(uri, dest) for uri, dest in pairs if not uri.is_local]
+        self._transfer_all(
+            "download",
+            [
+                (uri, partial(self.transfers.download, uri.bucket, uri.key, str(dest)))
+                for uri, dest in pairs
+            ],
+        )
 
     def download_prefix(
         self, uri: ObjectUri, dest: Path, include: Callable[[str], bool] = lambda _: True
     ) -> list[Path]:
         """Download every object below uri whose relative key passes include, in parallel."""
         objects = [o for o in self.list_objects(uri) if include(o.relative)]
-        targets = [(o, local_path(dest, o.relative)) for o in objects]
-        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(pool.map(lambda ot: self.download_file(uri.with_key(ot[0].key), ot[1]), targets))
-        return [t for _, t in targets]
+        targets = [(uri.with_key(o.key), local_path(dest, o.relative)) for o in objects]
+        self.download_files(targets)
+        return [path for _, path in targets]
 
     def upload_file(self, path: Path, uri: ObjectUri) -> None:
-        if uri.is_local:
-            return self.local.upload_file(path, uri)
-        self._call(
-            "upload",
-            uri,
-            lambda: self.client.upload_file(
-                str(path), uri.bucket, uri.key, Config=self._transfer_config()
-            ),
-        )
+        self._upload([(uri, path)])
 
     def upload_files(self, files: dict[str, Path], prefix: ObjectUri) -> None:
         """Upload {relative key: local path} below prefix, in parallel."""
-        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(pool.map(lambda kv: self.upload_file(kv[1], prefix.join(kv[0])), files.items()))
+        self._upload([(prefix.join(key), path) for key, path in files.items()])
+
+    def _upload(self, targets: list[tuple[ObjectUri, Path]]) -> None:
+        for uri, path in targets:
+            if uri.is_local:
+                self.local.upload_file(path, uri)
+        targets = [(uri, path) for uri, path in targets if not uri.is_local]
+        self._transfer_all(
+            "upload",
+            [
+                (uri, partial(self.transfers.upload, str(path), uri.bucket, uri.key))
+                for uri, path in targets
+            ],
+        )
 
     def copy_object(self, source: ObjectUri, dest: ObjectUri) -> None:
         """A server-side copy (multipart for large objects): the bytes never pass through here."""
-        if source.is_local or dest.is_local:
-            return self.local.copy_object(source, dest)
-        self._call(
-            "copy",
-            dest,
-            lambda: self.client.copy(
-                {"Bucket": source.bucket, "Key": source.key},
-                dest.bucket,
-                dest.key,
-                Config=self._transfer_config(),
-            ),
-        )
+        self.copy_objects([(source, dest)])
 
     def copy_objects(self, pairs: list[tuple[ObjectUri, ObjectUri]]) -> None:
         """Server-side copies of (source, destination) pairs, in parallel."""
-        with ThreadPoolExecutor(PARALLEL_FILES) as pool:
-            list(pool.map(lambda pair: self.copy_object(*pair), pairs))
+        for source, dest in pairs:
+            if source.is_local or dest.is_local:
+                self.local.copy_object(source, dest)
+        pairs = [(s, d) for s, d in pairs if not (s.is_local or d.is_local)]
+        self._transfer_all(
+            "copy",
+            [
+                (
+                    dest,
+                    partial(
+                        self.transfers.copy,
+                        {"Bucket": source.bucket, "Key": source.key},
+                        dest.bucket,
+                        dest.key,
+                    ),
+                )
+                for source, dest in pairs
+            ],
+        )
 
     def put_bytes(
         self, uri: ObjectUri, data: bytes, content_type: str = "application/json"
@@ -251,6 +293,20 @@ class Storage:
         if uri.is_local:
             return self.local.delete(uri)
         self._call("delete", uri, lambda: self.client.delete_object(Bucket=uri.bucket, Key=uri.key))
+
+
+def _first_then_again(
+    first: TransferFuture, submit: Callable[[], TransferFuture]
+) -> Callable[[], None]:
+    """An operation for ``call_with_retries``: wait for the transfer already submitted, and on
+    each later attempt submit it again."""
+    pending = [first]
+
+    def attempt() -> None:
+        future = pending.pop() if pending else submit()
+        future.result()
+
+    return attempt
 
 
 def files_under(root: Path) -> dict[str, Path]:

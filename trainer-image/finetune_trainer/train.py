@@ -25,6 +25,7 @@ from trl.trainer.sft_config import SFTConfig
 
 from finetune_api.jobspec import FineTuneJob, LoraSpec
 from finetune_api.reports import CheckpointRef, Stage, TrainSummary
+from finetune_trainer.accel import Acceleration, for_this_machine
 from finetune_trainer.answers import (
     AnswerEval,
     AnswerSession,
@@ -129,7 +130,7 @@ def sft_arguments(
     fmt: str,
     assistant_masks: bool,
     has_eval: bool,
-    bf16: bool,
+    accel: Acceleration,
 ) -> Any:
     spec = job.spec
     hp = spec.hyperparameters
@@ -148,10 +149,8 @@ def sft_arguments(
         max_grad_norm=MAX_GRAD_NORM,
         seed=hp.seed,
         data_seed=hp.seed,
-        bf16=bf16,
-        fp16=False,
         deepspeed=(
-            build_ds_config(spec.deepspeed, plan, bf16=bf16)
+            build_ds_config(spec.deepspeed, plan, bf16=accel.bf16, fp16=accel.fp16)
             if uses_deepspeed(spec.deepspeed, plan.world_size)
             else None
         ),
@@ -170,6 +169,7 @@ def sft_arguments(
         # turns it on by default, but nothing here needs the memory it saves.
         gradient_checkpointing=False,
         **tokenization_options(job, fmt, assistant_masks),
+        **accel.sft_options(),
     )
 
 
@@ -201,7 +201,7 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
     progress: ProgressServer | None,
     sync: CheckpointSync,
     *,
-    cuda: bool,
+    accel: Acceleration,
 ) -> tuple[Any, BatchPlan, tuple[int, int], AnswerSession | None]:
     """The SFT trainer with its callbacks, its batch plan, the train and eval examples after
     any evalSplit (before TRL drops the ones left without a target token), and what answer-level
@@ -221,14 +221,15 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
         fmt=files.format,
         assistant_masks=assistant_masks,
         has_eval=eval_set is not None,
-        bf16=cuda,
+        accel=accel,
     )
     # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
     model = AutoModelForCausalLM.from_pretrained(
         ws.model,
-        dtype=torch.bfloat16 if cuda else torch.float32,
+        dtype=accel.weights_dtype(),
         use_safetensors=True,
         trust_remote_code=False,
+        **accel.model_options(),
     )
     check_eos(tokenizer, model.generation_config, files.format)
     callbacks: list[Any] = [DivergenceGuard(), sync]
@@ -301,6 +302,7 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     plan: BatchPlan,
     examples: tuple[int, int],
     session: AnswerSession | None,
+    accel: Acceleration,
 ) -> TrainSummary:
     """Final eval, tuned answers, the collective save, and publishing on global rank 0.
 
@@ -348,6 +350,7 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
             ds_config=trainer.args.hf_deepspeed_config.config if trainer.args.deepspeed else None,
             run=run_identity(job),
             step=trainer.state.global_step,
+            acceleration=accel.record(),
         )
         summary = published
         if progress is not None:
@@ -383,8 +386,8 @@ def use_cpu_allotment(state: Any) -> None:
 def run(job: FineTuneJob) -> RunResult:
     """Train this rank's share; the summary is the full one on global rank 0."""
     prepare_process_env(deepspeed=uses_deepspeed(job.spec.deepspeed, world_size(os.environ)))
-    cuda = torch.cuda.is_available()
-    state = PartialState(backend=None if cuda else "gloo")
+    accel = for_this_machine(job.spec)
+    state = PartialState(backend="gloo" if accel.device == "cpu" else None)
     use_cpu_allotment(state)
     progress = start_progress(state)
     terminate = Terminate()
@@ -412,13 +415,13 @@ def run(job: FineTuneJob) -> RunResult:
             progress.update(last_checkpoint=CheckpointRef(uri=uri, step=fetched.resume_step))
         sync = CheckpointSync(store, terminate, progress)
         trainer, plan, examples, session = build_trainer(
-            job, state, ws, fetched.files, progress, sync, cuda=cuda
+            job, state, ws, fetched.files, progress, sync, accel=accel
         )
         train(trainer, state, plan, ws, fetched)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
         summary = finish(
-            job, state, ws, storage, trainer, progress, fetched, plan, examples, session
+            job, state, ws, storage, trainer, progress, fetched, plan, examples, session, accel
         )
         return RunResult(summary, trainer)
     finally:
