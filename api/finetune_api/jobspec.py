@@ -14,32 +14,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
-from pydantic.alias_generators import to_camel
 
+from finetune_api.fields import LABEL_VALUE, S3_URI, Model, SecretRef
+from finetune_api.podtemplate import PodTemplate
 from finetune_api.resource import API_VERSION, KIND
 
 SCHEMA_VERSION = 1
 """Version of the rendered job document; bump when a change is not backward compatible."""
-
-S3_URI = Annotated[
-    str,
-    StringConstraints(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$"),
-]
-"""An S3 URI with a valid bucket name."""
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-LABEL_VALUE = Annotated[
-    str,
-    StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
-]
-"""A Kubernetes label value, as the apiserver checks nodeSelector values and toleration values."""
-
-
-class Model(BaseModel):
-    """Base for every spec model: camelCase on the wire, frozen, unknown fields refused."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
-    )
 
 
 class BaseModelSource(Model):
@@ -171,10 +152,6 @@ class Resources(Model):
         return self.num_nodes * self.procs_per_node
 
 
-class SecretRef(Model):
-    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
-
-
 class Storage(Model):
     secret_ref: SecretRef | None = None
     endpoint: str = Field(default="", max_length=1024, pattern=r"^(https?://[^\s]+)?$")
@@ -206,6 +183,15 @@ class Evaluation(Model):
     max_examples: int = Field(default=200, ge=1, le=100000)
 
 
+class Tracking(Model):
+    """Experiment tracking, on top of what the trainer always publishes (metrics.json,
+    loss.png)."""
+
+    tensorboard: bool = False
+    """TensorBoard event files under ``<output.uri>/tensorboard/``, uploaded with each
+    checkpoint and at publish."""
+
+
 class FineTuneJobSpec(Model):
     base_model: BaseModelSource
     dataset: Dataset
@@ -217,6 +203,8 @@ class FineTuneJobSpec(Model):
     output: Output
     evaluation: Evaluation = Field(default_factory=Evaluation)
     checkpointing: Checkpointing = Field(default_factory=Checkpointing)
+    tracking: Tracking = Field(default_factory=Tracking)
+    pod_template: PodTemplate = Field(default_factory=PodTemplate)
     run_policy: RunPolicy = Field(default_factory=RunPolicy)
     queue_name: str = Field(
         default="", max_length=253, pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"

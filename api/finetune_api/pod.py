@@ -79,3 +79,28 @@ class Env:
     AWS_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"
     AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
     AWS_REGION: Final = "AWS_REGION"
+
+
+TENSORBOARD_LOGGING_DIR: Final = "TENSORBOARD_LOGGING_DIR"
+"""Where transformers' TensorBoard callback writes event files; the trainer sets it to its
+workspace when spec.tracking.tensorboard is on."""
+
+TRAINER_SET_ENV: Final = frozenset(
+    {value for key, value in vars(Env).items() if key.isupper()}
+    | set(SCRATCH_LAYOUT)
+    | {
+        "JOB_COMPLETION_INDEX",
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "LOCAL_WORLD_SIZE",
+        "ACCELERATE_USE_DEEPSPEED",
+        "DS_ACCELERATOR",
+        TENSORBOARD_LOGGING_DIR,
+    }
+)
+"""Variables the operator, the Job controller, torchrun or the trainer itself set: a user's
+value (``spec.podTemplate.env``) would be overridden, or would break the run."""
+TRAINER_SET_ENV_PREFIXES: Final = ("AWS_", "HF_")
+"""Prefixes of the S3 credentials and settings (from ``spec.storage``) and of the Hugging Face
+caches and tokens (the trainer places the caches; models come from S3, never the Hub)."""
