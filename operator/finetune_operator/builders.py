@@ -15,6 +15,7 @@ import yaml
 from finetune_api import pod
 from finetune_api.jobspec import FineTuneJob
 from finetune_api.pod import Env
+from finetune_api.podtemplate import PodTemplate
 from finetune_api.resource import API_VERSION, KIND
 from finetune_operator import names
 
@@ -215,6 +216,7 @@ def _pod_spec(
             {"name": "dshm", "emptyDir": _empty_dir(runtime.shm_size_limit, medium="Memory")},
         ],
     }
+    _apply_pod_template(pod_spec, job.spec.pod_template)
     placement = job.spec.resources
     if placement.node_selector:
         pod_spec["nodeSelector"] = dict(placement.node_selector)
@@ -223,6 +225,38 @@ def _pod_spec(
     if placement.priority_class_name:
         pod_spec["priorityClassName"] = placement.priority_class_name
     return pod_spec
+
+
+def _apply_pod_template(pod_spec: dict[str, Any], template: PodTemplate) -> None:
+    """The user's spec.podTemplate: identity, pull secrets, extra env and affinity. The model
+    refused env names the operator or trainer set, so appending cannot shadow one."""
+    if template.service_account_name:
+        pod_spec["serviceAccountName"] = template.service_account_name
+        # The user chose this identity for the pods, so its token is mounted: identity
+        # integrations read it (Vault's Kubernetes auth, token exchanges; IRSA set-ups whose
+        # account opts out of automounting). The default account's token stays unmounted:
+        # the trainer never calls the Kubernetes API, and it would be a credential nobody chose.
+        pod_spec["automountServiceAccountToken"] = True
+    if template.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s.name} for s in template.image_pull_secrets]
+    if template.env:
+        pod_spec["containers"][0]["env"] += [
+            e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in template.env
+        ]
+    if template.affinity is not None:
+        pod_spec["affinity"] = template.affinity.model_dump(by_alias=True, exclude_none=True)
+
+
+def _pod_metadata(job: FineTuneJob, role: names.Role) -> dict[str, Any]:
+    """The pod template's metadata: the user's labels under the operator's own, which win (the
+    model also refuses their keys), and the user's annotations."""
+    template = job.spec.pod_template
+    metadata: dict[str, Any] = {
+        "labels": {**template.labels, **names.child_labels(job.metadata.name, role)}
+    }
+    if template.annotations:
+        metadata["annotations"] = dict(template.annotations)
+    return metadata
 
 
 def _permanent_error_rule() -> dict[str, Any]:
@@ -240,7 +274,6 @@ def _permanent_error_rule() -> dict[str, Any]:
 def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
     """``<job>-validate``: CPU-only check of dataset and model before any GPU is requested."""
     name = names.validate_job_name(job.metadata.name)
-    labels = names.child_labels(job.metadata.name, "validate")
     pod_spec = _pod_spec(
         job,
         runtime,
@@ -256,7 +289,7 @@ def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
             "backoffLimit": VALIDATE_BACKOFF_LIMIT,
             "activeDeadlineSeconds": VALIDATE_DEADLINE_SECONDS,
             "podFailurePolicy": {"rules": [_permanent_error_rule()]},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": _pod_metadata(job, "validate"), "spec": pod_spec},
         },
     }
 
@@ -341,7 +374,6 @@ def build_train_job(
     """
     name = job.metadata.name
     spec = job.spec
-    labels = names.child_labels(name, "train")
     metadata = _metadata(job, names.train_job_name(name), "train")
     metadata["annotations"] = {names.ATTEMPT_ANNOTATION: str(attempt)}
     if spec.queue_name:
@@ -349,7 +381,7 @@ def build_train_job(
     # SIGTERM (preemption, drain, suspend) makes the trainer finish its step and upload a
     # checkpoint; the default 30 s would cut that short and lose the work since the last one.
     # torchrun, which forwards SIGTERM to the ranks, must wait as long before killing them.
-    grace = runtime.grace_period_seconds
+    grace = spec.pod_template.termination_grace_period_seconds or runtime.grace_period_seconds
     shutdown = {"name": Env.TORCH_ELASTIC_SHUTDOWN_TIMEOUT, "value": str(grace)}
     pod_spec = _pod_spec(
         job,
@@ -380,6 +412,6 @@ def build_train_job(
             or spec.run_policy.active_deadline_seconds,
             "suspend": suspend,
             "podFailurePolicy": {"rules": _train_failure_rules()},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": _pod_metadata(job, "train"), "spec": pod_spec},
         },
     }
