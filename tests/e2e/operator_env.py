@@ -273,7 +273,10 @@ CHILD_LABEL = "finetune.dev/job"
 def start_job(cluster: Cluster, namespace: str, s3: S3Endpoint) -> Any:
     """Upload a dataset (examples + an optional script line) and create a FineTuneJob."""
     client = s3.client()
-    with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+    # SeaweedFS answers BucketAlreadyExists (not ...OwnedByYou) for a bucket its own admin made.
+    with contextlib.suppress(
+        client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists
+    ):
         client.create_bucket(Bucket=BUCKET)
     cluster.api.create(
         f"/api/v1/namespaces/{namespace}/secrets",
