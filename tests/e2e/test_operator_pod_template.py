@@ -1,6 +1,7 @@
 """spec.podTemplate end to end: a job with a ServiceAccount, an env var from a Secret, labels,
 annotations and a node affinity that matches the node runs to Succeeded, and its pods carry
-every one of them (the kubelet resolved the Secret key, the scheduler honoured the affinity)."""
+every one of them (the kubelet resolved the Secret key: a missing one would have
+blocked the pods with CreateContainerConfigError; the scheduler honoured the affinity)."""
 
 from __future__ import annotations
 
@@ -80,4 +81,3 @@ def test_pods_carry_the_pod_template(
         assert metadata["labels"]["cost-center"] == "ml-42"
         assert metadata["labels"]["finetune.dev/job"] == name  # the operator's own stay
         assert metadata["annotations"]["example.com/owner"] == "team-a"
-        assert pod["status"]["phase"] == "Succeeded"

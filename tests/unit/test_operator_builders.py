@@ -435,7 +435,10 @@ def test_pod_template_reaches_both_kinds_of_pod(role: str) -> None:
     env = manifest["spec"]["template"]["spec"]["containers"][0]["env"]
     assert env[-3:] == POD_TEMPLATE["env"]  # after the operator's own, in the user's order
     metadata = manifest["spec"]["template"]["metadata"]
-    assert metadata["labels"] == {"cost-center": "ml-42", **names.child_labels("support-lora", role)}  # type: ignore[arg-type]
+    assert metadata["labels"] == {
+        "cost-center": "ml-42",
+        **names.child_labels("support-lora", role),
+    }  # type: ignore[arg-type]
     assert metadata["annotations"] == POD_TEMPLATE["annotations"]
     # The Job itself keeps only the operator's labels and annotations.
     assert "cost-center" not in manifest["metadata"]["labels"]
@@ -458,4 +461,6 @@ def test_the_spec_grace_period_replaces_the_operators_for_training_pods() -> Non
     train = builders.build_train_job(job, RUNTIME, suspend=False)
     assert pod_spec(train)["terminationGracePeriodSeconds"] == 1200
     assert env_of(train)["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "1200"
-    assert "terminationGracePeriodSeconds" not in pod_spec(builders.build_validate_job(job, RUNTIME))
+    assert "terminationGracePeriodSeconds" not in pod_spec(
+        builders.build_validate_job(job, RUNTIME)
+    )

@@ -44,6 +44,7 @@ from finetune_trainer.progress_server import ProgressServer
 from finetune_trainer.publish import earlier_output, publish
 from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
 from finetune_trainer.storage import S3Uri, Storage
+from finetune_trainer.tracking import TensorBoardUpload, report_to, use_tensorboard_dir
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def sft_arguments(
         save_strategy="steps",
         save_steps=spec.checkpointing.every_steps,
         save_total_limit=1,
-        report_to="none",
+        report_to=report_to(spec.tracking) or "none",
         disable_tqdm=True,
         dataloader_num_workers=0,
         packing=hp.packing,
@@ -367,9 +368,14 @@ def run(job: FineTuneJob) -> RunResult:
             uri = f"{store.uri(fetched.resume_step)}/"
             progress.update(last_checkpoint=CheckpointRef(uri=uri, step=fetched.resume_step))
         sync = CheckpointSync(store, terminate, progress)
+        if spec.tracking.tensorboard:
+            use_tensorboard_dir(ws.tensorboard)
         trainer, plan, examples, session = build_trainer(
             job, state, ws, fetched.files, progress, sync, cuda=cuda
         )
+        if spec.tracking.tensorboard:
+            output = S3Uri.parse(spec.output.uri)
+            trainer.add_callback(TensorBoardUpload(storage, output, ws.tensorboard, trainer))
         train(trainer, state, plan, ws, fetched)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")

@@ -1,0 +1,67 @@
+"""spec.tracking: TensorBoard event files land under ``<output>/tensorboard/`` with the
+training curves in them, uploaded in place beside the published output (never in its
+manifest, never deleted by publishing)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+import pytest
+from devcluster.s3 import S3Endpoint
+from tensorboardX.proto.event_pb2 import Event
+from tests.support.manifests import trainer_job
+from tests.trainer.inprocess import train_in_process
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("aws_env", "no_signal_handlers")]
+
+
+def scalar_tags(record_file: bytes) -> dict[str, list[int]]:
+    """{tag: steps} of the scalars in a TFRecord event file (length, CRC, event, CRC)."""
+    tags: dict[str, list[int]] = {}
+    offset = 0
+    while offset < len(record_file):
+        (length,) = struct.unpack_from("<Q", record_file, offset)
+        event = Event.FromString(record_file[offset + 12 : offset + 12 + length])
+        offset += 12 + length + 4
+        for value in event.summary.value:
+            if value.HasField("simple_value"):
+                tags.setdefault(value.tag, []).append(event.step)
+    return tags
+
+
+def test_tensorboard_event_files_land_under_the_output(
+    s3: S3Endpoint, inputs: dict[str, str]
+) -> None:
+    job = trainer_job(inputs, tracking={"tensorboard": True})
+    result = train_in_process(job)
+    assert result.summary.wire()["ok"]
+
+    client = s3.client()
+    bucket, prefix = inputs["bucket"], f"{inputs['prefix']}/out/"
+    keys = [
+        o["Key"][len(prefix) :]
+        for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+    ]
+    events = [k for k in keys if k.startswith("tensorboard/") and "tfevents" in k]
+    assert len(events) == 1, keys
+    body = client.get_object(Bucket=bucket, Key=prefix + events[0])["Body"].read()
+    tags = scalar_tags(body)
+    final_step = result.summary.wire()["step"]
+    assert tags["train/loss"][-1] == final_step  # uploaded after the last step was logged
+    assert "eval/loss" in tags
+    manifest: dict[str, Any] = json.loads(
+        client.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read()
+    )
+    assert not [f for f in manifest["files"] if f["path"].startswith("tensorboard/")]
+
+
+def test_without_tracking_nothing_is_written_for_tensorboard(
+    s3: S3Endpoint, inputs: dict[str, str]
+) -> None:
+    train_in_process(trainer_job(inputs, hyperparameters={"maxSteps": 2}))
+    listing = s3.client().list_objects_v2(
+        Bucket=inputs["bucket"], Prefix=f"{inputs['prefix']}/out/tensorboard/"
+    )
+    assert listing.get("KeyCount", 0) == 0
