@@ -420,7 +420,7 @@ POD_TEMPLATE: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("role", ["validate", "train"])
-def test_pod_template_reaches_both_kinds_of_pod(role: str) -> None:
+def test_pod_template_reaches_both_kinds_of_pod(role: names.Role) -> None:
     job = job_with(podTemplate=POD_TEMPLATE)
     manifest = (
         builders.build_validate_job(job, RUNTIME)
@@ -438,7 +438,7 @@ def test_pod_template_reaches_both_kinds_of_pod(role: str) -> None:
     assert metadata["labels"] == {
         "cost-center": "ml-42",
         **names.child_labels("support-lora", role),
-    }  # type: ignore[arg-type]
+    }
     assert metadata["annotations"] == POD_TEMPLATE["annotations"]
     # The Job itself keeps only the operator's labels and annotations.
     assert "cost-center" not in manifest["metadata"]["labels"]
