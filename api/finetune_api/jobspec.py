@@ -183,13 +183,37 @@ class Evaluation(Model):
     max_examples: int = Field(default=200, ge=1, le=100000)
 
 
+TRACKER_NAME = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^/\\#?%:\s]+$")]
+"""A W&B project or entity name (no path or URL characters)."""
+
+
+class MlflowTracking(Model):
+    tracking_uri: str = Field(
+        max_length=1024, pattern=r"^(https?://\S+|databricks(://\S+)?|file:/\S+)$"
+    )
+    """The MLflow tracking server (``file:`` only for runs outside a pod)."""
+    experiment_name: str | None = Field(default=None, max_length=256)
+    secret_ref: SecretRef | None = None
+    """Secret with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or
+    MLFLOW_TRACKING_TOKEN (each key optional)."""
+
+
+class WandbTracking(Model):
+    project: TRACKER_NAME
+    entity: TRACKER_NAME | None = None
+    secret_ref: SecretRef | None = None
+    """Secret with WANDB_API_KEY; unset for offline runs (WANDB_MODE=offline in podTemplate.env)."""
+
+
 class Tracking(Model):
     """Experiment tracking, on top of what the trainer always publishes (metrics.json,
     loss.png)."""
 
     tensorboard: bool = False
     """TensorBoard event files under ``<output.uri>/tensorboard/``, uploaded with each
-    checkpoint and at publish."""
+    checkpoint and at the end of training."""
+    mlflow: MlflowTracking | None = None
+    wandb: WandbTracking | None = None
 
 
 class FineTuneJobSpec(Model):

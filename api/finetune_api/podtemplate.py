@@ -77,7 +77,8 @@ class EnvVar(Model):
         if reserved_env_name(self.name):
             raise ValueError(
                 f"spec.podTemplate.env {self.name} is set by the operator or the trainer "
-                "(finetune_api.pod; AWS_* and HF_* come from spec.storage and the trainer)"
+                "(finetune_api.pod): S3 settings come from spec.storage, MLFLOW_* and WANDB_* "
+                "settings from spec.tracking"
             )
         return self
 

@@ -14,7 +14,7 @@ import yaml
 
 from finetune_api import pod
 from finetune_api.jobspec import FineTuneJob
-from finetune_api.pod import Env
+from finetune_api.pod import Env, TrackingEnv
 from finetune_api.podtemplate import PodTemplate
 from finetune_api.resource import API_VERSION, KIND
 from finetune_operator import names
@@ -128,6 +128,34 @@ def _env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
         env.append({"name": Env.AWS_ENDPOINT_URL, "value": endpoint})
     if storage.region:
         env.append({"name": Env.AWS_REGION, "value": storage.region})
+    return env
+
+
+def _secret_env(secret: str, keys: tuple[str, ...], *, optional: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": key,
+            "valueFrom": {
+                "secretKeyRef": {"name": secret, "key": key}
+                | ({"optional": True} if optional else {})
+            },
+        }
+        for key in keys
+    ]
+
+
+def _tracking_env(job: FineTuneJob) -> list[dict[str, Any]]:
+    """Tracker credentials of the training pods, straight from the Secrets the spec names (the
+    trainer takes the trackers' settings from the job document). The MLflow keys are each
+    optional: a user and password, or a token."""
+    tracking = job.spec.tracking
+    env: list[dict[str, Any]] = []
+    if tracking.mlflow is not None and tracking.mlflow.secret_ref is not None:
+        secret = tracking.mlflow.secret_ref.name
+        env += _secret_env(secret, TrackingEnv.MLFLOW_CREDENTIALS, optional=True)
+    if tracking.wandb is not None and tracking.wandb.secret_ref is not None:
+        secret = tracking.wandb.secret_ref.name
+        env += _secret_env(secret, (TrackingEnv.WANDB_API_KEY,), optional=False)
     return env
 
 
@@ -387,7 +415,7 @@ def build_train_job(
         job,
         runtime,
         ["train", "--job", pod.JOB_FILE],
-        [*_env(job, runtime), *_rendezvous_env(job), shutdown],
+        [*_env(job, runtime), *_rendezvous_env(job), shutdown, *_tracking_env(job)],
         _train_resources(job, runtime),
     )
     pod_spec["subdomain"] = names.service_name(name)

@@ -1,11 +1,13 @@
 """spec.tracking: TensorBoard event files land under ``<output>/tensorboard/`` with the
 training curves in them, uploaded in place beside the published output (never in its
-manifest, never deleted by publishing)."""
+manifest, never deleted by publishing); MLflow logs the run to its tracking URI; W&B writes its
+offline run."""
 
 from __future__ import annotations
 
 import json
 import struct
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,3 +67,39 @@ def test_without_tracking_nothing_is_written_for_tensorboard(
         Bucket=inputs["bucket"], Prefix=f"{inputs['prefix']}/out/tensorboard/"
     )
     assert listing.get("KeyCount", 0) == 0
+
+
+def test_mlflow_logs_the_run_to_the_tracking_uri(
+    inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A local file store stands in for a tracking server (no network)."""
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 asks for a database
+    store = f"file://{tmp_path / 'mlruns'}"
+    tracking = {"mlflow": {"trackingUri": store, "experimentName": "support"}}
+    job = trainer_job(inputs, tracking=tracking, hyperparameters={"maxSteps": 2})
+    train_in_process(job)
+
+    from mlflow.tracking import MlflowClient  # noqa: PLC0415 (heavy; only this test)
+
+    client = MlflowClient(tracking_uri=store)
+    experiment = client.get_experiment_by_name("support")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.run_name == job["metadata"]["name"]
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2]
+
+
+def test_wandb_offline_writes_its_run_dir(
+    inputs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Offline mode (as a user sets it with podTemplate.env) needs no key and no network; in a
+    pod the scratch layout places WANDB_DIR, here the test does."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    job = trainer_job(
+        inputs, tracking={"wandb": {"project": "support"}}, hyperparameters={"maxSteps": 2}
+    )
+    train_in_process(job)
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, runs
+    assert list(runs[0].glob("run-*.wandb"))  # the run's log of metrics

@@ -158,6 +158,18 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         "podTemplate.affinity.hostNetwork",
     ),
     (
+        "env-a-tracker-setting",
+        {"podTemplate": {"env": [{"name": "MLFLOW_TRACKING_URI", "value": "http://x"}]}},
+        r"MLFLOW_\* and WANDB_\* settings from spec\.tracking",
+    ),
+    (
+        "mlflow-uri-scheme",
+        {"tracking": {"mlflow": {"trackingUri": "ftp://mlflow"}}},
+        "tracking.mlflow.trackingUri",
+    ),
+    ("wandb-project-a-path", {"tracking": {"wandb": {"project": "a/b"}}}, "tracking.wandb.project"),
+    ("wandb-without-project", {"tracking": {"wandb": {}}}, "tracking.wandb.project"),
+    (
         "grace-period-too-long",
         {"podTemplate": {"terminationGracePeriodSeconds": 7200}},
         "terminationGracePeriodSeconds",

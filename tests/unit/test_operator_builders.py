@@ -464,3 +464,28 @@ def test_the_spec_grace_period_replaces_the_operators_for_training_pods() -> Non
     assert "terminationGracePeriodSeconds" not in pod_spec(
         builders.build_validate_job(job, RUNTIME)
     )
+
+
+def test_tracker_credentials_reach_training_pods_only() -> None:
+    job = job_with(
+        tracking={
+            "mlflow": {"trackingUri": "https://mlflow.example", "secretRef": {"name": "mlf"}},
+            "wandb": {"project": "support", "secretRef": {"name": "wb"}},
+        }
+    )
+    train = env_of(builders.build_train_job(job, RUNTIME, suspend=False))
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        assert train[key] == {"secretKeyRef": {"name": "mlf", "key": key, "optional": True}}
+    assert train["WANDB_API_KEY"] == {"secretKeyRef": {"name": "wb", "key": "WANDB_API_KEY"}}
+    # Settings travel in the job document; the validation pod needs no tracker credential.
+    assert "MLFLOW_TRACKING_URI" not in train
+    validate = env_of(builders.build_validate_job(job, RUNTIME))
+    assert not [k for k in validate if k.startswith(("MLFLOW_", "WANDB_"))]
+
+
+def test_trackers_without_a_secret_add_no_env() -> None:
+    job = job_with(
+        tracking={"mlflow": {"trackingUri": "https://mlflow.example"}, "wandb": {"project": "p"}}
+    )
+    train = env_of(builders.build_train_job(job, RUNTIME, suspend=False))
+    assert not [k for k in train if k.startswith(("MLFLOW_", "WANDB_"))]

@@ -1,5 +1,6 @@
-"""Experiment tracking (``spec.tracking``): which transformers integrations report, and the
-TensorBoard event files' way to ``<output.uri>/tensorboard/``.
+"""Experiment tracking (``spec.tracking``): which transformers integrations report (each reads
+its settings from the environment), and the TensorBoard event files' way to
+``<output.uri>/tensorboard/``.
 
 The event files are written in place, not through the publish manifest: they are logs that
 grow while training runs, uploaded after each checkpoint (so a preempted or failed run still has
@@ -19,7 +20,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 from transformers.integrations.integration_utils import TensorBoardCallback
 
 from finetune_api.jobspec import Tracking
-from finetune_api.pod import TENSORBOARD_LOGGING_DIR
+from finetune_api.pod import TENSORBOARD_LOGGING_DIR, TrackingEnv
 from finetune_trainer.outputs import TENSORBOARD_PREFIX
 from finetune_trainer.storage import S3Uri, Storage, files_under
 
@@ -28,7 +29,27 @@ log = logging.getLogger(__name__)
 
 def report_to(tracking: Tracking) -> list[str]:
     """The ``report_to`` integrations the spec turns on; empty reports to none."""
-    return ["tensorboard"] if tracking.tensorboard else []
+    wanted = {
+        "tensorboard": tracking.tensorboard,
+        "mlflow": tracking.mlflow is not None,
+        "wandb": tracking.wandb is not None,
+    }
+    return [name for name, on in wanted.items() if on]
+
+
+def tracker_env(tracking: Tracking) -> dict[str, str]:
+    """The trackers' settings from the job document, as the variables their clients read
+    (the operator adds the credentials, from the Secrets the spec names)."""
+    env: dict[str, str] = {}
+    if (mlflow := tracking.mlflow) is not None:
+        env[TrackingEnv.MLFLOW_TRACKING_URI] = mlflow.tracking_uri
+        if mlflow.experiment_name:
+            env[TrackingEnv.MLFLOW_EXPERIMENT_NAME] = mlflow.experiment_name
+    if (wandb := tracking.wandb) is not None:
+        env[TrackingEnv.WANDB_PROJECT] = wandb.project
+        if wandb.entity:
+            env[TrackingEnv.WANDB_ENTITY] = wandb.entity
+    return env
 
 
 def use_tensorboard_dir(local_dir: Path) -> None:

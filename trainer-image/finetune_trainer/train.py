@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sized
 from dataclasses import asdict, dataclass
@@ -44,7 +45,12 @@ from finetune_trainer.progress_server import ProgressServer
 from finetune_trainer.publish import earlier_output, publish
 from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
 from finetune_trainer.storage import S3Uri, Storage
-from finetune_trainer.tracking import TensorBoardUpload, report_to, use_tensorboard_dir
+from finetune_trainer.tracking import (
+    TensorBoardUpload,
+    report_to,
+    tracker_env,
+    use_tensorboard_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +148,7 @@ def sft_arguments(
         save_steps=spec.checkpointing.every_steps,
         save_total_limit=1,
         report_to=report_to(spec.tracking) or "none",
+        run_name=job.metadata.name,  # the run's name in MLflow and W&B
         disable_tqdm=True,
         dataloader_num_workers=0,
         packing=hp.packing,
@@ -368,6 +375,8 @@ def run(job: FineTuneJob) -> RunResult:
             uri = f"{store.uri(fetched.resume_step)}/"
             progress.update(last_checkpoint=CheckpointRef(uri=uri, step=fetched.resume_step))
         sync = CheckpointSync(store, terminate, progress)
+        # Read by the trackers' callbacks when the trainer builds them (global rank 0 logs).
+        os.environ.update(tracker_env(spec.tracking))
         if spec.tracking.tensorboard:
             use_tensorboard_dir(ws.tensorboard)
         trainer, plan, examples, session = build_trainer(
