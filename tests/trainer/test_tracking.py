@@ -36,7 +36,13 @@ def scalar_tags(record_file: bytes) -> dict[str, list[int]]:
 def test_tensorboard_event_files_land_under_the_output(
     s3: S3Endpoint, inputs: dict[str, str]
 ) -> None:
-    job = trainer_job(inputs, tracking={"tensorboard": True})
+    # Checkpoints (and uploads) at step 4 and at the last step, 6; each evaluates first.
+    job = trainer_job(
+        inputs,
+        tracking={"tensorboard": True},
+        hyperparameters={"maxSteps": 6},
+        checkpointing={"everySteps": 4},
+    )
     result = train_in_process(job)
     assert result.summary.wire()["ok"]
 
@@ -47,12 +53,15 @@ def test_tensorboard_event_files_land_under_the_output(
         for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
     ]
     events = [k for k in keys if k.startswith("tensorboard/") and "tfevents" in k]
-    assert len(events) == 1, keys
-    body = client.get_object(Bucket=bucket, Key=prefix + events[0])["Body"].read()
-    tags = scalar_tags(body)
-    final_step = result.summary.wire()["step"]
-    assert tags["train/loss"][-1] == final_step  # uploaded after the last step was logged
-    assert "eval/loss" in tags
+    assert events, keys
+    tags: dict[str, list[int]] = {}
+    for key in events:
+        body = client.get_object(Bucket=bucket, Key=prefix + key)["Body"].read()
+        for tag, steps in scalar_tags(body).items():
+            tags.setdefault(tag, []).extend(steps)
+    assert result.summary.wire()["step"] == 6
+    assert sorted(tags["train/loss"]) == [1, 2, 3, 4, 5, 6]
+    assert sorted(tags["eval/loss"]) == [4, 6]
     manifest: dict[str, Any] = json.loads(
         client.get_object(Bucket=bucket, Key=prefix + "manifest.json")["Body"].read()
     )
