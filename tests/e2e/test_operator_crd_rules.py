@@ -190,6 +190,21 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
         bad(podTemplate={"terminationGracePeriodSeconds": 0}),
         "spec.podTemplate.terminationGracePeriodSeconds",
     ),
+    (
+        "env-a-tracker-setting",
+        bad(podTemplate={"env": [{"name": "WANDB_API_KEY", "value": "k"}]}),
+        "WANDB_* settings from spec.tracking",
+    ),
+    (
+        "mlflow-uri-scheme",
+        bad(tracking={"mlflow": {"trackingUri": "ftp://mlflow"}}),
+        "spec.tracking.mlflow.trackingUri",
+    ),
+    (
+        "wandb-project-a-path",
+        bad(tracking={"wandb": {"project": "a/b"}}),
+        "spec.tracking.wandb.project",
+    ),
     ("name-too-long", manifest("a" * 53), "metadata.name"),
     ("name-not-dns-1035", manifest("1-job"), "metadata.name"),
 ]
