@@ -9,88 +9,26 @@ CEL rules; a unit test walks both schemas and keeps them equal.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationInfo,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
-    model_validator,
-)
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from finetune_api.fields import (
+    DNS_SUBDOMAIN,
+    LABEL_VALUE,
+    LOCAL_URIS,
+    MODEL_URI,
+    S3_URI,
+    Model,
+    SecretRef,
+)
+from finetune_api.podtemplate import PodTemplate
 from finetune_api.resource import API_VERSION, KIND
 
 SCHEMA_VERSION = 1
 """Version of the rendered job document; bump when a change is not backward compatible."""
-
-LOCAL_URIS = "allowLocalUris"
-"""Validation context key: when true, ``file:///absolute/path`` URIs are accepted besides S3.
-
-Only ``kubectl finetune run --local`` sets it (``parse_job(document, local=True)``): the job
-runs on the user's own machine, whose files are the user's. The CRD's pattern stays S3-only,
-and the operator and the trainer in a pod parse without it, so a job on a cluster can never
-make a pod read or write its node's filesystem."""
-LOCAL_URI_PATTERN = re.compile(r"^file:///[^\s]*$")
-
-
-def _local_uri_if_allowed(
-    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
-) -> Any:
-    if (
-        isinstance(value, str)
-        and info.context
-        and info.context.get(LOCAL_URIS)
-        and LOCAL_URI_PATTERN.match(value)
-        and len(value) <= 1024
-    ):
-        return value
-    return handler(value)
-
-
-S3_URI = Annotated[
-    str,
-    StringConstraints(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$"),
-    WrapValidator(_local_uri_if_allowed),
-]
-"""An S3 URI with a valid bucket name (or a ``file://`` URI under ``LOCAL_URIS``)."""
-HF_URI_PATTERN = (
-    r"^hf://[A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*/[A-Za-z0-9_]+([.\-][A-Za-z0-9_]+)*"
-    r"(@[A-Za-z0-9_\-]+([./][A-Za-z0-9_\-]+)*)?$"
-)
-"""``hf://org/name`` or ``hf://org/name@revision`` (a branch, tag or commit sha): a model on the
-Hugging Face Hub. The parts allow no ``..`` and no leading or trailing dot or slash, so neither
-the repo id nor the revision can name a path outside the download dir."""
-MODEL_URI = Annotated[
-    str,
-    StringConstraints(
-        max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?$|" + HF_URI_PATTERN
-    ),
-    WrapValidator(_local_uri_if_allowed),
-]
-"""Where the base model comes from: an S3 prefix or a Hub repo (or ``file://`` under
-``LOCAL_URIS``)."""
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-LABEL_VALUE = Annotated[
-    str,
-    StringConstraints(max_length=63, pattern=r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"),
-]
-"""A Kubernetes label value, as the apiserver checks nodeSelector values and toleration values."""
-
-
-class Model(BaseModel):
-    """Base for every spec model: camelCase on the wire, frozen, unknown fields refused."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="forbid"
-    )
 
 
 class SecretKeyRef(Model):
@@ -241,10 +179,6 @@ class Resources(Model):
         return self.num_nodes * self.procs_per_node
 
 
-class SecretRef(Model):
-    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN)
-
-
 class Storage(Model):
     secret_ref: SecretRef | None = None
     endpoint: str = Field(default="", max_length=1024, pattern=r"^(https?://[^\s]+)?$")
@@ -276,6 +210,39 @@ class Evaluation(Model):
     max_examples: int = Field(default=200, ge=1, le=100000)
 
 
+TRACKER_NAME = Annotated[str, StringConstraints(max_length=128, pattern=r"^[^/\\#?%:\s]+$")]
+"""A W&B project or entity name (no path or URL characters)."""
+
+
+class MlflowTracking(Model):
+    tracking_uri: str = Field(
+        max_length=1024, pattern=r"^(https?://\S+|databricks(://\S+)?|file:/\S+)$"
+    )
+    """The MLflow tracking server (``file:`` only for runs outside a pod)."""
+    experiment_name: str | None = Field(default=None, max_length=256)
+    secret_ref: SecretRef | None = None
+    """Secret with MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or
+    MLFLOW_TRACKING_TOKEN (each key optional)."""
+
+
+class WandbTracking(Model):
+    project: TRACKER_NAME
+    entity: TRACKER_NAME | None = None
+    secret_ref: SecretRef | None = None
+    """Secret with WANDB_API_KEY; unset for offline runs (WANDB_MODE=offline in podTemplate.env)."""
+
+
+class Tracking(Model):
+    """Experiment tracking, on top of what the trainer always publishes (metrics.json,
+    loss.png)."""
+
+    tensorboard: bool = False
+    """TensorBoard event files under ``<output.uri>/tensorboard/``, uploaded with each
+    checkpoint and at the end of training."""
+    mlflow: MlflowTracking | None = None
+    wandb: WandbTracking | None = None
+
+
 class FineTuneJobSpec(Model):
     base_model: BaseModelSource
     dataset: Dataset
@@ -287,6 +254,8 @@ class FineTuneJobSpec(Model):
     output: Output
     evaluation: Evaluation = Field(default_factory=Evaluation)
     checkpointing: Checkpointing = Field(default_factory=Checkpointing)
+    tracking: Tracking = Field(default_factory=Tracking)
+    pod_template: PodTemplate = Field(default_factory=PodTemplate)
     run_policy: RunPolicy = Field(default_factory=RunPolicy)
     queue_name: str = Field(
         default="", max_length=253, pattern=r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"

@@ -49,6 +49,7 @@ SCRATCH_LAYOUT: Final = {
     "TORCH_EXTENSIONS_DIR": "torch-extensions",
     "TRITON_CACHE_DIR": "triton",
     "MPLCONFIGDIR": "matplotlib",
+    "WANDB_DIR": "wandb",
 }
 """Each variable that places a cache or temp dir the trainer's libraries write, and its
 subdirectory of the scratch dir."""
@@ -86,3 +87,49 @@ class Env:
     """The Hub token, from ``spec.baseModel.hfTokenSecretRef`` (``huggingface_hub`` reads it)."""
     HF_ENDPOINT: Final = "HF_ENDPOINT"
     """The Hub (or a mirror) that ``hf://`` models come from; unset is huggingface.co."""
+
+
+class TrackingEnv:
+    """Experiment trackers' variables (``spec.tracking``): the trainer sets the settings from
+    the job document, the operator the credentials, as ``secretKeyRef`` of the named Secret."""
+
+    MLFLOW_TRACKING_URI: Final = "MLFLOW_TRACKING_URI"
+    MLFLOW_EXPERIMENT_NAME: Final = "MLFLOW_EXPERIMENT_NAME"
+    MLFLOW_CREDENTIALS: Final = (
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+    )
+    """Keys of spec.tracking.mlflow.secretRef, each optional: a user and password, or a token."""
+    WANDB_PROJECT: Final = "WANDB_PROJECT"
+    WANDB_ENTITY: Final = "WANDB_ENTITY"
+    WANDB_API_KEY: Final = "WANDB_API_KEY"
+    """The key of spec.tracking.wandb.secretRef."""
+
+
+TENSORBOARD_LOGGING_DIR: Final = "TENSORBOARD_LOGGING_DIR"
+"""Where transformers' TensorBoard callback writes event files; the trainer sets it to its
+workspace when spec.tracking.tensorboard is on."""
+
+TRAINER_SET_ENV: Final = frozenset(
+    {value for key, value in vars(Env).items() if key.isupper()}
+    | {v for k, v in vars(TrackingEnv).items() if isinstance(v, str) and k.isupper()}
+    | set(TrackingEnv.MLFLOW_CREDENTIALS)
+    | set(SCRATCH_LAYOUT)
+    | {
+        "JOB_COMPLETION_INDEX",
+        "RANK",
+        "LOCAL_RANK",
+        "WORLD_SIZE",
+        "LOCAL_WORLD_SIZE",
+        "ACCELERATE_USE_DEEPSPEED",
+        "DS_ACCELERATOR",
+        TENSORBOARD_LOGGING_DIR,
+    }
+)
+"""Variables the operator, the Job controller, torchrun or the trainer itself set: a user's
+value (``spec.podTemplate.env``) would be overridden, or would break the run."""
+TRAINER_SET_ENV_PREFIXES: Final = ("AWS_", "HF_")
+"""Prefixes of the S3 credentials and settings (from ``spec.storage``) and of the Hugging Face
+caches and Hub settings (the trainer places the caches; ``HF_TOKEN`` and ``HF_ENDPOINT`` come from
+``spec.baseModel`` and the operator)."""

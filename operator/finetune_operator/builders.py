@@ -14,7 +14,8 @@ import yaml
 
 from finetune_api import pod
 from finetune_api.jobspec import FineTuneJob
-from finetune_api.pod import Env
+from finetune_api.pod import Env, TrackingEnv
+from finetune_api.podtemplate import PodTemplate
 from finetune_api.resource import API_VERSION, KIND
 from finetune_operator import names
 
@@ -148,6 +149,34 @@ def _hub_env(job: FineTuneJob, runtime: TrainerRuntime) -> list[dict[str, Any]]:
     return env
 
 
+def _secret_env(secret: str, keys: tuple[str, ...], *, optional: bool) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": key,
+            "valueFrom": {
+                "secretKeyRef": {"name": secret, "key": key}
+                | ({"optional": True} if optional else {})
+            },
+        }
+        for key in keys
+    ]
+
+
+def _tracking_env(job: FineTuneJob) -> list[dict[str, Any]]:
+    """Tracker credentials of the training pods, straight from the Secrets the spec names (the
+    trainer takes the trackers' settings from the job document). The MLflow keys are each
+    optional: a user and password, or a token."""
+    tracking = job.spec.tracking
+    env: list[dict[str, Any]] = []
+    if tracking.mlflow is not None and tracking.mlflow.secret_ref is not None:
+        secret = tracking.mlflow.secret_ref.name
+        env += _secret_env(secret, TrackingEnv.MLFLOW_CREDENTIALS, optional=True)
+    if tracking.wandb is not None and tracking.wandb.secret_ref is not None:
+        secret = tracking.wandb.secret_ref.name
+        env += _secret_env(secret, (TrackingEnv.WANDB_API_KEY,), optional=False)
+    return env
+
+
 def _rendezvous_env(job: FineTuneJob) -> list[dict[str, Any]]:
     name = job.metadata.name
     resources = job.spec.resources
@@ -255,6 +284,7 @@ def _pod_spec(
             {"name": "dshm", "emptyDir": _empty_dir(runtime.shm_size_limit, medium="Memory")},
         ],
     }
+    _apply_pod_template(pod_spec, job.spec.pod_template)
     placement = job.spec.resources
     if placement.node_selector:
         pod_spec["nodeSelector"] = dict(placement.node_selector)
@@ -263,6 +293,38 @@ def _pod_spec(
     if placement.priority_class_name:
         pod_spec["priorityClassName"] = placement.priority_class_name
     return pod_spec
+
+
+def _apply_pod_template(pod_spec: dict[str, Any], template: PodTemplate) -> None:
+    """The user's spec.podTemplate: identity, pull secrets, extra env and affinity. The model
+    refused env names the operator or trainer set, so appending cannot shadow one."""
+    if template.service_account_name:
+        pod_spec["serviceAccountName"] = template.service_account_name
+        # The user chose this identity for the pods, so its token is mounted: identity
+        # integrations read it (Vault's Kubernetes auth, token exchanges; IRSA set-ups whose
+        # account opts out of automounting). The default account's token stays unmounted:
+        # the trainer never calls the Kubernetes API, and it would be a credential nobody chose.
+        pod_spec["automountServiceAccountToken"] = True
+    if template.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": s.name} for s in template.image_pull_secrets]
+    if template.env:
+        pod_spec["containers"][0]["env"] += [
+            e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in template.env
+        ]
+    if template.affinity is not None:
+        pod_spec["affinity"] = template.affinity.model_dump(by_alias=True, exclude_none=True)
+
+
+def _pod_metadata(job: FineTuneJob, role: names.Role) -> dict[str, Any]:
+    """The pod template's metadata: the user's labels under the operator's own, which win (the
+    model also refuses their keys), and the user's annotations."""
+    template = job.spec.pod_template
+    metadata: dict[str, Any] = {
+        "labels": {**template.labels, **names.child_labels(job.metadata.name, role)}
+    }
+    if template.annotations:
+        metadata["annotations"] = dict(template.annotations)
+    return metadata
 
 
 def _permanent_error_rule() -> dict[str, Any]:
@@ -280,7 +342,6 @@ def _permanent_error_rule() -> dict[str, Any]:
 def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
     """``<job>-validate``: CPU-only check of dataset and model before any GPU is requested."""
     name = names.validate_job_name(job.metadata.name)
-    labels = names.child_labels(job.metadata.name, "validate")
     pod_spec = _pod_spec(
         job,
         runtime,
@@ -296,7 +357,7 @@ def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
             "backoffLimit": VALIDATE_BACKOFF_LIMIT,
             "activeDeadlineSeconds": VALIDATE_DEADLINE_SECONDS,
             "podFailurePolicy": {"rules": [_permanent_error_rule()]},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": _pod_metadata(job, "validate"), "spec": pod_spec},
         },
     }
 
@@ -381,7 +442,6 @@ def build_train_job(
     """
     name = job.metadata.name
     spec = job.spec
-    labels = names.child_labels(name, "train")
     metadata = _metadata(job, names.train_job_name(name), "train")
     metadata["annotations"] = {names.ATTEMPT_ANNOTATION: str(attempt)}
     if spec.queue_name:
@@ -389,14 +449,20 @@ def build_train_job(
     # SIGTERM (preemption, drain, suspend) makes the trainer finish its step and upload a
     # checkpoint; the default 30 s would cut that short and lose the work since the last one.
     # torchrun, which forwards SIGTERM to the ranks, must wait as long before killing them.
-    grace = runtime.grace_period_seconds
+    grace = spec.pod_template.termination_grace_period_seconds or runtime.grace_period_seconds
     shutdown = {"name": Env.TORCH_ELASTIC_SHUTDOWN_TIMEOUT, "value": str(grace)}
     resources = _train_resources(job, runtime)
     pod_spec = _pod_spec(
         job,
         runtime,
         ["train", "--job", pod.JOB_FILE],
-        [*_env(job, runtime), *_rendezvous_env(job), shutdown, _cpus_env(resources)],
+        [
+            *_env(job, runtime),
+            *_rendezvous_env(job),
+            shutdown,
+            _cpus_env(resources),
+            *_tracking_env(job),
+        ],
         resources,
     )
     pod_spec["subdomain"] = names.service_name(name)
@@ -421,6 +487,6 @@ def build_train_job(
             or spec.run_policy.active_deadline_seconds,
             "suspend": suspend,
             "podFailurePolicy": {"rules": _train_failure_rules()},
-            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            "template": {"metadata": _pod_metadata(job, "train"), "spec": pod_spec},
         },
     }

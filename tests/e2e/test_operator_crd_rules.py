@@ -123,6 +123,88 @@ INVALID: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("queue-name", bad(queueName="Bad_Queue"), "spec.queueName"),
     ("endpoint-scheme", bad(storage={"endpoint": "ftp://s3.local"}), "spec.storage.endpoint"),
+    (
+        "env-the-trainer-sets",
+        bad(podTemplate={"env": [{"name": "NODE_RANK", "value": "0"}]}),
+        "spec.podTemplate.env NODE_RANK is set by the operator or the trainer",
+    ),
+    (
+        "env-aws",
+        bad(podTemplate={"env": [{"name": "AWS_ACCESS_KEY_ID", "value": "x"}]}),
+        "spec.podTemplate.env AWS_ACCESS_KEY_ID",
+    ),
+    (
+        "env-twice",
+        bad(podTemplate={"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}),
+        "spec.podTemplate.env must name each variable once",
+    ),
+    (
+        "env-both-refs",
+        bad(
+            podTemplate={
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "s", "key": "k"},
+                            "configMapKeyRef": {"name": "c", "key": "k"},
+                        },
+                    }
+                ]
+            }
+        ),
+        "exactly one of secretKeyRef and configMapKeyRef",
+    ),
+    (
+        "env-secret-of-another-namespace",
+        bad(
+            podTemplate={
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "namespace": "x"}},
+                    }
+                ]
+            }
+        ),
+        "spec.podTemplate.env[0].valueFrom.secretKeyRef.namespace",
+    ),
+    (
+        "label-of-the-operator",
+        bad(podTemplate={"labels": {"finetune.dev/role": "train"}}),
+        "spec.podTemplate.labels must not use keys under finetune.dev/",
+    ),
+    (
+        "annotation-of-the-job-controller",
+        bad(podTemplate={"annotations": {"batch.kubernetes.io/job-completion-index": "0"}}),
+        "spec.podTemplate.annotations must not use keys",
+    ),
+    (
+        "privileged",
+        bad(podTemplate={"securityContext": {"privileged": True}}),
+        "spec.podTemplate.securityContext",
+    ),
+    ("host-network", bad(podTemplate={"hostNetwork": True}), "spec.podTemplate.hostNetwork"),
+    (
+        "grace-period",
+        bad(podTemplate={"terminationGracePeriodSeconds": 0}),
+        "spec.podTemplate.terminationGracePeriodSeconds",
+    ),
+    (
+        "env-a-tracker-setting",
+        bad(podTemplate={"env": [{"name": "WANDB_API_KEY", "value": "k"}]}),
+        "WANDB_* settings from spec.tracking",
+    ),
+    (
+        "mlflow-uri-scheme",
+        bad(tracking={"mlflow": {"trackingUri": "ftp://mlflow"}}),
+        "spec.tracking.mlflow.trackingUri",
+    ),
+    (
+        "wandb-project-a-path",
+        bad(tracking={"wandb": {"project": "a/b"}}),
+        "spec.tracking.wandb.project",
+    ),
     ("name-too-long", manifest("a" * 53), "metadata.name"),
     ("name-not-dns-1035", manifest("1-job"), "metadata.name"),
 ]

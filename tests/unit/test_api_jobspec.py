@@ -69,6 +69,125 @@ REFUSED: list[tuple[str, dict[str, Any], str]] = [
         {"baseModel": {"uri": "hf://o/n", "hfTokenSecretRef": {"name": "hf", "key": "a/b"}}},
         "key",
     ),
+    (
+        "env-the-operator-sets",
+        {"podTemplate": {"env": [{"name": "MASTER_ADDR", "value": "x"}]}},
+        "spec.podTemplate.env MASTER_ADDR is set by the operator or the trainer",
+    ),
+    (
+        "env-aws-credentials",
+        {"podTemplate": {"env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}]}},
+        "spec.podTemplate.env AWS_SECRET_ACCESS_KEY",
+    ),
+    (
+        "env-hf-token",
+        {"podTemplate": {"env": [{"name": "HF_TOKEN", "value": "x"}]}},
+        "spec.podTemplate.env HF_TOKEN",
+    ),
+    (
+        "env-scratch-dir",
+        {"podTemplate": {"env": [{"name": "HOME", "value": "/"}]}},
+        "spec.podTemplate.env HOME",
+    ),
+    (
+        "env-twice",
+        {"podTemplate": {"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}},
+        "spec.podTemplate.env names A more than once",
+    ),
+    (
+        "env-value-and-source",
+        {
+            "podTemplate": {
+                "env": [
+                    {
+                        "name": "A",
+                        "value": "1",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+                    }
+                ]
+            }
+        },
+        "mutually exclusive",
+    ),
+    (
+        "env-source-both-refs",
+        {
+            "podTemplate": {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": "s", "key": "k"},
+                            "configMapKeyRef": {"name": "c", "key": "k"},
+                        },
+                    }
+                ]
+            }
+        },
+        "exactly one of secretKeyRef and configMapKeyRef",
+    ),
+    (
+        "env-secret-of-another-namespace",
+        {
+            "podTemplate": {
+                "env": [
+                    {
+                        "name": "A",
+                        "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "namespace": "x"}},
+                    }
+                ]
+            }
+        },
+        "podTemplate.env.0.valueFrom.secretKeyRef.namespace",
+    ),
+    (
+        "label-of-the-operator",
+        {"podTemplate": {"labels": {"finetune.dev/job": "other"}}},
+        "spec.podTemplate.labels finetune.dev/job",
+    ),
+    (
+        "label-managed-by",
+        {"podTemplate": {"labels": {"app.kubernetes.io/managed-by": "me"}}},
+        "spec.podTemplate.labels app.kubernetes.io/managed-by",
+    ),
+    (
+        "annotation-of-the-job-controller",
+        {"podTemplate": {"annotations": {"batch.kubernetes.io/job-completion-index": "0"}}},
+        "spec.podTemplate.annotations batch.kubernetes.io/job-completion-index",
+    ),
+    ("label-key-not-qualified", {"podTemplate": {"labels": {"a b": "x"}}}, "podTemplate.labels"),
+    (
+        "privileged-cannot-be-expressed",
+        {"podTemplate": {"securityContext": {"privileged": True}}},
+        "podTemplate.securityContext",
+    ),
+    (
+        "host-path-cannot-be-expressed",
+        {"podTemplate": {"volumes": [{"name": "h", "hostPath": {"path": "/"}}]}},
+        "podTemplate.volumes",
+    ),
+    (
+        "affinity-unknown-part",
+        {"podTemplate": {"affinity": {"hostNetwork": True}}},
+        "podTemplate.affinity.hostNetwork",
+    ),
+    (
+        "env-a-tracker-setting",
+        {"podTemplate": {"env": [{"name": "MLFLOW_TRACKING_URI", "value": "http://x"}]}},
+        r"MLFLOW_\* and WANDB_\* settings from spec\.tracking",
+    ),
+    (
+        "mlflow-uri-scheme",
+        {"tracking": {"mlflow": {"trackingUri": "ftp://mlflow"}}},
+        "tracking.mlflow.trackingUri",
+    ),
+    ("wandb-project-a-path", {"tracking": {"wandb": {"project": "a/b"}}}, "tracking.wandb.project"),
+    ("wandb-without-project", {"tracking": {"wandb": {}}}, "tracking.wandb.project"),
+    (
+        "grace-period-too-long",
+        {"podTemplate": {"terminationGracePeriodSeconds": 7200}},
+        "terminationGracePeriodSeconds",
+    ),
 ]
 
 

@@ -9,6 +9,7 @@ both are brought to one vocabulary, then walked side by side.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ import pytest
 import yaml
 from tests.support.manifests import finetunejob
 
-from finetune_api import resource
+from finetune_api import pod, resource
 from finetune_api.jobspec import FineTuneJobSpec, parse_job
+from finetune_api.podtemplate import OPERATOR_LABEL_KEYS, RESERVED_KEY_PREFIXES
 from finetune_api.status import FineTuneJobStatus, Phase
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "crds" / "finetunejob.yaml"
@@ -179,8 +181,9 @@ def _walk_model(
         {"method": {"type": "lora", "lora": {}}},
         {"method": {"type": "full"}},
         {"resources": {"tolerations": [{"key": "gpu", "operator": "Exists"}]}},
+        {"podTemplate": {"env": [{"name": "A", "value": "1"}]}, "tracking": {}},
     ],
-    ids=["minimal", "empty-lora", "full", "toleration"],
+    ids=["minimal", "empty-lora", "full", "toleration", "pod-template"],
 )
 def test_crd_defaults_equal_model_defaults(
     root: dict[str, Any], spec_extra: dict[str, Any]
@@ -271,3 +274,22 @@ def test_name_rule_is_the_binding_child_limit(root: dict[str, Any]) -> None:
     assert all(
         len(n) <= 63 for n in (f"{longest}-validate", f"{longest}-config", f"{longest}-train")
     )
+
+
+def test_env_rule_reserves_what_the_contract_reserves(root: dict[str, Any]) -> None:
+    """The CEL rule on spec.podTemplate.env lists the names finetune_api.pod reserves."""
+    item = root["properties"]["spec"]["properties"]["podTemplate"]["properties"]["env"]["items"]
+    (rule,) = [v["rule"] for v in item["x-kubernetes-validations"] if "startsWith" in v["rule"]]
+    listed = set(re.findall(r"'([A-Z_]+)'", rule.split("]")[0]))
+    prefixes = tuple(re.findall(r"startsWith\('([A-Z_]+)'\)", rule))
+    assert prefixes == pod.TRAINER_SET_ENV_PREFIXES
+    assert listed == {n for n in pod.TRAINER_SET_ENV if not n.startswith(prefixes)}
+
+
+def test_reserved_keys_are_the_models(root: dict[str, Any]) -> None:
+    """The CEL rules on podTemplate labels and annotations refuse the keys the model refuses."""
+    template = root["properties"]["spec"]["properties"]["podTemplate"]["properties"]
+    for field in ("labels", "annotations"):
+        rule = template[field]["x-kubernetes-validations"][0]["rule"]
+        assert set(re.findall(r"startsWith\('([^']+)'\)", rule)) == set(RESERVED_KEY_PREFIXES)
+        assert set(re.findall(r"'(app\.kubernetes\.io/[^']+)'", rule)) == set(OPERATOR_LABEL_KEYS)

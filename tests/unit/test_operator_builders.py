@@ -443,3 +443,100 @@ def test_validation_pods_are_placed_like_training_pods() -> None:
     assert validate["tolerations"] == [
         {"key": "dedicated", "value": "team-a", "effect": "NoSchedule"}
     ]
+
+
+POD_TEMPLATE: dict[str, Any] = {
+    "serviceAccountName": "trainer-identity",
+    "imagePullSecrets": [{"name": "registry-creds"}],
+    "env": [
+        {"name": "TEAM", "value": "a"},
+        {"name": "MLFLOW_RUN_TAG", "valueFrom": {"secretKeyRef": {"name": "tags", "key": "tag"}}},
+        {
+            "name": "PROXY",
+            "valueFrom": {"configMapKeyRef": {"name": "net", "key": "proxy", "optional": True}},
+        },
+    ],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "pool", "operator": "In", "values": ["gpu"]}]}
+                ]
+            }
+        }
+    },
+    "labels": {"cost-center": "ml-42"},
+    "annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false"},
+}
+
+
+@pytest.mark.parametrize("role", ["validate", "train"])
+def test_pod_template_reaches_both_kinds_of_pod(role: names.Role) -> None:
+    job = job_with(podTemplate=POD_TEMPLATE)
+    manifest = (
+        builders.build_validate_job(job, RUNTIME)
+        if role == "validate"
+        else builders.build_train_job(job, RUNTIME, suspend=False)
+    )
+    spec = pod_spec(manifest)
+    assert spec["serviceAccountName"] == "trainer-identity"
+    assert spec["automountServiceAccountToken"] is True
+    assert spec["imagePullSecrets"] == [{"name": "registry-creds"}]
+    assert spec["affinity"] == POD_TEMPLATE["affinity"]
+    env = manifest["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env[-3:] == POD_TEMPLATE["env"]  # after the operator's own, in the user's order
+    metadata = manifest["spec"]["template"]["metadata"]
+    assert metadata["labels"] == {
+        "cost-center": "ml-42",
+        **names.child_labels("support-lora", role),
+    }
+    assert metadata["annotations"] == POD_TEMPLATE["annotations"]
+    # The Job itself keeps only the operator's labels and annotations.
+    assert "cost-center" not in manifest["metadata"]["labels"]
+
+
+def test_without_a_service_account_no_token_is_mounted() -> None:
+    for manifest in (
+        builders.build_validate_job(job_with(), RUNTIME),
+        builders.build_train_job(job_with(), RUNTIME, suspend=False),
+    ):
+        spec = pod_spec(manifest)
+        assert spec["automountServiceAccountToken"] is False
+        for field in ("serviceAccountName", "imagePullSecrets", "affinity"):
+            assert field not in spec, field
+        assert "annotations" not in manifest["spec"]["template"]["metadata"]
+
+
+def test_the_spec_grace_period_replaces_the_operators_for_training_pods() -> None:
+    job = job_with(podTemplate={"terminationGracePeriodSeconds": 1200})
+    train = builders.build_train_job(job, RUNTIME, suspend=False)
+    assert pod_spec(train)["terminationGracePeriodSeconds"] == 1200
+    assert env_of(train)["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "1200"
+    assert "terminationGracePeriodSeconds" not in pod_spec(
+        builders.build_validate_job(job, RUNTIME)
+    )
+
+
+def test_tracker_credentials_reach_training_pods_only() -> None:
+    job = job_with(
+        tracking={
+            "mlflow": {"trackingUri": "https://mlflow.example", "secretRef": {"name": "mlf"}},
+            "wandb": {"project": "support", "secretRef": {"name": "wb"}},
+        }
+    )
+    train = env_of(builders.build_train_job(job, RUNTIME, suspend=False))
+    for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        assert train[key] == {"secretKeyRef": {"name": "mlf", "key": key, "optional": True}}
+    assert train["WANDB_API_KEY"] == {"secretKeyRef": {"name": "wb", "key": "WANDB_API_KEY"}}
+    # Settings travel in the job document; the validation pod needs no tracker credential.
+    assert "MLFLOW_TRACKING_URI" not in train
+    validate = env_of(builders.build_validate_job(job, RUNTIME))
+    assert not [k for k in validate if k.startswith(("MLFLOW_", "WANDB_"))]
+
+
+def test_trackers_without_a_secret_add_no_env() -> None:
+    job = job_with(
+        tracking={"mlflow": {"trackingUri": "https://mlflow.example"}, "wandb": {"project": "p"}}
+    )
+    train = env_of(builders.build_train_job(job, RUNTIME, suspend=False))
+    assert not [k for k in train if k.startswith(("MLFLOW_", "WANDB_"))]

@@ -129,6 +129,8 @@ def earlier(tmp_path: Path) -> FakeStore:
         ({"files": [{"path": "a"}], "replaced": ["c"]}, {"a", "c"}, ["c"]),
         # never the manifest, checkpoints or staging, whatever an earlier manifest says
         ({"files": [{"path": "checkpoints/x"}, {"path": MANIFEST}]}, {"checkpoints/x"}, []),
+        # nor TensorBoard's event files, written in place while training runs
+        ({"files": [{"path": "tensorboard/e"}]}, {"tensorboard/e"}, []),
     ],
 )
 def test_replaced_keys(
@@ -146,6 +148,7 @@ def test_cleanup_deletes_staging_and_replaced_and_names_foreign_files() -> None:
         ".staging/x/a",
         ".staging/y/b",
         "checkpoints/step-000004/_COMPLETE.json",
+        "tensorboard/events.out.tfevents.1.host",
     }
     manifest = {"files": [{"path": "a"}], "replaced": ["b", "gone"]}
     assert cleanup_plan(existing, manifest) == Cleanup(

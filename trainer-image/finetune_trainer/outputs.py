@@ -16,7 +16,8 @@ copy while the files in place may be a mix; from 4 on, for the files in place. A
 same run finishes 3 to 5 from the manifest (``finish``). Each manifest records in ``replaced``
 the keys in place that earlier outputs wrote and it does not list, so a crash before the cleanup
 loses no record of them. Files no publish wrote (no manifest ever listed them) are only named in
-the log, never deleted: the output prefix may be shared. ``checkpoints/`` is never touched.
+the log, never deleted: the output prefix may be shared. ``checkpoints/`` and ``tensorboard/``
+are never touched.
 Two publishers writing one output at once are not supported: the last manifest wins.
 """
 
@@ -34,6 +35,8 @@ from finetune_trainer.checkpoints import PREFIX as CHECKPOINTS
 from finetune_trainer.manifest import MANIFEST
 from finetune_trainer.uris import ObjectInfo, ObjectUri
 
+TENSORBOARD_PREFIX = "tensorboard"
+"""Below the output: TensorBoard's event files (``tracking``), written in place."""
 STAGING = ".staging"
 """Below the output: one prefix per publish attempt, deleted after a publish completes."""
 REPORTED = 10
@@ -69,8 +72,11 @@ def listed(manifest: dict[str, Any]) -> set[str]:
 
 
 def is_reserved(key: str) -> bool:
-    """Keys publishing never lists, replaces or reports: the manifest, checkpoints, staging."""
-    return key == MANIFEST or key.startswith((f"{CHECKPOINTS}/", f"{STAGING}/"))
+    """Keys publishing never lists, replaces or reports: the manifest, checkpoints, staging,
+    TensorBoard's event files (written in place while training runs)."""
+    return key == MANIFEST or key.startswith(
+        (f"{CHECKPOINTS}/", f"{STAGING}/", f"{TENSORBOARD_PREFIX}/")
+    )
 
 
 def replaced_keys(

@@ -43,6 +43,10 @@ class Workspace:
     def final(self) -> Path:
         return self.root / "final"
 
+    @property
+    def tensorboard(self) -> Path:
+        return self.root / "tensorboard"
+
     def checkpoint(self, step: int) -> Path:
         return self.run / f"checkpoint-{step}"
 

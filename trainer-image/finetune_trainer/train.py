@@ -57,6 +57,12 @@ from finetune_trainer.progress_server import ProgressServer
 from finetune_trainer.publish import earlier_output, publish
 from finetune_trainer.sft import CountingSFTTrainer, assistant_masks_supported
 from finetune_trainer.storage import Storage
+from finetune_trainer.tracking import (
+    TensorBoardUpload,
+    report_to,
+    tracker_env,
+    use_tensorboard_dir,
+)
 from finetune_trainer.uris import ObjectUri
 
 log = logging.getLogger(__name__)
@@ -161,7 +167,8 @@ def sft_arguments(
         save_strategy="steps",
         save_steps=spec.checkpointing.every_steps,
         save_total_limit=1,
-        report_to="none",
+        report_to=report_to(spec.tracking) or "none",
+        run_name=job.metadata.name,  # the run's name in MLflow and W&B
         disable_tqdm=True,
         dataloader_num_workers=0,
         packing=hp.packing,
@@ -414,9 +421,16 @@ def run(job: FineTuneJob) -> RunResult:
             uri = f"{store.uri(fetched.resume_step)}/"
             progress.update(last_checkpoint=CheckpointRef(uri=uri, step=fetched.resume_step))
         sync = CheckpointSync(store, terminate, progress)
+        # Read by the trackers' callbacks when the trainer builds them (global rank 0 logs).
+        os.environ.update(tracker_env(spec.tracking))
+        if spec.tracking.tensorboard:
+            use_tensorboard_dir(ws.tensorboard)
         trainer, plan, examples, session = build_trainer(
             job, state, ws, fetched.files, progress, sync, accel=accel
         )
+        if spec.tracking.tensorboard:
+            output = ObjectUri.parse(spec.output.uri)
+            trainer.add_callback(TensorBoardUpload(storage, output, ws.tensorboard, trainer))
         train(trainer, state, plan, ws, fetched)
         if sync.stopped_by_signal:
             raise Preempted(f"stopped by SIGTERM after checkpoint step {trainer.state.global_step}")
