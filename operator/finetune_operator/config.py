@@ -53,11 +53,11 @@ class OperatorConfig:
     missing Secret or key, unschedulable) before the job fails. Until someone fixes the cause
     such a pod waits, and would hold the job (and any quota) until its deadline."""
     stall_timeout: int
-    leftover_ranks_grace: int
-    """Seconds the other ranks of a succeeded job may keep running before they are stopped."""
     """Seconds a Running job's training step may stay unchanged (as mirrored from rank 0's
     progress) before the job fails as Stalled; 0 never. A dead node or a hung collective leaves
     the pods Running, holding GPUs, until activeDeadlineSeconds."""
+    leftover_ranks_grace: int
+    """Seconds the other ranks of a succeeded job may keep running before they are stopped."""
     require_secret_ref: bool = True
     """Refuse a job without spec.storage.secretRef before creating any pod: without one the
     pods reach S3 with the node's cloud identity (instance profile, workload identity)."""
@@ -82,6 +82,9 @@ class OperatorConfig:
     peering_lifetime: int = 30
     """Seconds a replica's keep-alive counts: a replica that dies without a word is replaced by
     a waiting one after this long."""
+    audit_interval: float = 60.0
+    """Seconds between two checks, per namespace, that what the operator holds (indexed Jobs
+    and pods, followed FineTuneJobs) still exists in the apiserver (``watch_gaps``)."""
 
     def image_allowed(self, image: str) -> bool:
         """Whether the allow-list admits ``image`` (exact entry, or an entry ``prefix*``)."""
@@ -211,6 +214,14 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--audit-interval",
+        type=float,
+        default=float(default("audit-interval", "60")),
+        metavar="SECONDS",
+        help="how often, per namespace, to drop what the operator still holds but the apiserver "
+        "deleted while a watch was broken (default: %(default)s)",
+    )
+    parser.add_argument(
         "--require-secret-ref",
         type=_boolean,
         default=default("require-secret-ref", "true"),  # argparse applies `type` to it
@@ -277,6 +288,8 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         parser.error("--stall-timeout must be >= 0")
     if args.leftover_ranks_grace < 0:
         parser.error("--leftover-ranks-grace must be >= 0")
+    if args.audit_interval <= 0:
+        parser.error("--audit-interval must be > 0")
     if args.peering_lifetime < 10:
         parser.error("--peering-lifetime must be >= 10 (keep-alives go 5-10 s before it ends)")
     quantities = {
@@ -312,4 +325,5 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         scratch_size_limit=args.scratch_size_limit,
         peering=args.peering,
         peering_lifetime=args.peering_lifetime,
+        audit_interval=args.audit_interval,
     )

@@ -25,10 +25,9 @@ from finetune_operator.reconcile import (
     JobLoop,
     OperatorState,
 )
+from finetune_operator.watch_gaps import JobVanished
 
 OURS = {names.LABEL_MANAGED_BY: names.MANAGED_BY}
-OURS_SELECTOR = ",".join(f"{key}={value}" for key, value in OURS.items())
-"""``OURS`` as a label selector, for the apiserver to filter with."""
 CHILD_WATCHES = (("batch", "v1", "jobs"), ("v1", "pods"))
 """The resources the two indexes below watch (group, version, plural); a unit test checks that
 each index registered is one of them."""
@@ -71,7 +70,7 @@ def watch_only_ours(settings: kopf.OperatorSettings) -> None:
     watch of a matching resource (``settings.watching.label_selectors``).
     """
     for resource in CHILD_WATCHES:
-        settings.watching.label_selectors[resource] = OURS_SELECTOR
+        settings.watching.label_selectors[resource] = names.MANAGED_SELECTOR
 
 
 @kopf.on.cleanup()
@@ -138,6 +137,9 @@ async def follow(
         while not stopped and not gone.is_set():
             try:
                 delay = await loop.step(jobs, pods)
+            except JobVanished:  # deleted while a watch was broken: as if DELETED had come
+                deletions.deleted(uid)
+                delay = 0
             except ForeignChild as conflict:  # expected after a same-name re-create: just wait
                 logger.warning("%s", conflict)
                 delay = ERROR_BACKOFF_SECONDS

@@ -130,6 +130,7 @@ class KubeClient:
         path: str,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         session = self._session or await self._connect()
         for attempt in (1, 2):
@@ -138,7 +139,7 @@ class KubeClient:
                 self._server + path,
                 json=body,
                 headers={"Content-Type": content_type},
-                params=_WRITE_PARAMS if method in ("POST", "PATCH") else None,
+                params=_WRITE_PARAMS if method in ("POST", "PATCH") else params,
             ) as response:
                 if response.status == 401 and attempt == 1:
                     session = await self._connect()  # rotated service-account token
@@ -188,6 +189,16 @@ class KubeClient:
             if error.status != 404:
                 raise
 
+    async def list_uids(self, path: str, label_selector: str = "") -> set[str]:
+        """UIDs of the objects in the collection at ``path`` that match ``label_selector``."""
+        params = {"labelSelector": label_selector} if label_selector else None
+        listed = await self._request("GET", path, params=params)
+        return {
+            item["metadata"]["uid"]
+            for item in listed.get("items") or []
+            if (item.get("metadata") or {}).get("uid")
+        }
+
 
 _COLLECTIONS = {
     ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
@@ -203,6 +214,18 @@ def collection_path(manifest: Mapping[str, Any]) -> str:
 
 def job_path(namespace: str, name: str) -> str:
     return f"/apis/batch/v1/namespaces/{namespace}/jobs/{name}"
+
+
+def jobs_path(namespace: str) -> str:
+    return f"/apis/batch/v1/namespaces/{namespace}/jobs"
+
+
+def pods_path(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods"
+
+
+def finetunejobs_path(namespace: str) -> str:
+    return f"/apis/{API_VERSION}/namespaces/{namespace}/{PLURAL}"
 
 
 def finetunejob_path(namespace: str, name: str, *, status: bool = False) -> str:

@@ -21,6 +21,8 @@ LABEL_ROLE: Final = f"{GROUP}/role"
 LABEL_KUEUE_QUEUE: Final = "kueue.x-k8s.io/queue-name"
 MANAGED_BY: Final = "finetune-operator"
 TRAINER_APP: Final = "finetune-trainer"
+MANAGED_SELECTOR: Final = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+"""The label selector of every child and its pods, for the apiserver to filter with."""
 
 COMPLETION_INDEX_ANNOTATION: Final = "batch.kubernetes.io/job-completion-index"
 ATTEMPT_ANNOTATION: Final = f"{GROUP}/attempt"

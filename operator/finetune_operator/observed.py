@@ -82,6 +82,7 @@ class PodState:
     disrupted: bool = False
     """Condition DisruptionTarget is True: preempted, evicted, or its node went away; not the
     trainer's fault."""
+    uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -214,4 +215,5 @@ def pod_state(body: Mapping[str, Any]) -> PodState:
             c.get("type") == "DisruptionTarget" and c.get("status") == "True"
             for c in status.get("conditions") or []
         ),
+        uid=metadata.get("uid") or "",
     )

@@ -23,10 +23,19 @@ from finetune_api.reports import ProgressReport
 from finetune_api.status import FINAL_PHASES, Phase
 from finetune_operator import builders, decisions, metrics, names, tenancy
 from finetune_operator.config import OperatorConfig
-from finetune_operator.kube import ApiError, KubeClient, finetunejob_path, job_path
+from finetune_operator.kube import (
+    ApiError,
+    KubeClient,
+    finetunejob_path,
+    finetunejobs_path,
+    job_path,
+    jobs_path,
+    pods_path,
+)
 from finetune_operator.observed import JobState, PodState
 from finetune_operator.progress_client import BadReport, fetch_progress
 from finetune_operator.spec_reader import ReadJob, read_job
+from finetune_operator.watch_gaps import JobVanished, LiveIndex, WatchGaps, held_uids
 
 TICK_SECONDS = 2.0
 """Pause between passes; a pass reads only in-memory indexes, so it is cheap."""
@@ -48,10 +57,14 @@ class OperatorState:
     phases: metrics.PhaseBook = field(default_factory=metrics.PhaseBook)
     admission_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     claims: set[JobKey] = field(default_factory=set)
-    started: float = field(default_factory=time.monotonic)
-    """When this process started (monotonic): peering's settle time counts from it."""
     """Jobs whose training Job this process created but the index has not shown yet; counted
     against --max-running-per-namespace so two jobs cannot take the last slot together."""
+    started: float = field(default_factory=time.monotonic)
+    """When this process started (monotonic): peering's settle time counts from it."""
+    gaps: WatchGaps = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gaps = WatchGaps(self.config.audit_interval)
 
     @contextlib.asynccontextmanager
     async def admission(self, namespace: str) -> AsyncIterator[None]:
@@ -81,7 +94,7 @@ def status_patch(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
 
 
 def _running_elsewhere(
-    index: kopf.Index[JobKey, JobState], me: JobKey, claims: Iterable[JobKey]
+    index: Mapping[JobKey, Iterable[JobState]], me: JobKey, claims: Iterable[JobKey]
 ) -> int:
     busy = {
         key
@@ -155,6 +168,7 @@ class JobLoop:
         """Why the last answer was refused; logged once until it changes."""
         self.polled_at = 0.0
         self._parsed: tuple[int, ReadJob | ValidationError] | None = None
+        shared.gaps.followed[body.metadata.uid or ""] = self.key[0]
 
     def _job(self) -> ReadJob | ValidationError:
         generation = int(self.body.metadata.get("generation") or 0)
@@ -183,12 +197,20 @@ class JobLoop:
         return trainer_runtime(self.shared.config, job)
 
     async def step(
-        self, children: kopf.Index[JobKey, JobState], pods: kopf.Index[JobKey, PodState]
+        self,
+        indexed_jobs: Mapping[JobKey, Iterable[JobState]],
+        indexed_pods: Mapping[JobKey, Iterable[PodState]],
     ) -> float:
-        """One pass; returns the seconds to wait before the next."""
+        """One pass; returns the seconds to wait before the next. Raises JobVanished when the
+        FineTuneJob was deleted while a watch was broken."""
+        uid = self.body.metadata.uid
+        await self._audit(indexed_jobs, indexed_pods)
+        if self.shared.gaps.gone(self.key[0], uid or ""):
+            raise JobVanished(f"{self.key[0]}/{self.key[1]} is no longer in the apiserver")
+        children = LiveIndex(indexed_jobs, self.shared.gaps)
+        pods = LiveIndex(indexed_pods, self.shared.gaps)
         read = self._job()
         generation = int(self.body.metadata.get("generation") or 0)
-        uid = self.body.metadata.uid
         mine, _ = _by_owner(children.get(self.key, []), uid)
         if self.status.get("phase") in FINAL_PHASES:
             await self._write(decisions.finished(self.status, generation, datetime.now(UTC)))
@@ -323,6 +345,37 @@ class JobLoop:
                 )
             self.logger.info("%s done", action.value)
 
+    async def _audit(
+        self,
+        children: Mapping[JobKey, Iterable[JobState]],
+        pods: Mapping[JobKey, Iterable[PodState]],
+    ) -> None:
+        """Once per ``--audit-interval`` and namespace: set aside what the operator holds but
+        the apiserver deleted while a watch was broken (``finetune_operator.watch_gaps``)."""
+        namespace = self.key[0]
+        gaps = self.shared.gaps
+        if not gaps.due(namespace, time.monotonic()):
+            return
+        async with gaps.locks.setdefault(namespace, asyncio.Lock()):
+            if not gaps.due(namespace, time.monotonic()):
+                return  # another loop of the namespace audited meanwhile
+            # What is held is taken before the lists: anything created later is not judged.
+            held = held_uids(children, namespace) | held_uids(pods, namespace)
+            held |= gaps.followed_in(namespace)
+            kube = self.shared.kube
+            listed = await kube.list_uids(jobs_path(namespace), names.MANAGED_SELECTOR)
+            listed |= await kube.list_uids(pods_path(namespace), names.MANAGED_SELECTOR)
+            listed |= await kube.list_uids(finetunejobs_path(namespace))
+            vanished = gaps.record(namespace, held, listed, time.monotonic())
+        if vanished:
+            self.logger.warning(
+                "%d object(s) of namespace %s were deleted while a watch was broken; "
+                "no longer counted: %s",
+                len(vanished),
+                namespace,
+                ", ".join(sorted(vanished)),
+            )
+
     async def _write(self, decision: decisions.Decision) -> None:
         """Write status if it changed, then (only then) post the transition events."""
         namespace, name = self.key
@@ -374,4 +427,5 @@ class JobLoop:
 
     def forget(self) -> None:
         self.shared.phases.set(*self.key, None)
+        self.shared.gaps.followed.pop(self.body.metadata.uid or "", None)
         self.shared.claims.discard(self.key)

@@ -73,7 +73,12 @@ KOPF_INDEX = {"list", "watch"}
 KOPF_PEERING = {"list", "watch", "patch"}
 """Kopf's peering: it lists and watches the peering object and patches its keep-alive into it."""
 PEERING_GROUP = "kopf.dev"
-CLIENT_VERBS = {"create": {"create", "get"}, "merge_patch": {"patch"}, "delete": {"delete"}}
+CLIENT_VERBS = {
+    "create": {"create", "get"},
+    "merge_patch": {"patch"},
+    "delete": {"delete"},
+    "list_uids": {"list"},
+}
 """KubeClient methods and the verbs they use: create-if-absent reads the object after a 409."""
 NOT_CALLS: set[Access] = {
     # Not a call: the OwnerReferencesPermissionEnforcement admission plugin asks for it when a
@@ -114,7 +119,9 @@ def _target(node: ast.expr) -> tuple[str, str]:
     if name.startswith("build_"):
         return _resource(kube.collection_path(_build(name)))
     keywords = {k.arg: ast.literal_eval(k.value) for k in node.keywords if k.arg}
-    return _resource(getattr(kube, name)("ns", "name", **keywords))
+    helper = getattr(kube, name)
+    placeholders = ("ns", "name")[: helper.__code__.co_argcount]  # a collection: no name
+    return _resource(helper(*placeholders, **keywords))
 
 
 def _peering(node: ast.AST) -> set[Access]:

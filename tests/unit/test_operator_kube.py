@@ -37,6 +37,7 @@ class Apiserver(KubeClient):
         path: str,
         body: Mapping[str, Any] | None = None,
         content_type: str = "application/json",
+        params: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         self.requests.append((method, path))
         if self.existing_owner is None:

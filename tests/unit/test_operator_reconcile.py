@@ -18,6 +18,7 @@ from finetune_operator.config import parse_config
 from finetune_operator.kube import ApiError
 from finetune_operator.observed import job_state, pod_state
 from finetune_operator.progress_client import BadReport
+from finetune_operator.watch_gaps import JobVanished
 
 NAMESPACE, NAME = "team-a", "demo"
 KEY = (NAMESPACE, NAME)
@@ -34,6 +35,10 @@ class FakeKube:
         self.calls: list[tuple[str, str]] = []
         self.status_patches: list[dict[str, Any]] = []
         self.created: list[dict[str, Any]] = []
+        self.present: set[str] = set()
+        """UIDs a list answers with: what the test's indexes hold, less ``vanished``."""
+        self.vanished: set[str] = set()
+        self.lists = 0
 
     async def create(self, manifest: dict[str, Any]) -> bool:
         key = (manifest["kind"], manifest["metadata"]["name"])
@@ -54,6 +59,10 @@ class FakeKube:
 
     async def delete(self, path: str, *, foreground: bool = False) -> None:
         self.calls.append(("delete-foreground" if foreground else "delete", path))
+
+    async def list_uids(self, path: str, label_selector: str = "") -> set[str]:
+        self.lists += 1
+        return self.present - self.vanished
 
 
 def body(status: dict[str, Any] | None = None) -> kopf.Body:
@@ -123,7 +132,11 @@ def validate_pod(owner: str = "u-1") -> Any:
 
 
 def run(loop: reconcile.JobLoop, jobs: dict[Any, list[Any]], pods: dict[Any, list[Any]]) -> None:
-    asyncio.run(loop.step(jobs, pods))  # type: ignore[arg-type]
+    kube = loop.shared.kube
+    assert isinstance(kube, FakeKube)
+    held = [state for states in (*jobs.values(), *pods.values()) for state in states]
+    kube.present = {state.uid for state in held} | {loop.body.metadata.uid or ""}
+    asyncio.run(loop.step(jobs, pods))
 
 
 def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None:
@@ -420,3 +433,50 @@ def test_a_job_without_secret_ref_creates_nothing_and_fails_naming_the_field(
     assert failed["reason"] == "SecretRefRequired"
     assert "spec.storage.secretRef" in failed["message"]
     assert events == ["SecretRefRequired"]
+
+
+def limited_state(kube: FakeKube) -> reconcile.OperatorState:
+    config = parse_config(
+        ["--allowed-image", IMAGE, "--metrics-port", "0", "--max-running-per-namespace", "1"], {}
+    )
+    return reconcile.OperatorState(config=config, kube=kube)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("vanished", [False, True], ids=["still-there", "deleted-in-a-gap"])
+def test_a_training_job_deleted_in_a_watch_gap_holds_no_slot(
+    events: list[str], vanished: bool
+) -> None:
+    """Another job's unfinished training Job takes the namespace's only slot while the
+    apiserver has it; once an audit finds it gone (no DELETED came: Kopf re-listed after a
+    broken watch), it no longer counts, and this job starts training."""
+    kube = FakeKube()
+    loop = reconcile.JobLoop(limited_state(kube), body(), logging.getLogger("test"))
+    run(loop, {}, {})
+    other = child("train", owner="u-2")
+    kube.vanished = {other.uid} if vanished else set()
+    loop.shared.gaps.audited_at.clear()  # the next pass audits again
+    jobs = {KEY: [child("validate", complete=True)], (NAMESPACE, "other"): [other]}
+    run(loop, jobs, {KEY: [validate_pod()]})
+    assert kube.status_patches[-1]["phase"] == ("Running" if vanished else "Queued")
+    assert (("create", "Job/demo-train") in kube.calls) is vanished
+
+
+def test_a_job_deleted_in_a_watch_gap_ends_its_loop(events: list[str]) -> None:
+    kube = FakeKube()
+    loop = reconcile.JobLoop(operator_state(kube), body(), logging.getLogger("test"))
+    kube.vanished = {"u-1"}
+    with pytest.raises(JobVanished):
+        run(loop, {}, {})
+    assert kube.calls == [], "nothing created or written for a job the apiserver lost"
+
+
+def test_a_namespace_is_audited_once_an_interval(events: list[str]) -> None:
+    kube = FakeKube()
+    state = operator_state(kube)
+    first = reconcile.JobLoop(state, body(), logging.getLogger("test"))
+    run(first, {}, {})
+    run(first, {}, {})
+    assert kube.lists == 3, "jobs, pods and FineTuneJobs, once"
+    state.gaps.audited_at[NAMESPACE] -= state.config.audit_interval
+    run(first, {}, {})
+    assert kube.lists == 6
