@@ -49,6 +49,17 @@ class TrainerRuntime:
     """sizeLimit of the /scratch emptyDir; "" for none."""
     hf_endpoint: str = ""
     """HF_ENDPOINT for jobs whose base model is on the Hub (hf://); "" for huggingface.co."""
+    operator_peer: OperatorPeer | None = None
+    """Where the operator's pods are: with it, each job gets a NetworkPolicy that lets into its
+    training pods only their own job's pods and the operator; None creates none."""
+
+
+@dataclass(frozen=True)
+class OperatorPeer:
+    """The operator's pods, as a NetworkPolicy peer: their namespace and labels."""
+
+    namespace: str
+    pod_labels: tuple[tuple[str, str], ...]
 
 
 def owner_reference(job: FineTuneJob) -> dict[str, Any]:
@@ -100,6 +111,41 @@ def build_service(job: FineTuneJob) -> Manifest:
             "ports": [
                 {"name": "rendezvous", "port": pod.RENDEZVOUS_PORT, "protocol": "TCP"},
                 {"name": "progress", "port": pod.PROGRESS_PORT, "protocol": "TCP"},
+            ],
+        },
+    }
+
+
+def build_network_policy(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
+    """``<job>-train``: ingress to the training pods only from the same job's training pods
+    (rendezvous and collectives, any port) and from the operator's pods (the progress port).
+    Another tenant's pod cannot join the rendezvous, read progress or reach the collectives.
+    Egress stays open: S3, the Hub and tracking servers are the job's own choice."""
+    peer = runtime.operator_peer
+    if peer is None:
+        raise ValueError("a trainer NetworkPolicy needs the operator's namespace and labels")
+    name = job.metadata.name
+    training_pods = {"matchLabels": {names.LABEL_JOB: name, names.LABEL_ROLE: "train"}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(job, names.service_name(name), "train"),
+        "spec": {
+            "podSelector": training_pods,
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [{"podSelector": training_pods}]},
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {names.LABEL_NAMESPACE_NAME: peer.namespace}
+                            },
+                            "podSelector": {"matchLabels": dict(peer.pod_labels)},
+                        }
+                    ],
+                    "ports": [{"port": pod.PROGRESS_PORT, "protocol": "TCP"}],
+                },
             ],
         },
     }

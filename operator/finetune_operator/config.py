@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from finetune_api.jobspec import Resources
+from finetune_operator.builders import OperatorPeer
 
 DEFAULT_TRAINER_IMAGE = "ghcr.io/finetune-operator/finetune-trainer:0.1.0"
 ENV_PREFIX = "FINETUNE_"
@@ -82,6 +83,9 @@ class OperatorConfig:
     peering_lifetime: int = 30
     """Seconds a replica's keep-alive counts: a replica that dies without a word is replaced by
     a waiting one after this long."""
+    operator_peer: OperatorPeer | None = None
+    """The operator's own namespace and pod labels, given with --trainer-network-policy: each
+    job's training pods then admit traffic only from their job's pods and from these."""
     audit_interval: float = 60.0
     """Seconds between two checks, per namespace, that what the operator holds (indexed Jobs
     and pods, followed FineTuneJobs) still exists in the apiserver (``watch_gaps``)."""
@@ -214,6 +218,27 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "(default: %(default)s)",
     )
     parser.add_argument(
+        "--trainer-network-policy",
+        type=_boolean,
+        default=default("trainer-network-policy", "false"),
+        metavar="true|false",
+        help="give each job a NetworkPolicy: ingress to its training pods only from the same "
+        "job's pods and from the operator (needs --operator-namespace and "
+        "--operator-pod-labels) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--operator-namespace",
+        default=default("operator-namespace", ""),
+        metavar="NAMESPACE",
+        help="the namespace the operator's pods run in",
+    )
+    parser.add_argument(
+        "--operator-pod-labels",
+        default=default("operator-pod-labels", ""),
+        metavar="KEY=VALUE,...",
+        help="labels that select the operator's pods",
+    )
+    parser.add_argument(
         "--audit-interval",
         type=float,
         default=float(default("audit-interval", "60")),
@@ -301,6 +326,15 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
     for flag, (value, pattern) in quantities.items():
         if value and not pattern.fullmatch(value):
             parser.error(f"{flag} {value!r} is not a Kubernetes quantity")
+    peer = None
+    if args.trainer_network_policy:
+        labels = [item.partition("=") for item in _split(args.operator_pod_labels)]
+        if not args.operator_namespace or not labels or any(not k or not v for k, _, v in labels):
+            parser.error(
+                "--trainer-network-policy needs --operator-namespace and --operator-pod-labels "
+                "KEY=VALUE,..."
+            )
+        peer = OperatorPeer(args.operator_namespace, tuple((k, v) for k, _, v in labels))
     endpoints = args.allowed_s3_endpoint or _split(env.get(ENV_PREFIX + "ALLOWED_S3_ENDPOINT", ""))
     return OperatorConfig(
         namespaces=tuple(namespaces),
@@ -325,5 +359,6 @@ def parse_config(argv: Sequence[str], env: Mapping[str, str]) -> OperatorConfig:
         scratch_size_limit=args.scratch_size_limit,
         peering=args.peering,
         peering_lifetime=args.peering_lifetime,
+        operator_peer=peer,
         audit_interval=args.audit_interval,
     )

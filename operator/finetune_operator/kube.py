@@ -204,6 +204,10 @@ _COLLECTIONS = {
     ("v1", "ConfigMap"): "/api/v1/namespaces/{ns}/configmaps",
     ("v1", "Service"): "/api/v1/namespaces/{ns}/services",
     ("batch/v1", "Job"): "/apis/batch/v1/namespaces/{ns}/jobs",
+    (
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+    ): "/apis/networking.k8s.io/v1/namespaces/{ns}/networkpolicies",
 }
 
 

@@ -149,6 +149,7 @@ def trainer_runtime(config: OperatorConfig, job: FineTuneJob) -> builders.Traine
         memory_request=config.default_memory_request,
         shm_size_limit=config.shm_size_limit,
         scratch_size_limit=config.scratch_size_limit,
+        operator_peer=config.operator_peer,
     )
 
 
@@ -315,6 +316,8 @@ class JobLoop:
                 trainer = self.trainer_runtime(job)
                 await kube.create(builders.build_config_map(job))
                 await kube.create(builders.build_service(job))
+                if trainer.operator_peer is not None:
+                    await kube.create(builders.build_network_policy(job, trainer))
                 created = await kube.create(
                     builders.build_train_job(
                         job,

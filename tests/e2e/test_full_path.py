@@ -225,6 +225,15 @@ def test_chart_operator_runs_real_trainer(
     # Children carry their own labels, never the parent's GitOps tracking label.
     train = cluster.api.get(f"/apis/batch/v1/namespaces/{workspace}/jobs/{name}-train")
     assert "argocd.argoproj.io/instance" not in train["metadata"].get("labels", {})
+    # The chart's default trainerNetworkPolicy: the operator made the job's policy, which the
+    # apiserver accepted under the chart's RBAC (the local bridge CNI does not enforce it).
+    policy = cluster.api.get(
+        f"/apis/networking.k8s.io/v1/namespaces/{workspace}/networkpolicies/{name}-train"
+    )
+    operator_peer = policy["spec"]["ingress"][1]["from"][0]
+    assert operator_peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": chart_operator
+    }
 
     table = cluster.kubectl("get", "ftj", name, "-n", workspace)
     header, row = table.strip().splitlines()

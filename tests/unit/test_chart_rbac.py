@@ -93,7 +93,10 @@ def _sample_job() -> Any:
 
 def _build(name: str) -> dict[str, Any]:
     """The manifest a builder makes, to learn which collection a create goes to."""
-    runtime = builders.TrainerRuntime(image="img", s3_endpoint="", grace_period_seconds=1)
+    peer = builders.OperatorPeer("ops", (("app", "op"),))
+    runtime = builders.TrainerRuntime(
+        image="img", s3_endpoint="", grace_period_seconds=1, operator_peer=peer
+    )
     builder = getattr(builders, name)
     parameters = builder.__code__.co_varnames[: builder.__code__.co_argcount]
     extra: dict[str, Any] = {"suspend": False} if "suspend" in builder.__code__.co_varnames else {}

@@ -99,6 +99,41 @@ def test_service_is_headless_with_rendezvous_and_progress_ports() -> None:
     assert [p["port"] for p in spec["ports"]] == [29500, 8478]
 
 
+def test_network_policy_admits_only_the_jobs_pods_and_the_operator() -> None:
+    peer = builders.OperatorPeer("ops", (("app.kubernetes.io/name", "finetune-operator"),))
+    runtime = builders.TrainerRuntime(
+        image="i", s3_endpoint="", grace_period_seconds=1, operator_peer=peer
+    )
+    policy = builders.build_network_policy(job_with(), runtime)
+    assert policy["metadata"]["name"] == "support-lora-train"
+    assert policy["metadata"]["ownerReferences"] == [OWNER]
+    training_pods = {
+        "matchLabels": {"finetune.dev/job": "support-lora", "finetune.dev/role": "train"}
+    }
+    assert policy["spec"] == {
+        "podSelector": training_pods,
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {"from": [{"podSelector": training_pods}]},
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "ops"}
+                        },
+                        "podSelector": {
+                            "matchLabels": {"app.kubernetes.io/name": "finetune-operator"}
+                        },
+                    }
+                ],
+                "ports": [{"port": pod.PROGRESS_PORT, "protocol": "TCP"}],
+            },
+        ],
+    }
+    with pytest.raises(ValueError, match="operator's namespace"):
+        builders.build_network_policy(job_with(), RUNTIME)
+
+
 def test_validate_job_is_cpu_only_and_runs_validate() -> None:
     manifest = builders.build_validate_job(job_with(resources={"gpusPerNode": 8}), RUNTIME)
     container = pod_spec(manifest)["containers"][0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from finetune_operator.builders import OperatorPeer
 from finetune_operator.config import DEFAULT_TRAINER_IMAGE, parse_config
 
 
@@ -138,6 +139,10 @@ def test_image_allow_list(allowed: list[str], image: str, ok: bool) -> None:
         ["--default-memory-request", "1 GiB"],
         ["--shm-size-limit", "-1Gi"],
         ["--scratch-size-limit", "100GB"],
+        ["--audit-interval", "0"],
+        ["--trainer-network-policy=true", "--operator-namespace", "ops"],
+        ["--trainer-network-policy=true", "--operator-pod-labels", "app=op"],
+        ["--trainer-network-policy=true", "--operator-namespace=ops", "--operator-pod-labels=app"],
     ],
 )
 def test_rejects_bad_values(argv: list[str]) -> None:
@@ -160,3 +165,18 @@ def test_tenant_settings_from_flags_or_environment() -> None:
     assert config.require_secret_ref is True
     assert config.allowed_s3_endpoints == ("*",)
     assert config.shm_size_limit == "512Mi"
+
+
+def test_trainer_network_policy_names_the_operators_pods() -> None:
+    assert parse_config([], {}).operator_peer is None
+    flags = [
+        "--trainer-network-policy=true",
+        "--operator-namespace=finetune-system",
+        "--operator-pod-labels",
+        "app.kubernetes.io/name=finetune-operator, app.kubernetes.io/instance=ft",
+    ]
+    peer = parse_config(flags, {}).operator_peer
+    assert peer == OperatorPeer(
+        "finetune-system",
+        (("app.kubernetes.io/name", "finetune-operator"), ("app.kubernetes.io/instance", "ft")),
+    )

@@ -480,3 +480,21 @@ def test_a_namespace_is_audited_once_an_interval(events: list[str]) -> None:
     state.gaps.audited_at[NAMESPACE] -= state.config.audit_interval
     run(first, {}, {})
     assert kube.lists == 6
+
+
+@pytest.mark.parametrize("policy", [False, True], ids=["no-policy", "trainer-network-policy"])
+def test_training_creates_the_network_policy_only_when_asked(
+    events: list[str], policy: bool
+) -> None:
+    flags = ["--allowed-image", IMAGE, "--metrics-port", "0"]
+    if policy:
+        flags += ["--trainer-network-policy=true", "--operator-namespace=ops"]
+        flags += ["--operator-pod-labels=app=op"]
+    kube = FakeKube()
+    state = reconcile.OperatorState(config=parse_config(flags, {}), kube=kube)  # type: ignore[arg-type]
+    loop = reconcile.JobLoop(state, body(), logging.getLogger("test"))
+    run(loop, {}, {})
+    run(loop, {KEY: [child("validate", complete=True)]}, {KEY: [validate_pod()]})
+    created = [call for call in kube.calls if call[0] == "create"]
+    assert (("create", "NetworkPolicy/demo-train") in created) is policy
+    assert created[-1] == ("create", "Job/demo-train"), "the pods start behind their policy"
