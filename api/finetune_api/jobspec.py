@@ -9,10 +9,8 @@ CEL rules; a unit test walks both schemas and keeps them equal.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from finetune_api.fields import (
@@ -331,16 +329,3 @@ def parse_job(document: dict[str, Any], *, local: bool = False) -> FineTuneJob:
 
     local: a run on this machine (``LOCAL_URIS``), whose URIs may also be ``file://``."""
     return FineTuneJob.model_validate(document, context={LOCAL_URIS: local})
-
-
-def load_job_file(path: str | Path) -> FineTuneJob:
-    """Read a job file (YAML or JSON) and parse it; every refusal is a ValueError (pydantic's
-    ValidationError is one), so a caller maps one exception type to "invalid config"."""
-    with open(path, encoding="utf-8") as fh:
-        try:
-            document = yaml.safe_load(fh)
-        except (yaml.YAMLError, RecursionError) as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ValueError(f"{path}: not a FineTuneJob document")
-    return parse_job(document)

@@ -565,7 +565,7 @@ def decide(
     unknown_fields: Sequence[str] = (),
 ) -> Decision:
     """The next status and the child changes for one reconcile pass. ``unknown_fields``: spec
-    fields set aside because this build does not know them (``spec_reader``)."""
+    fields set aside because this build does not know them (``finetune_api.spec_reader``)."""
     before = status.get("phase")
     if before in FINAL_PHASES:
         return finished(status, generation, now)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from finetune_api.jobspec import FineTuneJob
 from finetune_api.reports import ProgressReport
+from finetune_api.spec_reader import ReadJob, read_job
 from finetune_api.status import FINAL_PHASES, Phase
 from finetune_operator import builders, decisions, metrics, names, tenancy
 from finetune_operator.config import OperatorConfig
@@ -34,7 +35,6 @@ from finetune_operator.kube import (
 )
 from finetune_operator.observed import JobState, PodState
 from finetune_operator.progress_client import BadReport, fetch_progress
-from finetune_operator.spec_reader import ReadJob, read_job
 from finetune_operator.watch_gaps import JobVanished, LiveIndex, WatchGaps, held_uids
 
 TICK_SECONDS = 2.0

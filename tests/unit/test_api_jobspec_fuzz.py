@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from tests.support.manifests import finetunejob
 
-from finetune_api.jobspec import FineTuneJob, load_job_file, parse_job
+from finetune_api.jobspec import FineTuneJob, parse_job
+from finetune_api.spec_reader import read_job_file
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -75,4 +76,4 @@ def test_any_job_file_raises_only_value_error(text: str) -> None:
         path = Path(tmp) / "job.yaml"
         path.write_text(text, encoding="utf-8")
         with pytest.raises(ValueError):
-            load_job_file(path)
+            read_job_file(path)

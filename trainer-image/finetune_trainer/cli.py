@@ -11,9 +11,10 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from finetune_api.jobspec import FineTuneJob, load_job_file
+from finetune_api.jobspec import FineTuneJob
 from finetune_api.reasons import Reason
 from finetune_api.reports import Summary
+from finetune_api.spec_reader import read_job_file
 from finetune_trainer.config import (
     Rendezvous,
     is_worker,
@@ -44,9 +45,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load(path: str) -> FineTuneJob:
     try:
-        return load_job_file(path)
+        read = read_job_file(path)
     except (OSError, ValueError, ValidationError) as exc:
         raise InvalidConfig(f"{path}: {exc}") from exc
+    if read.unknown_fields:  # written by a newer operator: carry on with what this build knows
+        log.warning(
+            "ignoring job fields this trainer version does not know: %s",
+            ", ".join(read.unknown_fields),
+        )
+    return read.job
 
 
 def _reported(action: Callable[[], Summary]) -> int:

@@ -1,12 +1,12 @@
-"""Read a FineTuneJob's spec as this operator build understands it, tolerating fields it does not
-know. Pure.
+"""Read a FineTuneJob as this build understands it, tolerating fields it does not know. Pure
+but for reading a job file.
 
-The CRD and the operator are upgraded separately: a CRD that gains a field first lets users set
-it while this build's models (``extra="forbid"``, strict for the trainer and for admission) would
-refuse the whole spec, and every active job would fail. Here unknown fields are set aside and
-named, so the job carries on with what this build understands and says what it ignored
-(condition SpecUnderstood). The rendered job document is built from the parsed models, so the
-trainer never sees the ignored fields either.
+Each part is upgraded on its own. A CRD that gains a field first lets users set it while the
+operator's models (``extra="forbid"``, strict for admission) would refuse the whole spec, and
+every active job would fail; an operator newer than a job's trainer image renders a job document
+that image's models would refuse. Here unknown fields are set aside and named, so the job carries
+on with what this build understands and says what it ignored: the operator in condition
+SpecUnderstood, the trainer in its log.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from finetune_api.jobspec import FineTuneJob, parse_job
@@ -57,3 +59,17 @@ def read_job(document: dict[str, Any]) -> ReadJob:
             raise
     job = parse_job(_without(document, unknown))
     return ReadJob(job, tuple(sorted(_dotted(loc) for loc in unknown)))
+
+
+def read_job_file(path: str | Path) -> ReadJob:
+    """Read a job file (YAML or JSON) as :func:`read_job` does; every refusal is a ValueError
+    (pydantic's ValidationError is one), so a caller maps one exception type to "invalid
+    config"."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            document = yaml.safe_load(fh)
+        except (yaml.YAMLError, RecursionError) as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not a FineTuneJob document")
+    return read_job(document)

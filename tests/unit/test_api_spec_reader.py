@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from tests.support.manifests import finetunejob
 
-from finetune_operator.spec_reader import read_job
+from finetune_api.spec_reader import read_job
 
 
 def test_known_spec_reads_whole() -> None:
