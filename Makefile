@@ -50,7 +50,7 @@ api-docs: $(STAMP) ## Regenerate docs/api.md from the CRD
 
 .PHONY: test
 test: binaries lint ## Lint, then every test (unit + e2e; e2e starts the local cluster if needed)
-	$(PY) -m pytest $(PYTEST_ARGS) tests
+	$(PY) -m pytest --junitxml=.testenv/junit.xml $(PYTEST_ARGS) tests
 
 .PHONY: cluster-up
 cluster-up: $(STAMP) binaries ## Start the local control plane, the node (kubelet, containerd, images) and S3 (idempotent)
