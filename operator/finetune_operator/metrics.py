@@ -26,23 +26,35 @@ class PhaseBook:
 
     def __init__(self) -> None:
         self._phases: dict[tuple[str, str], str] = {}
+        self._counts: Tally[tuple[str, str]] = Tally()
+        """Jobs per (namespace, phase), kept as phases change: every pass of every job sets its
+        phase, so recounting all jobs each time would cost O(jobs) a pass."""
 
     def set(self, namespace: str, name: str, phase: str | None) -> None:
         key = (namespace, name)
+        old = self._phases.get(key)
+        if old == phase:
+            return
         if phase is None:
-            self._phases.pop(key, None)
+            del self._phases[key]
         else:
             self._phases[key] = phase
-        self._publish()
+            self._add(namespace, phase, 1)
+        if old is not None:
+            self._add(namespace, old, -1)
 
     def count(self) -> int:
         return len(self._phases)
 
-    def _publish(self) -> None:
-        counts = Tally((ns, phase) for (ns, _), phase in self._phases.items())
-        JOBS_BY_PHASE.clear()
-        for (namespace, phase), count in counts.items():
-            JOBS_BY_PHASE.labels(namespace=namespace, phase=phase).set(count)
+    def _add(self, namespace: str, phase: str, delta: int) -> None:
+        self._counts[namespace, phase] += delta
+        if self._counts[namespace, phase]:
+            JOBS_BY_PHASE.labels(namespace=namespace, phase=phase).set(
+                self._counts[namespace, phase]
+            )
+        else:
+            del self._counts[namespace, phase]
+            JOBS_BY_PHASE.remove(namespace, phase)
 
 
 def serve(port: int) -> None:

@@ -44,6 +44,8 @@ FINISHED_WAIT_SECONDS = 60.0
 """A finished job's loop only waits for deletion or its TTL, and acknowledges a new generation
 (a manifest edited in Git) within this time, so kstatus does not see it as InProgress."""
 
+AUDIT_LOG_UIDS = 10
+"""UIDs named in an audit's log line; the count says how many more."""
 JobKey = tuple[str, str]
 CREATES = frozenset({decisions.Action.CREATE_VALIDATION, decisions.Action.CREATE_TRAINING})
 
@@ -371,12 +373,14 @@ class JobLoop:
             listed |= await kube.list_uids(finetunejobs_path(namespace))
             vanished = gaps.record(namespace, held, listed, time.monotonic())
         if vanished:
+            named = sorted(vanished)
             self.logger.warning(
                 "%d object(s) of namespace %s were deleted while a watch was broken; "
-                "no longer counted: %s",
-                len(vanished),
+                "no longer counted: %s%s",
+                len(named),
                 namespace,
-                ", ".join(sorted(vanished)),
+                ", ".join(named[:AUDIT_LOG_UIDS]),
+                ", ..." if len(named) > AUDIT_LOG_UIDS else "",
             )
 
     async def _write(self, decision: decisions.Decision) -> None:
