@@ -33,7 +33,7 @@ def test_references_continue_the_last_file_named() -> None:
 def test_failed_skipped_and_missing_tests_are_named(tmp_path: Path) -> None:
     report = tmp_path / "junit.xml"
     report.write_text(REPORT, encoding="utf-8")
-    results = junit_results(report)
+    results = junit_results([report])
     rows = [
         "| ok | `tests/unit/test_a.py::test_one`, `::test_two` |",
         "| broken | `tests/e2e/test_b.py::test_slow` |",
@@ -45,3 +45,15 @@ def test_failed_skipped_and_missing_tests_are_named(tmp_path: Path) -> None:
     assert outcome.passed == 3
     assert outcome.failed == ["tests/e2e/test_b.py::test_slow", "tests/e2e/test_b.py::test_skipped"]
     assert outcome.missing == ["tests/unit/test_a.py::test_renamed"]
+
+
+def test_a_test_skipped_in_one_report_and_passed_in_another_passed(tmp_path: Path) -> None:
+    main_run, outages = tmp_path / "junit.xml", tmp_path / "junit-outages.xml"
+    main_run.write_text(REPORT, encoding="utf-8")
+    outages.write_text(
+        REPORT.replace('name="test_skipped"><skipped /></testcase>', 'name="test_skipped" />'),
+        encoding="utf-8",
+    )
+    results = junit_results([main_run, outages])
+    assert results["tests/e2e/test_b.py::test_skipped"] is True
+    assert results["tests/e2e/test_b.py::test_slow"] is False
