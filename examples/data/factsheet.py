@@ -12,9 +12,8 @@ Rendered files:
                          wording; each lists under "expected" the strings a right answer states
   heldout_question.txt   the eval question of one chosen fact, for a before/after comparison
 
-Deterministic: seeded RNGs draw, in table order, a subject name per question and a held-out
-template per fact, so the same fact sheet renders the same bytes. The eval set has its own RNG:
-adding or removing a training template leaves the held-out questions as they were.
+Deterministic: one seeded RNG draws, in table order, a subject name per question and a held-out
+template per fact, so the same fact sheet renders the same bytes.
 """
 
 from __future__ import annotations
@@ -137,9 +136,7 @@ def example(system_prompt: str, question: str, answer: str) -> Record:
 
 def render(domain: Domain) -> dict[str, str]:
     """File name -> content of every generated file."""
-    # Two generators, so that adding a training template never changes the eval set.
     rng = random.Random(domain.seed)
-    eval_rng = random.Random(f"{domain.seed}-eval")
     train: list[Record] = []
     held_out: list[Record] = []
     heldout_question = ""
@@ -147,8 +144,8 @@ def render(domain: Domain) -> dict[str, str]:
         for template in fact.train_questions:
             question = template.format(**fact.fields, ref=rng.choice(fact.refs))
             train.append(example(domain.system_prompt, question, fact.answer))
-        template = eval_rng.choice(fact.eval_question_templates)
-        question = template.format(**fact.fields, ref=eval_rng.choice(fact.refs))
+        template = rng.choice(fact.eval_question_templates)
+        question = template.format(**fact.fields, ref=rng.choice(fact.refs))
         record = example(domain.system_prompt, question, fact.answer)
         held_out.append(record | {"expected": fact.expected})
         if fact.key == domain.heldout_key:
