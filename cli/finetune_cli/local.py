@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
@@ -30,10 +29,9 @@ from finetune_api import pod
 from finetune_api.jobspec import FineTuneJob, parse_job
 from finetune_api.pod import Env
 from finetune_api.reports import Metrics, ProgressReport, TrainSummary
-from finetune_api.resource import KIND
 from finetune_cli import render
 from finetune_cli.errors import CliError, JobDidNotSucceed, UsageError
-from finetune_cli.manifest import validation_line
+from finetune_cli.manifest import read_manifest, validation_line
 from finetune_cli.views import metric_rows, report_line
 
 LOCAL_FIELDS = (("baseModel", "uri"), ("dataset", "train"), ("dataset", "eval"), ("output", "uri"))
@@ -59,14 +57,7 @@ def localize(document: dict[str, Any], base: Path) -> dict[str, Any]:
 
 def load_local_job(path: Path) -> FineTuneJob:
     """The manifest at ``path``, localized and validated; UsageError naming the field."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(document, dict) or document.get("kind") != KIND:
-        raise UsageError(f"{path}: not a {KIND} manifest")
+    document = read_manifest(path)
     try:
         return parse_job(localize(document, path.resolve().parent), local=True)
     except ValidationError as exc:

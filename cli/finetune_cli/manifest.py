@@ -98,8 +98,9 @@ def manifest_from_flags(flags: JobFlags, namespace: str | None) -> dict[str, Any
     return document
 
 
-def manifest_from_file(path: str, namespace: str | None) -> dict[str, Any]:
-    """The manifest in ``path`` (YAML or JSON), validated, in ``namespace`` if given."""
+def read_manifest(path: str | Path) -> dict[str, Any]:
+    """The FineTuneJob document in ``path`` (YAML or JSON), not yet validated; UsageError when
+    it cannot be read, is not YAML, or is not a FineTuneJob."""
     try:
         document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
@@ -108,6 +109,12 @@ def manifest_from_file(path: str, namespace: str | None) -> dict[str, Any]:
         raise UsageError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise UsageError(f"{path}: not a {KIND} manifest")
+    return document
+
+
+def manifest_from_file(path: str, namespace: str | None) -> dict[str, Any]:
+    """The manifest in ``path`` (YAML or JSON), validated, in ``namespace`` if given."""
+    document = read_manifest(path)
     metadata = document.setdefault("metadata", {})
     if namespace and metadata.get("namespace") not in (None, namespace):
         raise UsageError(
