@@ -135,13 +135,15 @@ def _put_ok(client: Any, bucket: str) -> bool:
     return True
 
 
-def job_manifest(name: str, inputs: dict[str, str], num_nodes: int) -> dict[str, Any]:
+def job_manifest(
+    name: str, inputs: dict[str, str], num_nodes: int, epochs: int = 3
+) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "baseModel": {"uri": inputs["model"]},
         "dataset": {"train": inputs["train"], "eval": inputs["eval"], "format": "chat"},
         "method": {"type": "lora", "lora": {"r": 8, "alpha": 16, "dropout": 0.0}},
         "hyperparameters": {
-            "epochs": 3,
+            "epochs": epochs,
             "learningRate": 5.0e-3,
             "batchSize": 4,
             "maxSeqLength": 64,
@@ -201,7 +203,9 @@ def test_chart_operator_runs_real_trainer(
     cluster: Cluster, chart_operator: str, workspace: str, inputs: dict[str, str]
 ) -> None:
     name = "full-1node"
-    cluster.api.create(ftj_path(workspace), job_manifest(name, inputs, num_nodes=1))
+    # Ten epochs (400 steps, about 15 s here) so that the operator's 2 s progress polls land
+    # mid-run: three epochs took 4 s on a fast CI run and no poll saw a step between 0 and the end.
+    cluster.api.create(ftj_path(workspace), job_manifest(name, inputs, num_nodes=1, epochs=10))
     body, phases, progress = run_to_end(cluster, workspace, name)
     status = body["status"]
     assert status["phase"] == "Succeeded", json.dumps(status, indent=2)
