@@ -109,6 +109,9 @@ class Hyperparameters(Model):
     weight_decay: float = Field(default=0.0, ge=0, le=1)
     max_steps: int | None = Field(default=None, ge=1)
     eval_every_steps: int | None = Field(default=None, ge=1)
+    eval_sample_size: int = Field(default=256, ge=1)
+    """Eval records in the eval loss during training (a sample fixed by the seed); the base
+    model's loss and the final one use every record."""
     lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
     group_by_length: bool = True
     """Batches of similar length, in an order fixed by the seed (ignored with packing)."""

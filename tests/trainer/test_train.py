@@ -239,6 +239,22 @@ def test_lora_checkpoint_leaves_out_the_frozen_base(
     forget_deepspeed_config()
 
 
+def test_evaluation_during_training_samples_the_eval_set(inputs: dict[str, str]) -> None:
+    """Evaluations at each interval see a seeded sample of evalSampleSize records; the final
+    eval loss, the one in status, sees all 16."""
+    hyperparameters = {"evalSampleSize": 4, "evalEverySteps": 4}
+    result = train_in_process(trainer_job(inputs, hyperparameters=hyperparameters))
+    trainer = result.trainer
+    assert len(trainer.eval_sample) == 4 and len(trainer.eval_dataset) == 16
+    evals = [e for e in trainer.state.log_history if "eval_loss" in e]
+    assert [e["step"] for e in evals] == [4, 8, 8]  # at the intervals, then the final one
+    sampled, final = evals[1]["eval_loss"], evals[2]["eval_loss"]
+    assert sampled != final
+    assert trainer.evaluate(eval_dataset=trainer.eval_sample)["eval_loss"] == pytest.approx(sampled)
+    assert trainer.evaluate()["eval_loss"] == pytest.approx(final)
+    assert result.summary.metrics.eval_loss == pytest.approx(final)
+
+
 def test_outage_during_checkpoint_upload_is_ridden_out(
     s3: S3Endpoint, inputs: dict[str, str], s3_outage: Outage, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,10 +1,10 @@
-"""Thread pools sized from the pod's CPU allotment (``config.threads_per_rank``)."""
+"""Thread pools and tokeniser processes sized from the pod's CPU allotment (``config``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from finetune_trainer.config import set_thread_env, threads_per_rank
+from finetune_trainer.config import set_thread_env, threads_per_rank, tokenizer_processes
 
 
 @pytest.mark.parametrize(
@@ -37,3 +37,18 @@ def test_no_allotment_leaves_the_env_alone() -> None:
 def test_a_malformed_allotment_names_the_variable() -> None:
     with pytest.raises(ValueError, match=r"FINETUNE_CPUS='2\.5'"):
         threads_per_rank({"FINETUNE_CPUS": "2.5"})
+
+
+@pytest.mark.parametrize(
+    ("env", "examples", "processes"),
+    [
+        ({}, 100_000, None),
+        ({"FINETUNE_CPUS": "8"}, 1_000, None),
+        ({"FINETUNE_CPUS": "8"}, 6_000, 3),
+        ({"FINETUNE_CPUS": "8", "NPROC_PER_NODE": "8"}, 100_000, 8),
+        ({"FINETUNE_CPUS": "1"}, 100_000, None),
+    ],
+    ids=["outside-a-pod", "too-few-examples", "one-per-2000", "whole-pod-not-a-rank", "one-cpu"],
+)
+def test_tokenizer_processes(env: dict[str, str], examples: int, processes: int | None) -> None:
+    assert tokenizer_processes(env, examples) == processes

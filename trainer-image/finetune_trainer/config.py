@@ -55,15 +55,39 @@ def threads_per_rank(env: Mapping[str, str]) -> int | None:
     Sized from the allotment, not the node: on a shared node OpenMP threads beyond the pod's
     CPUs wait for each other at every operator (measured: ten times slower with a neighbour).
     """
+    allotment = pod_cpus(env)
+    if allotment is None:
+        return None
+    nproc = int(env.get(Env.NPROC_PER_NODE) or 1)
+    return max(1, allotment // max(1, nproc))
+
+
+def pod_cpus(env: Mapping[str, str]) -> int | None:
+    """The pod's CPU allotment (``Env.CPUS``), None outside a pod."""
     cpus = env.get(Env.CPUS)
     if not cpus:
         return None
     try:
-        allotment = int(cpus)
+        return int(cpus)
     except ValueError:
         raise ValueError(f"{Env.CPUS}={cpus!r} is not a whole number of CPUs") from None
-    nproc = int(env.get(Env.NPROC_PER_NODE) or 1)
-    return max(1, allotment // max(1, nproc))
+
+
+EXAMPLES_PER_TOKENIZER_PROCESS = 2000
+"""Fewer examples than this per process and the worker processes' start (each loads the
+tokenizer and pickles its share) costs more than the tokenising they take over."""
+
+
+def tokenizer_processes(env: Mapping[str, str], examples: int) -> int | None:
+    """Processes for TRL's tokenisation (``dataset_num_proc``): the pod's CPUs, at most one per
+    ``EXAMPLES_PER_TOKENIZER_PROCESS`` examples; None tokenises in this process.
+
+    The whole allotment, not a rank's share: one process of a node tokenises (TRL prepares
+    on the main process first, the node's other ranks then read its cache) while the rest wait.
+    """
+    cpus = pod_cpus(env) or 1
+    processes = min(cpus, examples // EXAMPLES_PER_TOKENIZER_PROCESS)
+    return processes if processes > 1 else None
 
 
 def set_thread_env(env: MutableMapping[str, str]) -> int | None:

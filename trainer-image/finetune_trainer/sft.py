@@ -67,12 +67,50 @@ class SeededLengthGroupedSampler(Sampler[int]):
 
 class CountingSFTTrainer(SFTTrainer):
     """SFTTrainer that records, per split, how many examples had no trainable token left,
-    and (``group_by_length``) draws training batches of similar length."""
+    (``group_by_length``) draws training batches of similar length, and (``eval_sample_size``)
+    evaluates a seeded sample of the eval set during training."""
 
-    def __init__(self, *args: Any, group_by_length: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        group_by_length: bool = False,
+        eval_sample_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.dropped: dict[str, int] = {}
         self.group_by_length = group_by_length
+        self.eval_sample_size = eval_sample_size
         super().__init__(*args, **kwargs)
+        self.eval_sample = self._eval_sample()
+
+    def _eval_sample(self) -> Dataset | None:
+        """The prepared eval records the evaluations during training use: the same ones at
+        every interval and on every rank (drawn by the seed), None when that is all of them."""
+        full: Any = self.eval_dataset
+        if self.eval_sample_size is None or not isinstance(full, Dataset):
+            return None
+        if len(full) <= self.eval_sample_size:
+            return None
+        return full.shuffle(seed=self.args.seed).select(range(self.eval_sample_size))
+
+    @property
+    def samples_eval(self) -> bool:
+        """Whether evaluations during training see fewer records than the final one."""
+        return self.eval_sample is not None
+
+    def _evaluate(
+        self, trial: Any, ignore_keys_for_eval: list[str] | None, skip_scheduler: bool = False
+    ) -> dict[str, float]:
+        # The Trainer's periodic evaluation: on the sample. Explicit ``evaluate()`` calls (the
+        # base model's loss at step 0, the final loss) keep the whole eval set.
+        if self.eval_sample is None:
+            return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+        full = self.eval_dataset
+        self.eval_dataset = self.eval_sample
+        try:
+            return super()._evaluate(trial, ignore_keys_for_eval, skip_scheduler)
+        finally:
+            self.eval_dataset = full
 
     def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Any:
         dataset: Any = self.train_dataset if train_dataset is None else train_dataset

@@ -40,6 +40,7 @@ from finetune_trainer.config import (
     prepare_process_env,
     scratch_dir,
     threads_per_rank,
+    tokenizer_processes,
     world_size,
 )
 from finetune_trainer.dsconfig import (
@@ -137,6 +138,7 @@ def sft_arguments(
     assistant_masks: bool,
     has_eval: bool,
     accel: Acceleration,
+    dataset_num_proc: int | None = None,
 ) -> Any:
     spec = job.spec
     hp = spec.hyperparameters
@@ -172,6 +174,7 @@ def sft_arguments(
         disable_tqdm=True,
         dataloader_num_workers=0,
         packing=hp.packing,
+        dataset_num_proc=dataset_num_proc,
         # Activation checkpointing recomputes the forward pass (about 20% more compute); TRL
         # turns it on by default, but nothing here needs the memory it saves.
         gradient_checkpointing=False,
@@ -229,6 +232,7 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
         assistant_masks=assistant_masks,
         has_eval=eval_set is not None,
         accel=accel,
+        dataset_num_proc=tokenizer_processes(os.environ, len(train_set)),
     )
     # After the arguments: under ZeRO-3 they make from_pretrained partition at load time.
     model = AutoModelForCausalLM.from_pretrained(
@@ -251,6 +255,7 @@ def build_trainer(  # noqa: PLR0917 (one call site; the run's pieces)
         peft_config=peft_lora_config(spec.method.lora) if spec.method.lora else None,
         callbacks=callbacks,
         group_by_length=spec.hyperparameters.group_by_length,
+        eval_sample_size=spec.hyperparameters.eval_sample_size,
     )
     if len(cast("Sized", trainer.train_dataset)) == 0:
         raise InvalidDataset(
@@ -319,7 +324,7 @@ def finish(  # noqa: PLR0917 (one call site; the run's pieces)
     if trainer.eval_dataset is not None:
         step = trainer.state.global_step
         done = [e for e in trainer.state.log_history if "eval_loss" in e and e.get("step") == step]
-        if done:  # the Trainer already evaluated the last step
+        if done and not trainer.samples_eval:  # the Trainer already evaluated the last step
             final_eval = done[-1]
         else:
             if progress is not None:
