@@ -1,6 +1,6 @@
 """The trainer's real-token throughput on the CPU against what a user would run instead.
 
-`make bench` (about 19 minutes on 2 cores) or `make bench BENCH_ARGS=--quick` (about 3). The
+`make bench` (about 30 minutes on 2 cores) or `make bench BENCH_ARGS=--quick` (about 3). The
 variants (``bench.throughput_variants``): the trainer's default configuration, a plain Hugging
 Face ``Trainer`` with PEFT, and TRL's ``SFTTrainer`` with its defaults and PEFT, on the same
 model, data, epoch, LoRA, global batch and thread count. The trainer is reported against the
@@ -66,7 +66,7 @@ class Workload:
     seed: int = 42
 
 
-FULL = Workload(examples=48, max_words=300, rounds=3)
+FULL = Workload(examples=96, max_words=300, rounds=3)
 QUICK = Workload(examples=24, max_words=200, rounds=1)
 
 
