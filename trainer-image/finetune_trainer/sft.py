@@ -79,19 +79,16 @@ class CountingSFTTrainer(SFTTrainer):
     ) -> None:
         self.dropped: dict[str, int] = {}
         self.group_by_length = group_by_length
-        self.eval_sample_size = eval_sample_size
         super().__init__(*args, **kwargs)
-        self.eval_sample = self._eval_sample()
+        self.eval_sample = self._eval_sample(eval_sample_size)
 
-    def _eval_sample(self) -> Dataset | None:
+    def _eval_sample(self, size: int | None) -> Dataset | None:
         """The prepared eval records the evaluations during training use: the same ones at
         every interval and on every rank (drawn by the seed), None when that is all of them."""
         full: Any = self.eval_dataset
-        if self.eval_sample_size is None or not isinstance(full, Dataset):
+        if size is None or not isinstance(full, Dataset) or len(full) <= size:
             return None
-        if len(full) <= self.eval_sample_size:
-            return None
-        return full.shuffle(seed=self.args.seed).select(range(self.eval_sample_size))
+        return full.shuffle(seed=self.args.seed).select(range(size))
 
     @property
     def samples_eval(self) -> bool:
