@@ -9,6 +9,7 @@ manifest, 1 otherwise).
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -50,13 +51,30 @@ CREATE_FLAGS: dict[str, tuple[type, str]] = {
 PIPE_WIDTH = 240
 
 
+def add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument(
+        "--context", default=default, help="kubeconfig context (default: the current one)"
+    )
+    parser.add_argument(
+        "-n",
+        "--namespace",
+        default=default,
+        help="namespace (default: the context's, or default)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="kubectl finetune", description=DESCRIPTION)
-    top.add_argument("--context", help="kubeconfig context (default: the current one)")
-    top.add_argument("-n", "--namespace", help="namespace (default: the context's, or default)")
+    add_global_flags(top, default=None)
+    # As in kubectl, the global flags may also follow the command (`watch NAME -n ns`). The
+    # commands' copies default to SUPPRESS so that, when absent there, they leave the value
+    # given before the command (or None) alone.
+    global_flags = argparse.ArgumentParser(add_help=False)
+    add_global_flags(global_flags, default=argparse.SUPPRESS)
     commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_command = functools.partial(commands.add_parser, parents=[global_flags])
 
-    create = commands.add_parser("create", help="create a job from a manifest or from flags")
+    create = add_command("create", help="create a job from a manifest or from flags")
     create.add_argument("-f", "--filename", help="FineTuneJob manifest (YAML or JSON)")
     create.add_argument("--name", help="the job's name (with flags)")
     create.add_argument("--model", help="base model URI (spec.baseModel.uri)")
@@ -77,7 +95,7 @@ def parser() -> argparse.ArgumentParser:
     )
     create.add_argument("-o", "--output-format", dest="format_out", choices=["yaml", "json"])
 
-    listing = commands.add_parser("list", help="jobs with phase, progress, losses, accuracy, age")
+    listing = add_command("list", help="jobs with phase, progress, losses, accuracy, age")
     listing.add_argument("-A", "--all-namespaces", action="store_true")
 
     for name, text in (
@@ -86,24 +104,24 @@ def parser() -> argparse.ArgumentParser:
         ("resume", "resume a suspended job from its last checkpoint"),
         ("cancel", "delete the job and its pods; its output in S3 stays"),
     ):
-        commands.add_parser(name, help=text).add_argument("name")
+        add_command(name, help=text).add_argument("name")
 
-    watch = commands.add_parser("watch", help="live progress until the job ends")
+    watch = add_command("watch", help="live progress until the job ends")
     watch.add_argument("name")
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
 
-    logs = commands.add_parser("logs", help="the trainer's log")
+    logs = add_command("logs", help="the trainer's log")
     logs.add_argument("name")
     logs.add_argument("--rank", type=int, default=0, help="node rank (default 0)")
     logs.add_argument("-f", "--follow", action="store_true")
 
-    plot = commands.add_parser("plot", help="PNG of train and eval loss from the job's output")
+    plot = add_command("plot", help="PNG of train and eval loss from the job's output")
     plot.add_argument("name")
     plot.add_argument("-o", "--out", type=Path, help="PNG path (default NAME-loss.png)")
     plot.add_argument("--s3-endpoint", help="default: AWS_ENDPOINT_URL, else the job's endpoint")
     plot.add_argument("--region", help="default: AWS_REGION, else the job's region")
 
-    run = commands.add_parser("run", help="train a job on this machine, no cluster")
+    run = add_command("run", help="train a job on this machine, no cluster")
     run.add_argument("--local", required=True, type=Path, metavar="FILE", help="job manifest")
     run.add_argument("--scratch", type=Path, help="work dir (default: $TMPDIR/finetune-local)")
     return top

@@ -15,7 +15,7 @@ from finetune_api.jobspec import parse_job
 from finetune_cli.errors import CliError, NotFound, UsageError
 from finetune_cli.follow import trainer_pod
 from finetune_cli.local import load_local_job, localize
-from finetune_cli.main import main
+from finetune_cli.main import main, parser
 from finetune_cli.manifest import JobFlags, manifest_from_file, manifest_from_flags
 from finetune_cli.plot import history_of, metrics_uri
 from finetune_cli.views import (
@@ -241,6 +241,23 @@ def test_local_manifest_errors_name_the_field(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(finetunejob(hyperparameters={"epochs": 0})))
     with pytest.raises(UsageError, match=r"spec.hyperparameters.epochs: Input should be greater"):
         load_local_job(path)
+
+
+@pytest.mark.parametrize(
+    ("argv", "context", "namespace"),
+    [
+        (["-n", "team-a", "watch", "job"], None, "team-a"),
+        (["watch", "job", "-n", "team-a", "--context", "prod"], "prod", "team-a"),
+        (["--context", "prod", "logs", "job", "--namespace", "team-b"], "prod", "team-b"),
+        (["-n", "team-a", "list", "-A"], None, "team-a"),
+        (["list"], None, None),
+    ],
+)
+def test_global_flags_go_before_or_after_the_command_as_in_kubectl(
+    argv: list[str], context: str | None, namespace: str | None
+) -> None:
+    args = parser().parse_args(argv)
+    assert (args.context, args.namespace) == (context, namespace)
 
 
 def test_errors_are_one_line_with_a_non_zero_exit(capsys: pytest.CaptureFixture[str]) -> None:
