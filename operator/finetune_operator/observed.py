@@ -206,7 +206,10 @@ def pod_state(body: Mapping[str, Any]) -> PodState:
         role=(metadata.get("labels") or {}).get(names.LABEL_ROLE, ""),
         index=int(index) if index is not None and str(index).isdigit() else None,
         phase=status.get("phase") or "Pending",
-        ip=status.get("podIP") or None,
+        # The operator never creates hostNetwork pods: one that is (a pod made by hand with an
+        # ownerReference to the training Job) has the node's IP, and polling it would reach
+        # whatever listens on the node, so it gets no IP to poll.
+        ip=None if (body.get("spec") or {}).get("hostNetwork") else status.get("podIP") or None,
         created=created,
         terminated=_terminated(container),
         blocked=_blocked(status, container, created),

@@ -46,6 +46,16 @@ def test_job_state_running() -> None:
     assert (state.finished, state.suspended, state.active) == (None, True, 0)
 
 
+def test_a_host_network_pod_has_no_ip_to_poll() -> None:
+    body = {
+        "metadata": {"name": "demo-train-0-abcde", "labels": LABELS},
+        "spec": {"hostNetwork": True},
+        "status": {"phase": "Running", "podIP": "192.168.1.20"},
+    }
+    assert pod_state(body).ip is None
+    assert pod_state(body | {"spec": {"hostNetwork": False}}).ip == "192.168.1.20"
+
+
 def test_pod_state_reads_index_ip_and_termination_message() -> None:
     message = json.dumps({"ok": False, "reason": "InvalidDataset", "message": "bad line 3"})
     body = {

@@ -69,15 +69,18 @@ class ProgressReporter(TrainerCallback):
 
     def __init__(self, progress: ProgressServer) -> None:
         self.progress = progress
-        self.start = self.last_print = self.last_time = 0.0
-        self.start_step = 0
+        self.last_print = self.last_time = 0.0
         self.last_tokens: float | None = None
+        self.rate_origin: tuple[float, int] | None = None
+        """Time and step of the first logged step: the ETA's rate is measured from there, so
+        what runs before it (the base model's evaluation and answers, the first step's warm-up)
+        does not inflate the ETA of every step after."""
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
     ) -> None:
-        self.start = self.last_time = time.monotonic()
-        self.start_step = state.global_step
+        self.last_time = time.monotonic()
+        self.rate_origin = None
         self.progress.update(
             stage=Stage.TRAINING, step=state.global_step, total_steps=state.max_steps
         )
@@ -104,8 +107,7 @@ class ProgressReporter(TrainerCallback):
             if self.last_tokens is not None and tokens > self.last_tokens and now > self.last_time:
                 tokens_per_s = round((tokens - self.last_tokens) / (now - self.last_time), 1)
             self.last_tokens, self.last_time = tokens, now
-        done = state.global_step - self.start_step
-        eta = (now - self.start) / done * (state.max_steps - state.global_step) if done else None
+        eta = self.eta(now, state.global_step, state.max_steps)
         self.progress.update(
             step=state.global_step,
             total_steps=state.max_steps,
@@ -121,6 +123,14 @@ class ProgressReporter(TrainerCallback):
                 f"loss {logs['loss']:.4f} tokens/s {tokens_per_s} eta_s {eta and round(eta)}",
                 flush=True,
             )
+
+    def eta(self, now: float, step: int, max_steps: int) -> float | None:
+        if self.rate_origin is None:
+            self.rate_origin = (now, step)
+            return None
+        since, from_step = self.rate_origin
+        done = step - from_step
+        return (now - since) / done * (max_steps - step) if done > 0 else None
 
 
 class CheckpointSync(TrainerCallback):
