@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -17,7 +17,22 @@ from finetune_cli.views import failure_reason, job_status, progress_line
 
 def watch(cluster: Cluster, console: Console, name: str, interval: float) -> None:
     """Poll the job every ``interval`` seconds until it ends; JobDidNotSucceed unless it
-    Succeeded. The operator mirrors the trainer's progress about every 10 s."""
+    Succeeded. The operator mirrors the trainer's progress about every 10 s. On a terminal a
+    live bar; piped (a CI log, ``tee``), a timestamped line whenever the progress changes, as
+    ``kubectl get -w`` prints, since a bar drawn in place would show only at the end."""
+    if console.is_terminal:
+        job = _watch_with_bar(cluster, console, name, interval)
+    else:
+        job = _watch_with_lines(cluster, console, name, interval)
+    phase = job_status(job).phase
+    if phase != Phase.SUCCEEDED:
+        raise JobDidNotSucceed(f"{name} {phase}: {failure_reason(job)}")
+    console.print(f"{name} Succeeded", highlight=False)
+
+
+def _watch_with_bar(
+    cluster: Cluster, console: Console, name: str, interval: float
+) -> Mapping[str, Any]:
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -26,17 +41,32 @@ def watch(cluster: Cluster, console: Console, name: str, interval: float) -> Non
     )
     with Progress(*columns, console=console, transient=False) as bar:
         task = bar.add_task(name, total=None, detail="")
-        while True:
-            job = cluster.get_job(name)
+        for job in _until_final(cluster, name, interval):
             line = progress_line(job)
             bar.update(task, completed=line.completed, total=line.total, detail=line.fields)
-            phase = job_status(job).phase
-            if phase in FINAL_PHASES:
-                break
-            time.sleep(interval)
-    if phase != Phase.SUCCEEDED:
-        raise JobDidNotSucceed(f"{name} {phase}: {failure_reason(job)}")
-    console.print(f"{name} Succeeded", highlight=False)
+    return job
+
+
+def _watch_with_lines(
+    cluster: Cluster, console: Console, name: str, interval: float
+) -> Mapping[str, Any]:
+    shown = ""
+    for job in _until_final(cluster, name, interval):
+        fields = progress_line(job).fields
+        if fields != shown:
+            console.print(f"{time.strftime('%H:%M:%S')}  {name}  {fields}", highlight=False)
+            shown = fields
+    return job
+
+
+def _until_final(cluster: Cluster, name: str, interval: float) -> Iterator[Mapping[str, Any]]:
+    """The job as polled, every ``interval`` seconds, up to and including its final phase."""
+    while True:
+        job = cluster.get_job(name)
+        yield job
+        if job_status(job).phase in FINAL_PHASES:
+            return
+        time.sleep(interval)
 
 
 def trainer_pod(pods: Sequence[Mapping[str, Any]], rank: int) -> str | None:

@@ -116,6 +116,8 @@ def progress_line(job: Mapping[str, Any]) -> ProgressLine:
     progress, metrics = status.progress, status.metrics or Metrics()
     step = progress.step if progress and progress.step is not None else 0
     total = progress.total_steps if progress else None
+    if status.phase == Phase.SUCCEEDED and total is not None:
+        step = total  # the last progress mirrored may predate the last steps
     parts = [
         status.phase or "Pending",
         f"step {step}/{total if total is not None else '?'}",
@@ -127,8 +129,6 @@ def progress_line(job: Mapping[str, Any]) -> ProgressLine:
         parts.append(f"ETA {duration(progress.eta_seconds)}")
     if progress and progress.stage is not None and status.phase == Phase.RUNNING:
         parts.append(str(progress.stage))
-    if status.phase == Phase.SUCCEEDED and total is not None:
-        step = total
     return ProgressLine(step, total, "  ".join(parts))
 
 

@@ -3,17 +3,21 @@ the trainer pod chosen for logs, plot data and local paths for ``run --local``."
 
 from __future__ import annotations
 
+import io
+import re
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
+from rich.console import Console
 from tests.support.manifests import finetunejob
 
 from finetune_api.jobspec import parse_job
 from finetune_cli.errors import CliError, NotFound, UsageError
-from finetune_cli.follow import trainer_pod
+from finetune_cli.follow import trainer_pod, watch
+from finetune_cli.kube import Cluster
 from finetune_cli.local import load_local_job, localize
 from finetune_cli.main import main, parser
 from finetune_cli.manifest import JobFlags, manifest_from_file, manifest_from_flags
@@ -137,6 +141,39 @@ def test_progress_line_while_running_and_when_done() -> None:
     done = progress_line(status_job(SUCCEEDED))
     assert (done.completed, done.total) == (92, 92)
     assert "ETA" not in done.fields
+
+
+class PolledCluster:
+    """A cluster whose job answers each poll with the next of ``states``."""
+
+    def __init__(self, *states: dict[str, Any]) -> None:
+        self.states = iter(states)
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        return status_job(next(self.states))
+
+
+def test_watch_piped_prints_a_line_per_change_then_the_end() -> None:
+    out = io.StringIO()
+    cluster = PolledCluster({}, RUNNING, RUNNING, SUCCEEDED)
+    watch(cast(Cluster, cluster), Console(file=out, width=200), "support-lora", interval=0)
+    lines = [re.sub(r"^\d\d:\d\d:\d\d  ", "", line) for line in out.getvalue().splitlines()]
+    assert lines == [
+        "support-lora  Pending  step 0/?  loss -",
+        "support-lora  Running  step 34/92  loss 1.42  1,850 tok/s  ETA 6m50s  training",
+        "support-lora  Succeeded  step 92/92  loss 0.61",
+        "support-lora Succeeded",
+    ]
+
+
+def test_watch_of_a_failed_job_raises_its_reason() -> None:
+    failed = {"phase": "Failed", "conditions": [
+        {"type": "Failed", "status": "True", "reason": "Stalled", "message": "no step for 30m",
+         "lastTransitionTime": "2026-12-03T11:59:00Z"},
+    ]}  # fmt: skip
+    cluster = PolledCluster(RUNNING, failed)
+    with pytest.raises(CliError, match="support-lora Failed: Stalled: no step for 30m"):
+        watch(cast(Cluster, cluster), Console(file=io.StringIO()), "support-lora", interval=0)
 
 
 def test_failure_reason_from_the_failed_condition() -> None:
