@@ -3,10 +3,11 @@ evaluation and answers before it (a minute or more on a CPU) do not inflate ever
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
-from finetune_trainer import callbacks
 from finetune_trainer.callbacks import ProgressReporter
 from finetune_trainer.progress_server import ProgressServer
 
@@ -15,7 +16,7 @@ def test_eta_follows_the_step_rate_not_the_time_spent_before_the_first_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(callbacks.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
     progress = ProgressServer()
     reporter = ProgressReporter(progress)
     args = TrainingArguments(output_dir="unused", report_to="none")
