@@ -99,6 +99,19 @@ class DatasetStats(Record):
     format: str | None = None
 
 
+COMMIT_SHA = r"^[0-9a-f]{40}$"
+"""A Hub commit as the Hub names it: 40 lowercase hex digits."""
+
+
+class BaseModelRef(Record):
+    """The base model as validation found it: for an hf:// model, the commit its revision
+    resolved to. The operator pins the training pods' job document to that commit, so a branch
+    or tag that moves after validation does not change the model trained."""
+
+    revision: str | None = Field(default=None, pattern=COMMIT_SHA)
+    """The commit sha; absent for an S3 model."""
+
+
 class OutputRef(Record):
     """The published result."""
 
@@ -144,6 +157,9 @@ class ValidateSummary(Record):
     ok: Literal[True] = True
     kind: Literal["validate"] = "validate"
     dataset: DatasetStats
+    base_model: BaseModelRef | None = None
+    """For an hf:// model; absent for S3, and from trainers older than this field (the training
+    pods then resolve the revision themselves)."""
 
 
 class TrainSummary(Record):

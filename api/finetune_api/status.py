@@ -1,7 +1,8 @@
 """The status the operator writes on a FineTuneJob: phases, condition types and the records.
 
 ``crds/finetunejob.yaml`` declares the same fields (a unit test keeps them equal). The dataset,
-metrics, checkpoint and output records are the trainer's own (``reports``), mirrored as they are.
+base model, metrics, checkpoint and output records are the trainer's own (``reports``), mirrored
+as they are.
 """
 
 from __future__ import annotations
@@ -10,7 +11,15 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Literal, NamedTuple
 
-from finetune_api.reports import CheckpointRef, DatasetStats, Metrics, OutputRef, Record, Stage
+from finetune_api.reports import (
+    BaseModelRef,
+    CheckpointRef,
+    DatasetStats,
+    Metrics,
+    OutputRef,
+    Record,
+    Stage,
+)
 
 
 class Phase(StrEnum):
@@ -120,6 +129,10 @@ class FineTuneJobStatus(Record):
     failed_attempts: int | None = None
     """Attempts that failed and count against runPolicy.backoffLimit (not disruptions)."""
     dataset: DatasetStats | None = None
+    base_model: BaseModelRef | None = None
+    """The commit an hf:// base model resolved to at validation (from the validation summary),
+    which the training pods download (``builders.pinned_job``); absent for an S3 model or a
+    validator that reported none."""
     progress: ProgressStatus | None = None
     metrics: Metrics | None = None
     last_checkpoint: CheckpointRef | None = None

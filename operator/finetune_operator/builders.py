@@ -87,15 +87,44 @@ def _metadata(job: FineTuneJob, name: str, role: names.Role) -> dict[str, Any]:
     }
 
 
-def build_config_map(job: FineTuneJob) -> Manifest:
-    """``<job>-config``: the rendered job document both the validator and the trainer read."""
+def _config_map(job: FineTuneJob, name: str) -> Manifest:
     document = yaml.dump(job.rendered(), Dumper=YAML_DUMPER, sort_keys=False)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": _metadata(job, names.config_map_name(job.metadata.name), "config"),
+        "metadata": _metadata(job, name, "config"),
         "data": {pod.CONFIG_KEY: document},
     }
+
+
+def build_config_map(job: FineTuneJob) -> Manifest:
+    """``<job>-config``: the rendered job document the validator reads, and the trainer too
+    unless its base model is pinned (``build_train_config_map``)."""
+    return _config_map(job, names.config_map_name(job.metadata.name))
+
+
+def pinned_job(job: FineTuneJob, revision: str | None) -> FineTuneJob | None:
+    """The job as its training pods must read it: an hf:// base model at ``revision``, the
+    commit the validation pod resolved its branch or tag to (``status.baseModel.revision``).
+    The branch may move between validation and training, or between two attempts; pinned, every
+    attempt trains the model that was validated (and a commit gone from the Hub fails
+    ``InvalidModel`` instead of training another). None when there is nothing to pin: an S3
+    model, a validator that reported no commit (older trainer images: training resolves the
+    revision itself), or a URI already at that commit. The spec itself is never changed."""
+    base = job.spec.base_model
+    if not revision or not base.from_hub:
+        return None
+    uri = f"{base.uri.partition('@')[0]}@{revision}"
+    if uri == base.uri:
+        return None
+    # Validated like the spec: a revision that is not a ref the pattern allows raises here.
+    pinned = base.model_validate({**base.model_dump(), "uri": uri})
+    return job.model_copy(update={"spec": job.spec.model_copy(update={"base_model": pinned})})
+
+
+def build_train_config_map(pinned: FineTuneJob) -> Manifest:
+    """``<job>-train-config``: the training pods' job document, ``pinned_job``'s."""
+    return _config_map(pinned, names.train_config_map_name(pinned.metadata.name))
 
 
 def build_service(job: FineTuneJob) -> Manifest:
@@ -294,10 +323,13 @@ def _pod_spec(
     args: list[str],
     env: list[dict[str, Any]],
     resources: dict[str, Any],
+    *,
+    config_map: str,
 ) -> dict[str, Any]:
-    """A restricted-profile pod running the trainer image's entry point with ``args``, placed
-    where the job asks (validation pods too: a namespace confined to tainted or labelled nodes,
-    or to a priority class, must be able to run its validation as well)."""
+    """A restricted-profile pod running the trainer image's entry point with ``args`` on the job
+    document in ``config_map``, placed where the job asks (validation pods too: a namespace
+    confined to tainted or labelled nodes, or to a priority class, must be able to run its
+    validation as well)."""
     container: dict[str, Any] = {
         "name": names.CONTAINER_NAME,
         "image": runtime.image,
@@ -323,7 +355,7 @@ def _pod_spec(
             {
                 "name": "config",
                 "configMap": {
-                    "name": names.config_map_name(job.metadata.name),
+                    "name": config_map,
                     "items": [{"key": pod.CONFIG_KEY, "path": pod.CONFIG_KEY}],
                 },
             },
@@ -397,6 +429,7 @@ def build_validate_job(job: FineTuneJob, runtime: TrainerRuntime) -> Manifest:
         ["validate", "--job", pod.JOB_FILE],
         _env(job, runtime),
         _cpu_memory(job, runtime, default_memory_limit=VALIDATE_MEMORY_LIMIT),
+        config_map=names.config_map_name(job.metadata.name),
     )
     return {
         "apiVersion": "batch/v1",
@@ -480,6 +513,7 @@ def build_train_job(
     suspend: bool,
     attempt: int = 1,
     active_deadline_seconds: int | None = None,
+    base_model_revision: str | None = None,
 ) -> Manifest:
     """``<job>-train``: an Indexed Job, one pod per node, ranks from the completion index.
 
@@ -488,6 +522,8 @@ def build_train_job(
     each is a new Job under the same name, so pod hostnames, the headless Service and
     ``MASTER_ADDR`` stay the same. ``active_deadline_seconds`` is what remains of
     runPolicy.activeDeadlineSeconds for a later attempt (default: all of it).
+    ``base_model_revision``: the commit validation resolved an hf:// base model to; the pods
+    then mount ``build_train_config_map``'s document, pinned to it (``pinned_job``).
     """
     name = job.metadata.name
     spec = job.spec
@@ -501,6 +537,8 @@ def build_train_job(
     grace = spec.pod_template.termination_grace_period_seconds or runtime.grace_period_seconds
     shutdown = {"name": Env.TORCH_ELASTIC_SHUTDOWN_TIMEOUT, "value": str(grace)}
     resources = _train_resources(job, runtime)
+    pinned = pinned_job(job, base_model_revision) is not None
+    config_map = (names.train_config_map_name if pinned else names.config_map_name)(name)
     pod_spec = _pod_spec(
         job,
         runtime,
@@ -513,6 +551,7 @@ def build_train_job(
             *_tracking_env(job),
         ],
         resources,
+        config_map=config_map,
     )
     pod_spec["subdomain"] = names.service_name(name)
     pod_spec["terminationGracePeriodSeconds"] = grace

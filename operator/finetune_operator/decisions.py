@@ -41,7 +41,8 @@ class Action(enum.Enum):
     CREATE_VALIDATION = "create-validation"
     """The ConfigMap and the validation Job."""
     CREATE_TRAINING = "create-training"
-    """The ConfigMap, the headless Service and the training Job."""
+    """The ConfigMap (and the training pods' own, ``Decision.base_model_revision``), the
+    headless Service and the training Job."""
     SUSPEND_TRAINING = "suspend-training"
     RESUME_TRAINING = "resume-training"
     DELETE_VALIDATION = "delete-validation"
@@ -118,6 +119,10 @@ class Decision:
     """The attempt number of a training Job created by CREATE_TRAINING."""
     active_deadline_seconds: int | None = None
     """activeDeadlineSeconds of a later attempt's Job: what remains of the job's; None for all."""
+    base_model_revision: str | None = None
+    """The commit the validation pod resolved an hf:// base model to (``status.baseModel``):
+    the training Job created by CREATE_TRAINING reads a job document pinned to it
+    (``builders.pinned_job``). None: nothing to pin (an S3 model, an older validator)."""
 
 
 RESTARTING = "Restarting"
@@ -260,8 +265,12 @@ def _validate(work: _Pass, observed: Observed, policy: Policy) -> None:
     elif job.finished == "Complete":
         term = _newest(observed.pods, "validate", succeeded=True)
         summary = term.summary if term else None
-        dataset = mirror.dataset_fields(summary) if isinstance(summary, ValidateSummary) else {}
+        validated = summary if isinstance(summary, ValidateSummary) else None
+        dataset = mirror.dataset_fields(validated) if validated else {}
         work.status["dataset"] = dataset
+        if validated and (base_model := mirror.base_model_fields(validated)):
+            # Written once, with Validated: every training attempt is pinned to this commit.
+            work.status["baseModel"] = base_model
         work.condition(
             ConditionType.VALIDATED,
             True,
@@ -598,6 +607,7 @@ def decide(
         create_suspended=work.create_suspended,
         attempt=work.attempt,
         active_deadline_seconds=work.active_deadline_seconds,
+        base_model_revision=(work.status.get("baseModel") or {}).get("revision"),
     )
 
 

@@ -33,11 +33,17 @@ ATTEMPT_ANNOTATION: Final = f"{GROUP}/attempt"
 CONTAINER_NAME: Final = "trainer"
 
 Role = Literal["validate", "train", "config"]
-"""validate and train label Jobs, their pods and the Service; config labels the shared ConfigMap."""
+"""validate and train label Jobs, their pods and the Service; config labels the ConfigMaps."""
 
 
 def config_map_name(job: str) -> str:
     return f"{job}-config"
+
+
+def train_config_map_name(job: str) -> str:
+    """The training pods' job document, when it differs from ``config_map_name``'s (an hf://
+    base model pinned to the commit validation resolved)."""
+    return f"{job}-train-config"
 
 
 def validate_job_name(job: str) -> str:

@@ -317,6 +317,9 @@ class JobLoop:
             elif action is decisions.Action.CREATE_TRAINING and job is not None:
                 trainer = self.trainer_runtime(job)
                 await kube.create(builders.build_config_map(job))
+                pinned = builders.pinned_job(job, decision.base_model_revision)
+                if pinned is not None:
+                    await kube.create(builders.build_train_config_map(pinned))
                 await kube.create(builders.build_service(job))
                 if trainer.operator_peer is not None:
                     await kube.create(builders.build_network_policy(job, trainer))
@@ -327,6 +330,7 @@ class JobLoop:
                         suspend=decision.create_suspended,
                         attempt=decision.attempt,
                         active_deadline_seconds=decision.active_deadline_seconds,
+                        base_model_revision=decision.base_model_revision,
                     )
                 )
                 if created:

@@ -2,8 +2,8 @@
 
 The trainer's rank 0 serves its progress (docs/architecture.md, "Progress channel") and leaves a
 summary as its termination message; both become ``status.progress``, ``status.metrics``,
-``status.lastCheckpoint``, ``status.dataset`` and ``status.output`` here, as plain JSON objects
-ready for the status patch. Pure.
+``status.lastCheckpoint``, ``status.dataset``, ``status.baseModel`` and ``status.output`` here,
+as plain JSON objects ready for the status patch. Pure.
 """
 
 from __future__ import annotations
@@ -128,3 +128,9 @@ def checkpoint_fields(report: ProgressReport, now: datetime) -> dict[str, Any] |
 def dataset_fields(summary: ValidateSummary) -> dict[str, Any]:
     """``status.dataset`` from the validation summary."""
     return summary.dataset.wire()
+
+
+def base_model_fields(summary: ValidateSummary) -> dict[str, Any]:
+    """``status.baseModel`` from the validation summary: the commit of an hf:// model; empty
+    for an S3 model and for a validator that reported none."""
+    return summary.base_model.wire() if summary.base_model else {}

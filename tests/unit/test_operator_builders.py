@@ -53,6 +53,7 @@ OWNER = {
     ("build", "name", "role"),
     [
         (builders.build_config_map, "support-lora-config", "config"),
+        (builders.build_train_config_map, "support-lora-train-config", "config"),
         (builders.build_service, "support-lora-train", "train"),
         (lambda j: builders.build_validate_job(j, RUNTIME), "support-lora-validate", "validate"),
         (
@@ -61,7 +62,7 @@ OWNER = {
             "train",
         ),
     ],
-    ids=["config", "service", "validate", "train"],
+    ids=["config", "train-config", "service", "validate", "train"],
 )
 def test_children_have_names_owner_and_own_labels(build: Any, name: str, role: str) -> None:
     manifest = build(job_with())
@@ -89,6 +90,71 @@ def test_config_map_carries_the_rendered_job() -> None:
             "metadata": {"name": "support-lora", "namespace": "team-a", "uid": job.metadata.uid},
         }
     )
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def config_map_of(manifest: dict[str, Any]) -> str:
+    volumes = {v["name"]: v for v in pod_spec(manifest)["volumes"]}
+    name: str = volumes["config"]["configMap"]["name"]
+    return name
+
+
+@pytest.mark.parametrize(
+    ("uri", "revision", "trained"),
+    [
+        ("hf://org/tiny", SHA, f"hf://org/tiny@{SHA}"),
+        ("hf://org/tiny@main", SHA, f"hf://org/tiny@{SHA}"),
+        ("hf://org/tiny@release/v1.0", SHA, f"hf://org/tiny@{SHA}"),
+        ("hf://org/tiny@main", None, None),
+        (f"hf://org/tiny@{SHA}", SHA, None),
+        ("s3://models/base/", None, None),
+        ("s3://models/base/", SHA, None),
+    ],
+    ids=[
+        "main-by-default",
+        "branch",
+        "tag",
+        "older-validator",
+        "already-a-commit",
+        "s3",
+        "s3-ignores",
+    ],
+)
+def test_training_reads_the_base_model_at_the_commit_validation_resolved(
+    uri: str, revision: str | None, trained: str | None
+) -> None:
+    """A branch that moves after validation does not change the model trained: the training
+    pods mount a document pinned to the validated commit. Nothing to pin (an S3 model, a
+    validator that reported no commit, a URI already at it): they read the validator's."""
+    token = {"hfTokenSecretRef": {"name": "hf"}} if uri.startswith("hf://") else {}
+    job = job_with(baseModel={"uri": uri, **token})
+    train = builders.build_train_job(job, RUNTIME, suspend=False, base_model_revision=revision)
+    validate = builders.build_validate_job(job, RUNTIME)
+    assert config_map_of(validate) == "support-lora-config"
+    assert yaml.safe_load(builders.build_config_map(job)["data"]["job.yaml"]) == job.rendered()
+    pinned = builders.pinned_job(job, revision)
+    if trained is None:
+        assert pinned is None
+        assert config_map_of(train) == "support-lora-config"
+        return
+    assert pinned is not None
+    config_map = builders.build_train_config_map(pinned)
+    assert config_map_of(train) == config_map["metadata"]["name"] == "support-lora-train-config"
+    document = yaml.safe_load(config_map["data"]["job.yaml"])
+    # Only the URI differs; the token reference and everything else are the user's.
+    rendered = job.rendered()
+    rendered["spec"]["baseModel"]["uri"] = trained
+    assert document == rendered
+    assert parse_job(document).spec.base_model.uri == trained
+    assert job.spec.base_model.uri == uri  # the spec itself is never changed
+
+
+def test_a_revision_that_is_no_ref_is_never_rendered() -> None:
+    job = job_with(baseModel={"uri": "hf://org/tiny@main"})
+    with pytest.raises(ValueError, match="pattern"):
+        builders.pinned_job(job, "../../etc")
 
 
 def test_service_is_headless_with_rendezvous_and_progress_ports() -> None:

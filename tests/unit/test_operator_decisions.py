@@ -168,6 +168,44 @@ def test_validation_success_reports_dataset_and_starts_training() -> None:
     assert decision.status["startTime"] == STAMP
 
 
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_validated_hub_commit_is_recorded_and_pins_every_training_attempt() -> None:
+    hub = {"uri": "hf://org/tiny@main"}
+    summary = {**DATASET, "baseModel": {"revision": SHA}}
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=0, summary=summary)],
+    )
+    decision = decide({"phase": "Validating"}, observed, baseModel=hub)
+    assert decision.status["baseModel"] == {"revision": SHA}
+    assert decision.actions == (Action.CREATE_TRAINING,)
+    assert decision.base_model_revision == SHA
+    # A later attempt, the validation pod long gone: still the validated commit.
+    later = {**decision.status, "attempts": 2, "failedAttempts": 1}
+    again = decide(later, Observed(validation=None, training=None), baseModel=hub)
+    assert again.actions == (Action.CREATE_TRAINING,)
+    assert (again.attempt, again.base_model_revision) == (2, SHA)
+    assert again.status["baseModel"] == {"revision": SHA}
+
+
+@pytest.mark.parametrize(
+    "base_model", ["hf://org/tiny@main", "s3://models/base/"], ids=["older-validator", "s3"]
+)
+def test_without_a_reported_commit_training_is_not_pinned(base_model: str) -> None:
+    observed = Observed(
+        validation=job("validate", finished="Complete"),
+        training=None,
+        pods=[pod("validate", "v-1", exit_code=0, summary=DATASET)],
+    )
+    decision = decide({"phase": "Validating"}, observed, baseModel={"uri": base_model})
+    assert decision.actions == (Action.CREATE_TRAINING,)
+    assert "baseModel" not in decision.status
+    assert decision.base_model_revision is None
+
+
 @pytest.mark.parametrize(
     ("summary", "reason", "message"),
     [

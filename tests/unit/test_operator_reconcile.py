@@ -10,6 +10,7 @@ from typing import Any
 
 import kopf
 import pytest
+import yaml
 from tests.support.manifests import finetunejob
 
 from finetune_api.reports import ProgressReport
@@ -65,9 +66,9 @@ class FakeKube:
         return self.present - self.vanished
 
 
-def body(status: dict[str, Any] | None = None) -> kopf.Body:
+def body(status: dict[str, Any] | None = None, **spec: Any) -> kopf.Body:
     raw: Any = finetunejob(
-        NAME, NAMESPACE, uid="u-1", image=IMAGE, storage={"secretRef": {"name": "s3"}}
+        NAME, NAMESPACE, uid="u-1", image=IMAGE, storage={"secretRef": {"name": "s3"}}, **spec
     )
     raw["metadata"] |= {"generation": 1, "creationTimestamp": "2026-11-28T10:00:00Z"}
     raw["status"] = status or {}
@@ -108,8 +109,8 @@ def child(role: str, *, complete: bool = False, owner: str = "u-1") -> Any:
     )
 
 
-def validate_pod(owner: str = "u-1") -> Any:
-    summary = {"ok": True, "kind": "validate", "dataset": {"trainExamples": 3}}
+def validate_pod(owner: str = "u-1", **reported: Any) -> Any:
+    summary = {"ok": True, "kind": "validate", "dataset": {"trainExamples": 3}, **reported}
     return pod_state(
         {
             "metadata": {
@@ -173,6 +174,44 @@ def test_passes_are_idempotent_and_write_only_changes(events: list[str]) -> None
     run(fresh, {KEY: [child("validate", complete=True), child("train")]}, {KEY: [validate_pod()]})
     assert kube.calls == []
     assert events == ["Validating", "Running"]
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_training_pods_read_the_commit_the_validation_pod_resolved(events: list[str]) -> None:
+    """The branch may move after validation: the training pods' own job document names the
+    validated commit, also for an attempt a restarted operator creates once the validation
+    pod is gone. The validator's document and the spec stay the user's."""
+    kube = FakeKube()
+    hub = {"uri": "hf://org/tiny@main"}
+    loop = reconcile.JobLoop(operator_state(kube), body(baseModel=hub), logging.getLogger("test"))
+    run(loop, {}, {})
+    validated = {KEY: [child("validate", complete=True)]}
+    run(loop, validated, {KEY: [validate_pod(baseModel={"revision": SHA})]})
+    assert kube.status_patches[-1]["baseModel"] == {"revision": SHA}
+    made = {(m["kind"], m["metadata"]["name"]): m for m in kube.created}
+
+    def document(config_map: str) -> Any:
+        return yaml.safe_load(made["ConfigMap", config_map]["data"]["job.yaml"])
+
+    assert document("demo-config")["spec"]["baseModel"] == hub
+    assert document("demo-train-config")["spec"]["baseModel"] == {"uri": f"hf://org/tiny@{SHA}"}
+    volumes = made["Job", "demo-train"]["spec"]["template"]["spec"]["volumes"]
+    assert volumes[0]["configMap"]["name"] == "demo-train-config"
+    assert all(path.endswith("/status") for verb, path in kube.calls if verb == "patch")
+
+    kube.objects.discard(("Job", "demo-train"))  # attempt 1 failed and was deleted
+    kube.created.clear()
+    status = {**loop.status, "attempts": 2, "failedAttempts": 1}
+    fresh = reconcile.JobLoop(
+        operator_state(kube), body(status, baseModel=hub), logging.getLogger("test")
+    )
+    run(fresh, validated, {})
+    [attempt] = kube.created
+    assert attempt["metadata"]["annotations"] == {"finetune.dev/attempt": "2"}
+    volumes = attempt["spec"]["template"]["spec"]["volumes"]
+    assert volumes[0]["configMap"]["name"] == "demo-train-config"
 
 
 def failed_attempt(attempt: int, *, deleting: bool = False) -> Any:

@@ -14,6 +14,8 @@ from finetune_api.reports import (
     ProgressReport,
     Stage,
     TrainSummary,
+    ValidateSummary,
+    parse_summary,
 )
 from finetune_operator import status_mirror
 
@@ -88,3 +90,39 @@ def test_checkpoint_time_that_is_not_one_is_left_out() -> None:
         "time": "2026-11-28T12:00:00Z",
     }
     assert status_mirror.checkpoint_fields(ProgressReport(), NOW) is None
+
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+OLDER_VALIDATOR = '{"ok":true,"kind":"validate","dataset":{"trainExamples":3}}'
+
+
+@pytest.mark.parametrize(
+    ("message", "base_model"),
+    [
+        (OLDER_VALIDATOR, {}),
+        (OLDER_VALIDATOR[:-1] + f',"baseModel":{{"revision":"{SHA}"}}}}', {"revision": SHA}),
+        # A newer validator's fields are ignored by this operator, as this field is by older ones.
+        (
+            OLDER_VALIDATOR[:-1]
+            + f',"baseModel":{{"revision":"{SHA}","size":7}},"tokenizer":{{"vocab":3}}}}',
+            {"revision": SHA},
+        ),
+    ],
+    ids=["older-validator", "hub-commit", "newer-validator"],
+)
+def test_base_model_commit_from_the_validation_summary(
+    message: str, base_model: dict[str, str]
+) -> None:
+    summary = parse_summary(message)
+    assert isinstance(summary, ValidateSummary)
+    assert status_mirror.base_model_fields(summary) == base_model
+    assert status_mirror.dataset_fields(summary) == {"trainExamples": 3}
+
+
+@pytest.mark.parametrize("revision", ["main", SHA.upper(), SHA[:7], f"{SHA}/../x"])
+def test_a_revision_that_is_not_a_commit_sha_is_refused_with_the_summary(revision: str) -> None:
+    """The pin goes into the training pods' job document: only a commit the Hub could have
+    named (the summary is refused, as any report that breaks its bounds; training then resolves
+    the revision itself)."""
+    message = OLDER_VALIDATOR[:-1] + f',"baseModel":{{"revision":"{revision}"}}}}'
+    assert parse_summary(message) is None

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 from tests.support.hubserver import HubServer, serve_hub
 
+from finetune_api.reports import BaseModelRef, DatasetStats, ValidateSummary, parse_summary
+from finetune_trainer import report
 from finetune_trainer.errors import InvalidCredentials, InvalidModel, StorageUnavailable
 from finetune_trainer.hub import HubUri
-from finetune_trainer.inputs import fetch_model
+from finetune_trainer.inputs import ModelSource, fetch_model
 from finetune_trainer.retry import RETRY_SECONDS_ENV
 from finetune_trainer.storage import Storage
 
@@ -81,6 +83,24 @@ def test_a_tag_and_a_commit_resolve_to_the_same_commit(hub: HubServer, tmp_path:
     repo = hub.add("org/tiny", MODEL_FILES, tag="v1.0")
     assert fetch("hf://org/tiny@v1.0", tmp_path / "a") == repo.commit
     assert fetch(f"hf://org/tiny@{repo.commit}", tmp_path / "b") == repo.commit
+
+
+def test_validation_reports_the_commit_a_branch_resolved_to(hub: HubServer, tmp_path: Path) -> None:
+    """The validation pod's summary names the commit (``ModelSource.reported``), which the
+    operator pins the training pods to; an S3 model reports none."""
+    repo = hub.add("org/tiny", MODEL_FILES)
+    source = fetch_model(Storage(), "hf://org/tiny@main", tmp_path / "model", weights=False)
+    stats = DatasetStats(train_examples=3)
+    message = report.encode(ValidateSummary(dataset=stats, base_model=source.reported()))
+    assert json.loads(message)["baseModel"] == {"revision": repo.commit}
+    summary = parse_summary(message)
+    assert isinstance(summary, ValidateSummary)
+    assert summary.base_model == BaseModelRef(revision=repo.commit)
+    # Training on the pinned URI downloads that very commit.
+    assert fetch(f"hf://org/tiny@{repo.commit}", tmp_path / "train") == repo.commit
+    assert ModelSource("s3://models/base/").reported() is None
+    assert ModelSource("hf://org/tiny@main", "sha256:0a1b").reported() is None  # unpinned
+    assert "baseModel" not in json.loads(report.encode(ValidateSummary(dataset=stats)))
 
 
 def test_a_revision_that_does_not_exist_is_invalid_model(hub: HubServer, tmp_path: Path) -> None:

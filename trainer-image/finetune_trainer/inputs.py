@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from finetune_api.jobspec import FineTuneJobSpec
+from finetune_api.reports import COMMIT_SHA, BaseModelRef
 from finetune_trainer.config import max_line_bytes
 from finetune_trainer.data import DatasetCheck, check_shards
 from finetune_trainer.errors import InvalidDataset, InvalidModel
@@ -69,6 +71,14 @@ class ModelSource:
     uri: str
     revision: str | None = None
     """The commit sha the hf:// revision resolved to; None for an S3 model."""
+
+    def reported(self) -> BaseModelRef | None:
+        """What validation tells the operator, which pins training to this commit. None for S3,
+        and for a commit not named as the Hub names them (a mirror's own scheme): training then
+        resolves the revision itself, and validation does not fail for it."""
+        if self.revision and re.match(COMMIT_SHA, self.revision):
+            return BaseModelRef(revision=self.revision)
+        return None
 
 
 def fetch_model(storage: Storage, uri_text: str, dest: Path, weights: bool) -> ModelSource:

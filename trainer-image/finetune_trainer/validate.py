@@ -2,7 +2,8 @@
 
 Reads the dataset and the model's tokenizer and config (never the weights) from S3, checks every
 line, and counts examples and tokens with TRL's own tokenization, so the numbers are the ones
-training will see.
+training will see. For an hf:// model the summary names the commit its revision resolved to: the
+operator pins the training pods to it, so they train the model validated here.
 """
 
 from __future__ import annotations
@@ -91,4 +92,4 @@ def run(job: FineTuneJob) -> ValidateSummary:
         format=files.format,
     )
     log.info("validate: %s", dataset.wire())
-    return ValidateSummary(dataset=dataset)
+    return ValidateSummary(dataset=dataset, base_model=source.reported())
