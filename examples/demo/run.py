@@ -22,6 +22,8 @@ from devcluster import controlplane, stack
 from devcluster import s3 as s3_server
 from devcluster.settings import Settings
 
+from finetune_cli.views import progress_line
+
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "finetune-demo"
 OPERATOR_NAMESPACE = "finetune-system"
@@ -171,7 +173,7 @@ class Demo:
                 self.run("kubectl", "get", "ftj", JOB_NAME, "-n", NAMESPACE, "-o", "json")
             )
             status = job.get("status") or {}
-            line = progress_line(status)
+            line = progress_line(job).fields  # what `kubectl finetune watch` prints
             if line != last:
                 print(f"  {time.strftime('%H:%M:%S')}  {line}", flush=True)
                 last = line
@@ -184,26 +186,6 @@ def ensure_bucket(client: Any, bucket: str) -> None:
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         client.create_bucket(Bucket=bucket)
-
-
-def progress_line(status: dict[str, Any]) -> str:
-    phase = status.get("phase") or "-"  # no status yet: the operator has not seen it
-    progress = status.get("progress") or {}
-    metrics = status.get("metrics") or {}
-    parts = [f"{phase:<10}"]
-    if progress.get("totalSteps"):
-        parts.append(f"step {progress.get('step', 0)}/{progress['totalSteps']}")
-        if progress.get("epoch") is not None:
-            parts.append(f"epoch {float(progress['epoch']):.2f}")
-        if progress.get("tokensPerSecond"):
-            parts.append(f"{float(progress['tokensPerSecond']):.0f} tok/s")
-        if progress.get("etaSeconds") is not None:
-            parts.append(f"ETA {int(progress['etaSeconds'])}s")
-    if metrics.get("trainLoss") is not None:
-        parts.append(f"train loss {float(metrics['trainLoss']):.3f}")
-    if metrics.get("evalLoss") is not None:
-        parts.append(f"eval loss {float(metrics['evalLoss']):.3f}")
-    return "  ".join(parts)
 
 
 def read_generations(client: Any, output_uri: str) -> list[dict[str, Any]]:
