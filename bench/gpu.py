@@ -15,10 +15,10 @@ as chat data is):
   activation checkpointing on);
 - **ours**: the trainer's choices: ``finetune_trainer.accel`` (precision, attention kernel,
   padding-free, Liger), packing on, activation checkpointing off;
-- **ours-unpacked**: the same without packing (padded batches). TRL's BFD packing always
-  flattens a micro-batch into one row; without FlashAttention's variable-length kernel, SDPA
-  then attends densely over the whole row under a block-diagonal mask, so packing may cost more
-  than the padding it saves: this variant measures that.
+- **ours-unpacked**: the same without packing (padded batches): what padding-free packing buys.
+  (TRL's BFD packing flattens a micro-batch into one row; the attention kernel must keep its
+  sequences apart cheaply, which FlashAttention's varlen kernel and flex attention's block
+  mask do and SDPA's dense mask does not: docs/benchmarks.md has the measured cost.)
 
 Real tokens (no padding) per second are counted after ``--warmup`` steps; MFU is
 real tokens/s x FLOPs per token / the device's bf16 peak (``--peak-tflops``, 788 for an H200
@@ -32,6 +32,7 @@ machine has no DeepSpeed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import random
@@ -313,9 +314,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="tiny shapes, a few CPU steps")
     parser.add_argument("--peak-tflops", type=float, default=DEFAULT_PEAK_TFLOPS)
     parser.add_argument("--workloads", nargs="+", choices=[w.name for w in WORKLOADS])
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
+    parser.add_argument(
+        "--micro-batch", type=int, help="override every workload's micro-batch (MFU vs batch)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     chosen = args.workloads or [w.name for w in WORKLOADS]
     workloads = [w for w in (DRY_RUN if args.dry_run else WORKLOADS) if w.name in chosen]
+    if args.micro_batch:
+        workloads = [dataclasses.replace(w, micro_batch=args.micro_batch) for w in workloads]
     if not args.dry_run:
         import torch  # noqa: PLC0415
 
@@ -326,13 +333,14 @@ def main(argv: list[str] | None = None) -> int:
         "dry_run": args.dry_run,
         "peak_tflops": args.peak_tflops,
         "machine": machine(),
+        "micro_batch_override": args.micro_batch,
         "results": [],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-gpu-") as tmp:
         for workload in workloads:
             model_dir = build_model(workload.shape, Path(tmp) / workload.name)
-            for variant in VARIANTS:
+            for variant in args.variants:
                 print(f"--- {workload.name} {variant}", flush=True)
                 try:
                     result = run_variant(

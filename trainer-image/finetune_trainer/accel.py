@@ -10,12 +10,15 @@ The rules, and why:
   (mixed precision), since fp16 weights under fp16 AMP cannot unscale their gradients.
 - FlashAttention 2 when ``flash_attn`` imports and the device has bf16: its kernels need
   Ampere or later and half-precision inputs, which the fp16 path (fp32 weights) does not give.
-  Hub kernels (``kernels-community/...``) are not used: the pods have no Hub access. Else SDPA.
-- Padding-free batches (TRL ``padding_free``) with FlashAttention and packing: the packed
-  sequences are flattened into one row and the varlen kernel keeps them apart. TRL refuses
-  padding-free without packing while ``max_length`` is set, which it always is here. (TRL's BFD
-  packing flattens a micro-batch whatever this says; with SDPA the row then gets a
-  block-diagonal mask, dense over its whole length: ``bench/gpu.py`` measures what that costs.)
+  Hub kernels (``kernels-community/...``) are not used: the pods have no Hub access.
+- Else, with bf16, PyTorch's flex attention (``flex_attention``, in torch itself): transformers
+  gives it a block-causal mask over a packed row, so it skips the blocks between sequences as
+  the varlen kernel does. Measured on an H200 (docs/benchmarks.md, GPU): a 1B full fine-tune at
+  51% MFU against 17% with SDPA on the same packed rows, whose block-diagonal mask SDPA attends
+  densely. Else (no bf16: pre-Ampere GPUs, where flex's Triton kernels are not tuned) SDPA.
+- Padding-free batches (TRL ``padding_free``) with either of those kernels and packing: the
+  packed sequences are flattened into one row and the kernel keeps them apart. TRL refuses
+  padding-free without packing while ``max_length`` is set, which it always is here.
 - Liger kernels (TRL ``use_liger_kernel``) when ``liger_kernel`` is installed: Triton kernels
   for the norms, rotary embedding and SwiGLU, CUDA only.
 """
@@ -106,12 +109,14 @@ def choose(device: Device, installed: frozenset[str], spec: FineTuneJobSpec) -> 
             padding_free=False,
             liger_kernel=False,
         )
-    flash = FLASH_ATTN in installed and device.bf16
+    attention = "sdpa"
+    if device.bf16:
+        attention = "flash_attention_2" if FLASH_ATTN in installed else "flex_attention"
     return Acceleration(
         device=device.name,
         precision="bf16" if device.bf16 else "fp16",
-        attn_implementation="flash_attention_2" if flash else "sdpa",
-        padding_free=flash and spec.hyperparameters.packing,
+        attn_implementation=attention,
+        padding_free=attention != "sdpa" and spec.hyperparameters.packing,
         liger_kernel=LIGER_KERNEL in installed,
     )
 
