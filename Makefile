@@ -52,9 +52,9 @@ api-docs: $(STAMP) ## Regenerate docs/api.md from the CRD
 	$(PY) tools/gen_api_docs.py
 
 .PHONY: test
+# The cluster is up before pytest so that its first start (images built, minutes) is not
+# charged to whichever e2e test asks for it first, under that test's own timeout.
 test: lint cluster-up ## Lint, start the local cluster (kept up: make cluster-down), then every test
-	# The cluster is up before pytest so that its first start (images built, minutes) is not
-	# charged to whichever e2e test asks for it first, under that test's own timeout.
 	$(PY) -m pytest --junitxml=.testenv/junit.xml $(PYTEST_ARGS) tests
 	# The S3 outage tests stop their S3 server, so they run again (skipped above) against a
 	# private one: its own state dir and ports (docs/reliability.md).
