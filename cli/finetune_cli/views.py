@@ -189,7 +189,7 @@ def describe_sections(
                 ("Train data", dataset.get("train", MISSING)),
                 ("Eval data", dataset.get("eval") or _split(dataset.get("evalSplit"))),
                 ("Method", method),
-                ("Epochs", str(hp.get("epochs", MISSING))),
+                ("Epochs", _epochs(hp)),
                 ("Learning rate", str(hp.get("learningRate", MISSING))),
                 ("Batch size", str(hp.get("batchSize", MISSING))),
                 (
@@ -297,6 +297,13 @@ def event_rows(events: Sequence[Mapping[str, Any]], now: datetime) -> list[tuple
 
 def _count(value: int | None) -> str:
     return MISSING if value is None else f"{value:,}"
+
+
+def _epochs(hyperparameters: dict[str, Any]) -> str:
+    """The epochs, and the step limit when one is set: it ends the run first."""
+    epochs = str(hyperparameters.get("epochs", MISSING))
+    max_steps = hyperparameters.get("maxSteps")
+    return f"{epochs} (stops at step {max_steps})" if max_steps else epochs
 
 
 def _split(value: float | None) -> str:

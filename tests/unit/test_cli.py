@@ -206,6 +206,16 @@ def test_describe_shows_base_against_tuned_and_events() -> None:
     assert "Dataset" not in sections
 
 
+def test_describe_shows_a_step_limit_beside_the_epochs() -> None:
+    """``--max-steps 20`` ends the run before its 3 default epochs: describe says so."""
+    job = status_job(SUCCEEDED)
+    job["spec"]["hyperparameters"] = {"epochs": 3}
+    assert dict(dict(describe_sections(job, [], NOW))["Spec"])["Epochs"] == "3"
+    job["spec"]["hyperparameters"] = {"epochs": 3, "maxSteps": 20}
+    spec_rows = dict(dict(describe_sections(job, [], NOW))["Spec"])
+    assert spec_rows["Epochs"] == "3 (stops at step 20)"
+
+
 def pod(name: str, role: str, index: str | None, created: str) -> dict[str, Any]:
     annotations = {"batch.kubernetes.io/job-completion-index": index} if index else {}
     return {
