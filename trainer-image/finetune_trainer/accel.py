@@ -15,7 +15,8 @@ The rules, and why:
   gives it a block-causal mask over a packed row, so it skips the blocks between sequences as
   the varlen kernel does. Measured on an H200 (docs/benchmarks.md, GPU): a 1B full fine-tune at
   51% MFU against 14% with SDPA on the same packed rows, whose block-diagonal mask SDPA attends
-  densely (17% with padded batches). Else (no bf16: pre-Ampere GPUs, where flex's Triton kernels are not tuned) SDPA.
+  densely (17% with padded batches). Else (no bf16: pre-Ampere GPUs, where flex's Triton
+  kernels are not tuned) SDPA.
 - Padding-free batches (TRL ``padding_free``) with either of those kernels and packing: the
   packed sequences are flattened into one row and the kernel keeps them apart. TRL refuses
   padding-free without packing while ``max_length`` is set, which it always is here.
