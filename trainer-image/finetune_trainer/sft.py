@@ -17,6 +17,7 @@ from datasets import Dataset
 from torch.utils.data import Sampler
 from transformers.trainer_pt_utils import get_length_grouped_indices
 from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+from trl.trainer import utils as trl_utils
 from trl.trainer.sft_config import SFTConfig
 from trl.trainer.sft_trainer import SFTTrainer
 
@@ -31,6 +32,29 @@ def assistant_masks_supported(tokenizer: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+EAGER_DEVICES = ("cpu", "cuda", "xpu", "mps")
+"""Devices that run the LM head eagerly: a batch's shape never triggers a recompilation."""
+
+
+def _scores_labelled_positions_only(device: torch.device) -> bool:
+    return device.type in EAGER_DEVICES
+
+
+def score_labelled_positions_only() -> None:
+    """Make TRL's fused LM head project only the positions that carry a label, on every eager
+    device.
+
+    TRL (1.16) projects only labelled positions where Triton runs; elsewhere it projects every
+    position (system prompt, question and padding too), so that tile shapes stay fixed for
+    graph compilers such as Neuron's. The CPU runs eagerly and has no such compiler. In the
+    demo's batches about a third of the tokens are completion tokens, and the full projection
+    through SmolLM2's 49,152-word head cost a LoRA step about 30% more on two cores
+    (docs/benchmarks.md). Only TRL's choice of positions changes: its kernels still pick
+    Triton or their torch tiles by device, from their own module, and the loss is the same.
+    """
+    trl_utils._use_triton = _scores_labelled_positions_only  # type: ignore[attr-defined]
 
 
 class SeededLengthGroupedSampler(Sampler[int]):
@@ -67,8 +91,9 @@ class SeededLengthGroupedSampler(Sampler[int]):
 
 class CountingSFTTrainer(SFTTrainer):
     """SFTTrainer that records, per split, how many examples had no trainable token left,
-    (``group_by_length``) draws training batches of similar length, and (``eval_sample_size``)
-    evaluates a seeded sample of the eval set during training."""
+    (``group_by_length``) draws training batches of similar length, (``eval_sample_size``)
+    evaluates a seeded sample of the eval set during training, and projects only labelled
+    positions through the LM head."""
 
     def __init__(
         self,
@@ -79,6 +104,7 @@ class CountingSFTTrainer(SFTTrainer):
     ) -> None:
         self.dropped: dict[str, int] = {}
         self.group_by_length = group_by_length
+        score_labelled_positions_only()
         super().__init__(*args, **kwargs)
         self.eval_sample = self._eval_sample(eval_sample_size)
 
