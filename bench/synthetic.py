@@ -19,7 +19,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 __all__ = ["build_smollm2_shaped", "chat_examples", "write_jsonl"]
 
-SMOLLM2_135M = {
+SMOLLM2_135M: dict[str, Any] = {
     "hidden_size": 576,
     "num_hidden_layers": 30,
     "num_attention_heads": 9,

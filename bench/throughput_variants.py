@@ -194,7 +194,7 @@ def _trainer(run: Run) -> Any:
     assert lora is not None  # the bench document asks for LoRA
     ws = prepare.Workspace(run.work_dir)
     files = DatasetFiles(
-        format="chat", train=str(run.train_file), train_examples=run.examples, raw_train=""
+        format="chat", train=str(run.train_file), train_examples=run.examples, raw_train={}
     )
     tokenizer = AutoTokenizer.from_pretrained(run.model_dir)
     masks = assistant_masks_supported(tokenizer)
@@ -287,7 +287,8 @@ def _hf_trainer(run: Run) -> Any:
 
 def _trl_trainer(run: Run) -> Any:
     from datasets import load_dataset  # noqa: PLC0415
-    from trl import SFTConfig, SFTTrainer  # noqa: PLC0415
+    from trl.trainer.sft_config import SFTConfig  # noqa: PLC0415
+    from trl.trainer.sft_trainer import SFTTrainer  # noqa: PLC0415
 
     args = SFTConfig(
         output_dir=str(run.work_dir),
