@@ -189,7 +189,7 @@ def describe_sections(
                 ("Train data", dataset.get("train", MISSING)),
                 ("Eval data", dataset.get("eval") or _split(dataset.get("evalSplit"))),
                 ("Method", method),
-                ("Epochs", _epochs(hp)),
+                ("Length", _length(hp)),
                 ("Learning rate", str(hp.get("learningRate", MISSING))),
                 ("Batch size", str(hp.get("batchSize", MISSING))),
                 (
@@ -299,11 +299,13 @@ def _count(value: int | None) -> str:
     return MISSING if value is None else f"{value:,}"
 
 
-def _epochs(hyperparameters: dict[str, Any]) -> str:
-    """The epochs, and the step limit when one is set: it ends the run first."""
-    epochs = str(hyperparameters.get("epochs", MISSING))
+def _length(hyperparameters: dict[str, Any]) -> str:
+    """How long the run trains: maxSteps when set (it overrides the epochs, ending the run
+    before them or going on past them), else the epochs."""
     max_steps = hyperparameters.get("maxSteps")
-    return f"{epochs} (stops at step {max_steps})" if max_steps else epochs
+    if max_steps:
+        return f"{max_steps:,} steps (maxSteps; overrides epochs)"
+    return f"{hyperparameters.get('epochs', MISSING)} epochs"
 
 
 def _split(value: float | None) -> str:

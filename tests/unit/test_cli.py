@@ -206,14 +206,15 @@ def test_describe_shows_base_against_tuned_and_events() -> None:
     assert "Dataset" not in sections
 
 
-def test_describe_shows_a_step_limit_beside_the_epochs() -> None:
-    """``--max-steps 20`` ends the run before its 3 default epochs: describe says so."""
+def test_describe_says_how_long_the_run_trains() -> None:
+    """``maxSteps`` overrides the epochs (ending the run before them, or going on past them, as
+    the demo's step-based recipe does): describe shows it instead of the epochs."""
     job = status_job(SUCCEEDED)
     job["spec"]["hyperparameters"] = {"epochs": 3}
-    assert dict(dict(describe_sections(job, [], NOW))["Spec"])["Epochs"] == "3"
-    job["spec"]["hyperparameters"] = {"epochs": 3, "maxSteps": 20}
+    assert dict(dict(describe_sections(job, [], NOW))["Spec"])["Length"] == "3 epochs"
+    job["spec"]["hyperparameters"] = {"epochs": 3, "maxSteps": 1770}
     spec_rows = dict(dict(describe_sections(job, [], NOW))["Spec"])
-    assert spec_rows["Epochs"] == "3 (stops at step 20)"
+    assert spec_rows["Length"] == "1,770 steps (maxSteps; overrides epochs)"
 
 
 def pod(name: str, role: str, index: str | None, created: str) -> dict[str, Any]:
