@@ -135,5 +135,18 @@ class FineTuneJobStatus(Record):
     validator that reported none."""
     progress: ProgressStatus | None = None
     metrics: Metrics | None = None
+    accuracy: str | None = None
+    """``metrics``' answer accuracy for people, base → tuned (``accuracy_text``): the
+    ``kubectl get`` column. Printer columns print a number as it is stored (0.7842440783977509),
+    so the column reads this text; ``metrics`` keeps the numbers."""
     last_checkpoint: CheckpointRef | None = None
     output: OutputRef | None = None
+
+
+def accuracy_text(metrics: Metrics) -> str | None:
+    """``0% → 81%``: the base model's answer accuracy, then the tuned model's, as whole percents
+    (``81%`` alone when the base model was not graded); None until the tuned model is."""
+    base, tuned = metrics.base_answer_accuracy, metrics.answer_accuracy
+    if tuned is None:
+        return None
+    return f"{tuned:.0%}" if base is None else f"{base:.0%} → {tuned:.0%}"

@@ -15,7 +15,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from finetune_api.reports import Metrics, ProgressReport, parse_time
-from finetune_api.status import FINAL_PHASES, ConditionType, FineTuneJobStatus, Phase
+from finetune_api.status import (
+    FINAL_PHASES,
+    ConditionType,
+    FineTuneJobStatus,
+    Phase,
+    accuracy_text,
+)
 
 BAR_WIDTH = 10
 MISSING = "-"
@@ -97,7 +103,7 @@ def list_row(job: Mapping[str, Any], now: datetime) -> tuple[str, ...]:
         bar(percent_of(status)),
         number(metrics.train_loss),
         number(metrics.eval_loss),
-        base_to_tuned(metrics.base_answer_accuracy, metrics.answer_accuracy),
+        accuracy_text(metrics) or MISSING,
         age(job["metadata"].get("creationTimestamp"), now),
     )
 

@@ -26,8 +26,15 @@ from typing import Any
 
 from finetune_api.jobspec import FineTuneJobSpec
 from finetune_api.reasons import VALIDATION_REASONS, PolicyReason
-from finetune_api.reports import ProgressReport, Stage, TrainSummary, ValidateSummary, rfc3339
-from finetune_api.status import FINAL_PHASES, ConditionType, Phase
+from finetune_api.reports import (
+    Metrics,
+    ProgressReport,
+    Stage,
+    TrainSummary,
+    ValidateSummary,
+    rfc3339,
+)
+from finetune_api.status import FINAL_PHASES, ConditionType, Phase, accuracy_text
 from finetune_operator import attempts, readiness
 from finetune_operator import conditions as cond
 from finetune_operator import status_mirror as mirror
@@ -332,9 +339,14 @@ def _wait_for_kueue(work: _Pass, spec: FineTuneJobSpec) -> None:
 
 
 def _merge_metrics(work: _Pass, metrics: Mapping[str, Any]) -> None:
-    """Newer values win; metrics the new source lacks (e.g. baseEvalLoss) are kept."""
+    """Newer values win; metrics the new source lacks (e.g. baseEvalLoss) are kept. The
+    ``kubectl get`` accuracy column follows them."""
     if metrics:
-        work.status["metrics"] = {**(work.status.get("metrics") or {}), **metrics}
+        merged = {**(work.status.get("metrics") or {}), **metrics}
+        work.status["metrics"] = merged
+        accuracy = accuracy_text(Metrics.model_validate(merged))
+        if accuracy:
+            work.status["accuracy"] = accuracy
 
 
 def _mirror_progress(work: _Pass, report: ProgressReport) -> None:

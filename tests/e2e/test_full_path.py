@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -222,6 +223,7 @@ def test_chart_operator_runs_real_trainer(
     # Answer-level evaluation reaches status, rounded for people; every answer is published.
     for accuracy in ("answerAccuracy", "baseAnswerAccuracy"):
         assert 0 <= metrics[accuracy] <= 1 and len(repr(metrics[accuracy])) <= 6, metrics
+    assert re.fullmatch(r"\d{1,3}% → \d{1,3}%", status["accuracy"]), status  # the column
     assert status["output"]["uri"].startswith(f"s3://{inputs['bucket']}/out/{name}/")
     manifest = assert_outputs_match_manifest(cluster, status["output"]["uri"])
     assert "eval/generations.jsonl" in {e["path"] for e in manifest["files"]}

@@ -244,7 +244,6 @@ def test_names_columns_and_subresources(crd: dict[str, Any]) -> None:
         "Train loss",
         "Eval loss",
         "Accuracy",
-        "Base acc",
         "Age",
     ]
 

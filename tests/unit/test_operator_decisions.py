@@ -342,6 +342,8 @@ TRAIN_SUMMARY = {
         "evalPerplexity": 4.05,
         "baseEvalLoss": 2.0,
         "evalTokenAccuracy": 0.5,
+        "answerAccuracy": 0.8116,
+        "baseAnswerAccuracy": 0.0145,
     },
     "output": {
         "uri": "s3://models/out/",
@@ -371,6 +373,7 @@ def test_success_takes_metrics_and_output_from_rank0() -> None:
     decision = decide(running, observed)
     assert decision.status["phase"] == "Succeeded"
     assert decision.status["metrics"] == TRAIN_SUMMARY["metrics"]
+    assert decision.status["accuracy"] == "1% → 81%"  # the `kubectl get` column
     assert decision.status["output"] == {
         "uri": "s3://models/out/",
         "manifest": "s3://models/out/manifest.json",

@@ -17,6 +17,7 @@ from finetune_api.reports import (
     ValidateSummary,
     parse_summary,
 )
+from finetune_api.status import accuracy_text
 from finetune_operator import status_mirror
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
@@ -48,6 +49,22 @@ def test_metrics_are_rounded_for_people() -> None:
         )
     )
     assert status_mirror.final_metrics(summary) == {"evalLoss": 0.7842, "answerAccuracy": 0.913}
+
+
+@pytest.mark.parametrize(
+    ("base", "tuned", "column"),
+    [
+        (0.0, 0.8115942028985508, "0% → 81%"),
+        (None, 0.913, "91%"),  # no base model graded
+        (0.25, None, None),  # nothing to show until the tuned model is graded
+        (None, None, None),
+    ],
+)
+def test_accuracy_column_is_whole_percents(
+    base: float | None, tuned: float | None, column: str | None
+) -> None:
+    metrics = Metrics(base_answer_accuracy=base, answer_accuracy=tuned)
+    assert accuracy_text(metrics) == column
 
 
 def test_output_files_as_count() -> None:
