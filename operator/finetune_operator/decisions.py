@@ -551,9 +551,11 @@ def _transition_event(before: str | None, after: Mapping[str, Any]) -> Event | N
     if phase is None or phase == before:
         return None
     reason, detail = readiness.explanation(after)
-    message = f"{phase}: {detail}"
     kind = "Warning" if phase in (Phase.FAILED, Phase.CANCELLED) else "Normal"
-    return Event(kind, reason if phase == Phase.FAILED else phase, message[:1000])
+    if phase == Phase.FAILED:
+        # The reason column says why (e.g. InvalidDataset), so the message names the phase.
+        return Event(kind, reason, f"{phase}: {detail}"[:1000])
+    return Event(kind, phase, detail[:1000])  # "Running  training started", not "Running: Running"
 
 
 def _summarised(work: _Pass) -> dict[str, Any]:

@@ -143,6 +143,7 @@ def test_new_job_starts_validation() -> None:
     assert decision.status["observedGeneration"] == 1
     assert conditions(decision)["Validated"] == ("False", "Validating")
     assert [e.reason for e in decision.events] == ["Validating"]
+    assert not decision.events[0].message.startswith("Validating")  # said once, as the reason
 
 
 def test_validation_running_waits() -> None:
@@ -451,6 +452,7 @@ def test_training_failure_reasons(job_reason: str, pods: list[PodState], reason:
     assert decision.status["phase"] == "Failed"
     assert conditions(decision)["Failed"] == ("True", reason)
     assert decision.events[0].reason == reason
+    assert decision.events[0].message.startswith("Failed: ")  # the reason alone hides the phase
 
 
 @pytest.mark.parametrize("phase", ["Succeeded", "Failed", "Cancelled"])
