@@ -12,8 +12,9 @@ Rendered files:
                          wording; each lists under "expected" the strings a right answer states
   heldout_question.txt   the eval question of one chosen fact, for a before/after comparison
 
-Deterministic: one seeded RNG draws, in table order, a subject name per question and a held-out
-template per fact, so the same fact sheet renders the same bytes.
+Deterministic: seeded RNGs draw, in table order, a subject name per question and a held-out
+template per fact (one RNG for the training file, one for the held-out one), so the same fact
+sheet renders the same bytes.
 """
 
 from __future__ import annotations
@@ -136,21 +137,23 @@ def example(system_prompt: str, question: str, answer: str) -> Record:
 
 def render(domain: Domain) -> dict[str, str]:
     """File name -> content of every generated file."""
-    rng = random.Random(domain.seed)
+    # One RNG per file: a change to the training templates leaves the held-out questions as
+    # they were, so recipes and data changes are graded on the same questions.
+    eval_rng, train_rng = random.Random(domain.seed), random.Random(domain.seed + 1)
     train: list[Record] = []
     held_out: list[Record] = []
     heldout_question = ""
     for fact in domain.facts(read_tables(domain.facts_md)):
         for template in fact.train_questions:
-            question = template.format(**fact.fields, ref=rng.choice(fact.refs))
+            question = template.format(**fact.fields, ref=train_rng.choice(fact.refs))
             train.append(example(domain.system_prompt, question, fact.answer))
-        template = rng.choice(fact.eval_question_templates)
-        question = template.format(**fact.fields, ref=rng.choice(fact.refs))
+        template = eval_rng.choice(fact.eval_question_templates)
+        question = template.format(**fact.fields, ref=eval_rng.choice(fact.refs))
         record = example(domain.system_prompt, question, fact.answer)
         held_out.append(record | {"expected": fact.expected})
         if fact.key == domain.heldout_key:
             heldout_question = question
-    rng.shuffle(train)
+    train_rng.shuffle(train)
 
     seen = {item["messages"][1]["content"] for item in train}
     leaked = [q for item in held_out if (q := item["messages"][1]["content"]) in seen]
