@@ -83,5 +83,5 @@ demo: $(STAMP) binaries ## Local cluster + operator + S3, a real LoRA fine-tune 
 
 BENCH_ARGS ?=
 .PHONY: bench
-bench: $(STAMP) ## Trainer throughput on the CPU against HF Trainer + PEFT and TRL SFTTrainer + PEFT, 3 interleaved rounds (~18 min; BENCH_ARGS=--quick: ~3 min)
+bench: $(STAMP) ## Trainer throughput on the CPU against HF Trainer + PEFT and TRL SFTTrainer + PEFT, 3 interleaved rounds, two runs at a time on their own cores (~15 min; BENCH_ARGS=--quick: ~3 min)
 	$(PY) -m bench.trainer_throughput $(BENCH_ARGS)

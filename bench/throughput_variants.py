@@ -39,7 +39,7 @@ LORA_R, LORA_ALPHA, LORA_DROPOUT = 16, 32, 0.0
 
 @dataclass(frozen=True)
 class Run:
-    """What a run needs besides the variant: its inputs, the batch and the threads."""
+    """What a run needs besides the variant: its inputs, the batch, the threads and its CPUs."""
 
     model_dir: Path
     train_file: Path
@@ -49,6 +49,8 @@ class Run:
     max_seq_length: int
     seed: int
     threads: int
+    cpus: tuple[int, ...]
+    """The CPUs the run is pinned to, none of them another concurrent run's."""
 
 
 @dataclass
@@ -67,7 +69,10 @@ class Result:
     peak_rss_mib: float
     torch_threads: int
     loadavg_end: float
-    """1-minute load average at the end of training, this run included (more: neighbours)."""
+    """1-minute load average at the end of training, this run and the concurrent ones included
+    (more: neighbours)."""
+    cpus: list[int]
+    """The CPUs the run was pinned to."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -132,6 +137,7 @@ def run_variant(variant: str, run: Run, round_: int, started: float) -> Result:
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         torch_threads=torch.get_num_threads(),
         loadavg_end=round(os.getloadavg()[0], 2),
+        cpus=sorted(os.sched_getaffinity(0)),
     )
 
 

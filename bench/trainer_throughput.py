@@ -1,6 +1,6 @@
 """The trainer's real-token throughput on the CPU against what a user would run instead.
 
-`make bench` (about 18 minutes on 2 cores) or `make bench BENCH_ARGS=--quick` (about 3). The
+`make bench` (about 15 minutes on 2 cores) or `make bench BENCH_ARGS=--quick` (about 3). The
 variants (``bench.throughput_variants``): the trainer's default configuration, a plain Hugging
 Face ``Trainer`` with PEFT, and TRL's ``SFTTrainer`` with its defaults and PEFT, on the same
 model, data, epoch, LoRA, global batch and thread count. The trainer is reported against the
@@ -11,13 +11,14 @@ writes them under the cache dir) when present, else a random Llama of the same s
 synthetic tokenizer (``bench.synthetic``). Data: seeded chats with Pareto-long answers.
 
 Method: every run is a fresh process (peak RSS is per process, and DeepSpeed and accelerate keep
-process-wide state); the variants are interleaved, round by round, in an order rotated each round,
-so a neighbour's load or a warming cache falls on all of them alike; medians and ranges over the
-rounds. A baseline clearly slower than the other in the first round runs that round only
-(``REPEAT_MARGIN``). Each run records the 1-minute load average at its end. Threads: ``--threads``
-torch and OpenMP threads for every variant (default 1: on this shared 2-core machine two threads
-made a step about ten times slower whenever a neighbour held a core, which would measure the
-neighbours).
+process-wide state); every variant runs in every round, the variants interleaved in an order
+rotated each round, so a neighbour's load or a warming cache falls on all of them alike; medians
+and ranges over the rounds. Runs go ``--parallel`` at a time (default: as many as the CPUs hold,
+at most one per variant), each pinned to its own ``--threads`` CPUs: on 2 cores the nine runs
+take about 15 minutes, against 31 one at a time. Each run records the
+1-minute load average at its end. Threads: ``--threads`` torch and OpenMP threads for every
+variant (default 1: on this shared 2-core machine two threads made a step about ten times slower
+whenever a neighbour held a core, which would measure the neighbours).
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ import argparse
 import json
 import os
 import platform
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -170,14 +173,6 @@ def table(summaries: list[Summary]) -> list[str]:
     return rows
 
 
-def first_round_only(report: dict[str, Any]) -> str:
-    """The baselines left out after the first round, as the docs' run line says it."""
-    dropped = report.get("first_round_only")
-    if not dropped:
-        return ""
-    return f" ({', '.join(dropped)}: the first only, under {REPEAT_MARGIN}x the other baseline)"
-
-
 def write_docs(report: dict[str, Any], rows: list[str]) -> None:
     """Replace the generated section of docs/benchmarks.md; the prose around it stays."""
     m, w = report["machine"], report["workload"]
@@ -185,8 +180,8 @@ def write_docs(report: dict[str, Any], rows: list[str]) -> None:
         f"Run {report['date']} with `{report['command']}` on {m['nproc']} CPUs "
         f"(`{m['cpu']}`), torch {m['torch']}, transformers {m['transformers']}, "
         f"TRL {m['trl']}, PEFT {m['peft']}; {report['threads']} torch thread(s) per run, "
-        f"load average {m['loadavg_at_start'][0]} at the start; {w['rounds']} rounds"
-        f"{first_round_only(report)}, "
+        f"load average {m['loadavg_at_start'][0]} at the start; {w['rounds']} rounds, "
+        f"{report['parallel']} run(s) at a time on disjoint CPUs, "
         f"wall time {report['wall_seconds']:.0f} s. Model: {report['model']}. "
         f"{w['examples']} chats, one epoch, batch {w['batch_size']}, "
         f"maxSeqLength {w['max_seq_length']}, LoRA r=16 alpha 32 all-linear dropout 0, fp32 "
@@ -222,27 +217,35 @@ def rotated(variants: list[str], round_: int) -> list[str]:
     return variants[shift:] + variants[:shift]
 
 
-REPEAT_MARGIN = 0.9
-"""A baseline is repeated after the first round only if it reached this share of the other
-baseline's real tokens/s there: a clearly slower one cannot become the faster baseline the
-trainer is reported against, and its rounds (the slowest of all) would take a third of the
-benchmark's time."""
+def schedule(variants: list[str], rounds: int) -> list[tuple[int, str]]:
+    """Every variant in every round, as (round, variant), the order rotated each round."""
+    return [(round_, variant) for round_ in range(rounds) for variant in rotated(variants, round_)]
 
 
-def repeated_variants(variants: list[str], first_round: list[Result]) -> list[str]:
-    """The variants of the rounds after the first: all but a baseline that was clearly slower."""
-    rates = {r.variant: r.tokens_per_second for r in first_round if r.variant in BASELINES}
-    if len(rates) < len(BASELINES):
-        return variants
-    fastest = max(rates.values())
-    return [v for v in variants if rates.get(v, fastest) >= REPEAT_MARGIN * fastest]
+def cpu_slots(parallel: int, threads: int, cpus: list[int]) -> list[tuple[int, ...]]:
+    """``parallel`` disjoint sets of ``threads`` CPUs each, one per concurrent run: a run never
+    shares a core with another, so no OpenMP thread waits on a neighbour's."""
+    if parallel < 1 or parallel * threads > len(cpus):
+        raise SystemExit(
+            f"--parallel {parallel} x --threads {threads} needs {parallel * threads} CPUs; "
+            f"this process may use {len(cpus)}"
+        )
+    ordered = sorted(cpus)
+    return [tuple(ordered[i * threads : (i + 1) * threads]) for i in range(parallel)]
 
 
 def run_one(
-    variant: str, round_: int, *, load: Workload, train_file: Path, model: Path, threads: int
+    variant: str,
+    round_: int,
+    *,
+    load: Workload,
+    train_file: Path,
+    model: Path,
+    threads: int,
+    cpus: tuple[int, ...],
 ) -> Result | int:
-    """One variant's run in a fresh process, its work dir beside the training data: its Result,
-    or the worker's exit code."""
+    """One variant's run in a fresh process pinned to ``cpus``, its work dir beside the training
+    data: its Result, or the worker's exit code."""
     work = train_file.parent / f"{variant}-round-{round_}"
     work.mkdir()
     run = Run(
@@ -254,10 +257,11 @@ def run_one(
         max_seq_length=load.max_seq_length,
         seed=load.seed,
         threads=threads,
+        cpus=cpus,
     )
     (work / "run.json").write_text(json.dumps(asdict(run), default=str))
     command = [sys.executable, "-m", "bench.trainer_throughput", "--worker", str(work)]
-    print(f"--- round {round_ + 1}/{load.rounds}: {variant}", flush=True)
+    print(f"--- round {round_ + 1}/{load.rounds}: {variant} on CPU {list(cpus)}", flush=True)
     done = subprocess.run(
         command,
         cwd=ROOT,
@@ -271,7 +275,8 @@ def run_one(
         return done.returncode
     result = Result(**json.loads((work / "result.json").read_text()))
     print(
-        f"    {result.tokens_per_second:,.0f} real tokens/s, {result.train_seconds} s, "
+        f"    round {round_ + 1} {variant}: {result.tokens_per_second:,.0f} real tokens/s, "
+        f"{result.train_seconds} s, "
         f"load {result.loadavg_end}",
         flush=True,
     )
@@ -285,9 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="override the workload's rounds")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument(
-        "--every-round",
-        action="store_true",
-        help="repeat both baselines every round, even one clearly slower in the first",
+        "--parallel",
+        type=int,
+        help="runs at a time, each on its own --threads CPUs (default: as many as fit, at most "
+        "one per variant)",
     )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     argv = sys.argv[1:] if argv is None else argv
@@ -300,7 +306,9 @@ def main(argv: list[str] | None = None) -> int:
         started = time.time()
         fields = json.loads((args.worker / "run.json").read_text())
         paths = {k: Path(v) for k, v in fields.items() if k.endswith(("_dir", "_file"))}
-        run = Run(**(fields | paths))
+        run = Run(**(fields | paths | {"cpus": tuple(fields["cpus"])}))
+        # Before torch loads: its OpenMP threads inherit the mask.
+        os.sched_setaffinity(0, run.cpus)
         variant, round_number = run.work_dir.name.split("-round-")
         result = run_variant(variant, run, int(round_number), started)
         (run.work_dir / "result.json").write_text(json.dumps(asdict(result)))
@@ -315,6 +323,12 @@ def main(argv: list[str] | None = None) -> int:
         "workload": asdict(load),
         "threads": args.threads,
     }
+    usable = sorted(os.sched_getaffinity(0))
+    parallel = args.parallel or max(1, min(len(args.variants), len(usable) // args.threads))
+    slots: queue.Queue[tuple[int, ...]] = queue.Queue()
+    for slot in cpu_slots(parallel, args.threads, usable):
+        slots.put(slot)
+    report["parallel"] = parallel
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         inputs = Path(tmp)
@@ -322,24 +336,31 @@ def main(argv: list[str] | None = None) -> int:
         train_file = inputs / "train.jsonl"
         examples = synthetic.chat_examples(load.examples, max_words=load.max_words, seed=load.seed)
         synthetic.write_jsonl(train_file, examples)
-        variants = args.variants
-        for round_ in range(load.rounds):
-            if round_ == 1 and not args.every_round:
-                variants = repeated_variants(variants, results)
-                dropped = sorted(set(args.variants) - set(variants))
-                report["first_round_only"] = dropped
-                if dropped:
-                    print(f"--- {', '.join(dropped)}: clearly slower, first round only", flush=True)
-            for variant in rotated(variants, round_):
-                outcome = run_one(
+
+        def pinned_run(round_: int, variant: str) -> Result | int:
+            cpus = slots.get()
+            try:
+                return run_one(
                     variant,
                     round_,
                     load=load,
                     train_file=train_file,
                     model=model,
                     threads=args.threads,
+                    cpus=cpus,
                 )
+            finally:
+                slots.put(cpus)
+
+        # Runs start in schedule order as CPUs free up; a failure cancels those not started.
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            futures = [
+                pool.submit(pinned_run, r, v) for r, v in schedule(args.variants, load.rounds)
+            ]
+            for future in futures:
+                outcome = future.result()
                 if isinstance(outcome, int):
+                    pool.shutdown(cancel_futures=True)
                     return outcome
                 results.append(outcome)
 

@@ -1,43 +1,11 @@
-"""Which variants `make bench` repeats after its first round (bench/trainer_throughput.py)."""
+"""How `make bench` schedules its runs (bench/trainer_throughput.py)."""
 
 from __future__ import annotations
 
-from bench.throughput_variants import Result
-from bench.trainer_throughput import repeated_variants, rotated
+import pytest
+from bench.trainer_throughput import cpu_slots, rotated, schedule
 
 VARIANTS = ["trainer", "hf", "trl"]
-
-
-def _result(variant: str, train_seconds: float) -> Result:
-    return Result(
-        variant=variant,
-        round=0,
-        steps=12,
-        real_tokens=9000,
-        computed_tokens=10000,
-        train_seconds=train_seconds,
-        first_step_seconds=1.0,
-        train_loss=1.0,
-        peak_rss_mib=1.0,
-        torch_threads=1,
-        loadavg_end=1.0,
-    )
-
-
-def test_a_clearly_slower_baseline_runs_the_first_round_only() -> None:
-    first = [_result("trainer", 100), _result("hf", 180), _result("trl", 280)]
-    assert repeated_variants(VARIANTS, first) == ["trainer", "hf"]
-
-
-def test_baselines_within_the_margin_are_both_repeated() -> None:
-    # 180 s against 195 s: 0.92 of the faster rate, close enough to swap places in a later round
-    first = [_result("trainer", 100), _result("hf", 195), _result("trl", 180)]
-    assert repeated_variants(VARIANTS, first) == VARIANTS
-
-
-def test_with_one_baseline_measured_nothing_is_dropped() -> None:
-    first = [_result("trainer", 100), _result("trl", 280)]
-    assert repeated_variants(["trainer", "trl"], first) == ["trainer", "trl"]
 
 
 def test_each_round_rotates_the_order() -> None:
@@ -46,3 +14,22 @@ def test_each_round_rotates_the_order() -> None:
         ["hf", "trl", "trainer"],
         ["trl", "trainer", "hf"],
     ]
+
+
+def test_every_variant_runs_in_every_round() -> None:
+    runs = schedule(VARIANTS, 3)
+    assert len(runs) == 9
+    for round_ in range(3):
+        assert sorted(v for r, v in runs if r == round_) == sorted(VARIANTS)
+    # Rounds run in order: no round starts before the previous one's runs were handed out.
+    assert [r for r, _ in runs] == sorted(r for r, _ in runs)
+
+
+def test_concurrent_runs_get_disjoint_cpus() -> None:
+    assert cpu_slots(2, 1, [1, 0]) == [(0,), (1,)]
+    assert cpu_slots(2, 2, [0, 1, 2, 3, 4]) == [(0, 1), (2, 3)]
+
+
+def test_more_runs_than_cpus_is_refused_naming_the_flags() -> None:
+    with pytest.raises(SystemExit, match="--parallel 3 x --threads 1 needs 3 CPUs"):
+        cpu_slots(3, 1, [0, 1])
