@@ -14,7 +14,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from devcluster import controlplane, node, procs, s3
+from devcluster import controlplane, node, ports, procs, s3
 from devcluster.kubeapi import KubeApi
 from devcluster.settings import Settings
 
@@ -34,6 +34,7 @@ def _default_service_account(settings: Settings) -> bool:
 def up(settings: Settings) -> list[str]:
     """Start what is not running and wait until the cluster can run pods."""
     t0 = time.monotonic()
+    ports.reserve(settings)
     started = []
     if s3.start(settings):  # it starts while the control plane does
         started.append(s3.NAME)
