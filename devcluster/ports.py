@@ -10,6 +10,7 @@ them out; listening on them explicitly still works.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -21,30 +22,17 @@ WEED_GRPC_OFFSET = 10000
 
 
 def fixed_ports(settings: Settings) -> list[int]:
-    """Every port the cluster's processes listen on, SeaweedFS's gRPC ports included."""
+    """Every port the cluster's processes listen on: each ``*_port`` setting (so a new one is
+    reserved too), and SeaweedFS's gRPC ports."""
+    listening = [getattr(settings, f.name) for f in dataclasses.fields(settings)
+                 if f.name.endswith("_port")]  # fmt: skip
     weed = [
         settings.s3_port,
         settings.weed_master_port,
         settings.weed_volume_port,
         settings.weed_filer_port,
     ]
-    return sorted(
-        {
-            settings.etcd_port,
-            settings.etcd_peer_port,
-            settings.api_port,
-            settings.kcm_port,
-            settings.scheduler_port,
-            *weed,
-            *(port + WEED_GRPC_OFFSET for port in weed),
-            settings.kubelet_port,
-            settings.kubelet_healthz_port,
-            settings.kube_proxy_healthz_port,
-            settings.kube_proxy_metrics_port,
-            settings.coredns_health_port,
-            settings.coredns_ready_port,
-        }
-    )
+    return sorted({*listening, *(port + WEED_GRPC_OFFSET for port in weed)})
 
 
 def merged(current: str, ports: list[int]) -> str:
