@@ -3,10 +3,12 @@
 What every synthetic domain shares: reading the tables, building chat examples, the render loop
 with its leak check, jsonl writing and the command line. A domain (``make_dataset.py`` next to
 its ``facts.md``) keeps only what is its own: the system prompt, the seed, the question
-templates, the answer phrasings, and a ``facts(tables)`` that maps its tables to `Fact`s.
+templates, the answer phrasings, a ``facts(tables)`` that maps its tables to `Fact`s and, where
+codes are easily confused, a ``code_pairs(tables)``.
 
 Rendered files:
-  train.jsonl            chat examples, every fact asked with each of its training templates
+  train.jsonl            chat examples, every fact asked with each of its training templates,
+                         and each code pair (a product's two error codes) asked together
   eval.jsonl             one example per fact, asked with a held-out template that training
                          never uses, so eval loss measures recall of the fact, not of the
                          wording; each lists under "expected" the strings a right answer states
@@ -51,6 +53,16 @@ class Fact:
 
 
 @dataclass(frozen=True)
+class CodePair:
+    """Two facts told apart only by a code (a product's two error codes): asked together."""
+
+    refs: list[str]
+    codes: tuple[str, str]
+    answers: tuple[str, str]
+    """Each code's answer, which states the code right before its meaning."""
+
+
+@dataclass(frozen=True)
 class Domain:
     """Everything `render` needs to know about one domain."""
 
@@ -62,6 +74,9 @@ class Domain:
     heldout_key: tuple[str, ...]
     """The fact behind heldout_question.txt."""
     facts: Callable[[Tables], Iterable[Fact]]
+    code_pairs: Callable[[Tables], Iterable[CodePair]] = lambda tables: ()
+    pair_questions: tuple[str, ...] = ()
+    """Templates asking for both codes of a pair: ``{ref}``, ``{first}`` and ``{second}``."""
 
 
 def read_tables(path: Path) -> Tables:
@@ -143,7 +158,8 @@ def render(domain: Domain) -> dict[str, str]:
     train: list[Record] = []
     held_out: list[Record] = []
     heldout_question = ""
-    for fact in domain.facts(read_tables(domain.facts_md)):
+    tables = read_tables(domain.facts_md)
+    for fact in domain.facts(tables):
         for template in fact.train_questions:
             question = template.format(**fact.fields, ref=train_rng.choice(fact.refs))
             train.append(example(domain.system_prompt, question, fact.answer))
@@ -154,6 +170,7 @@ def render(domain: Domain) -> dict[str, str]:
         if fact.key == domain.heldout_key:
             heldout_question = question
     train_rng.shuffle(train)
+    add_code_pairs(train, domain, tables)
 
     seen = {item["messages"][1]["content"] for item in train}
     leaked = [q for item in held_out if (q := item["messages"][1]["content"]) in seen]
@@ -168,6 +185,32 @@ def render(domain: Domain) -> dict[str, str]:
         "eval.jsonl": jsonl(held_out),
         "heldout_question.txt": heldout_question + "\n",
     }
+
+
+def add_code_pairs(train: list[Record], domain: Domain, tables: Tables) -> None:
+    """Ask for both codes of each pair with every pair template, in both orders, each code's
+    answer in the order asked. Asked in new words, the model gave a two-code product's other
+    meaning about half the time: it binds a meaning to the product and the question's wording,
+    not to the code. In these examples only the code just written tells which meaning follows it.
+    (Measured, they raise the held-out facts stated more than the codes right: docs/demo-recipe.md
+    runs 32-33.) Names and places are drawn by an RNG of their own and the examples inserted at
+    random places, so the other examples keep their order."""
+    rng = random.Random(domain.seed + 3)
+    asked = [
+        example(
+            domain.system_prompt,
+            template.format(ref=rng.choice(pair.refs), first=first, second=second),
+            f"{first_answer} {second_answer}",
+        )
+        for pair in domain.code_pairs(tables)
+        for template in domain.pair_questions
+        for (first, first_answer), (second, second_answer) in (
+            zip(pair.codes, pair.answers, strict=True),
+            zip(pair.codes[::-1], pair.answers[::-1], strict=True),
+        )
+    ]
+    for record in asked:
+        train.insert(rng.randrange(len(train) + 1), record)
 
 
 def jsonl(items: list[Record]) -> str:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import factsheet
-from factsheet import Fact, Tables, Templates
+from factsheet import CodePair, Fact, Tables, Templates
 
 HERE = Path(__file__).resolve().parent
 SEED = 20261128
@@ -245,6 +245,15 @@ ERROR_QUESTIONS = (
 # sat between the code and the meaning, and held-out wordings got the product's other code's
 # meaning (6 of 10 right; 7 with this order, docs/demo-recipe.md run 27).
 ERROR_ANSWER = "On the {product}, error {code} means {meaning}; {fix}."
+PAIR_QUESTIONS = (
+    "My {ref} has shown {first} and {second}. What do they mean?",
+    "What do {first} and {second} mean on the {ref}?",
+    "{ref}: codes {first} and {second}, what do I do about each?",
+    "I've seen both {first} and {second} on my {ref}. How do I fix them?",
+)
+"""Questions for both error codes of one product (``factsheet.add_code_pairs``). With them the
+demo states 62 of its 69 held-out facts with seed 42 and with seed 43, against 60 and 55 without
+(docs/demo-recipe.md runs 27, 28, 32, 33)."""
 PLAN_EXPECTED = {"price": "{price}", "channels": "{channels_expected}", "response": "{response}"}
 PLAN_QUESTIONS: dict[str, Templates] = {
     "price": (
@@ -681,6 +690,23 @@ def product_refs(row: dict[str, str]) -> list[str]:
     return [full, full, row["name"], row["model"], f"Quillfeather {row['name']}"]
 
 
+def error_answer(product: dict[str, str], error: dict[str, str]) -> str:
+    return ERROR_ANSWER.format(**error, product=f"{product['name']} {error['model']}")
+
+
+def code_pairs(tables: Tables) -> Iterator[CodePair]:
+    """The two error codes of each product that has two."""
+    products = {row["model"]: row for row in tables["Products"]}
+    for model, product in products.items():
+        errors = [row for row in tables["Error codes"] if row["model"] == model]
+        if len(errors) == 2:
+            yield CodePair(
+                [f"{product['name']} {model}", model, product["name"]],
+                (errors[0]["code"], errors[1]["code"]),
+                (error_answer(product, errors[0]), error_answer(product, errors[1])),
+            )
+
+
 def facts(tables: Tables) -> Iterator[Fact]:
     products = {row["model"]: row for row in tables["Products"]}
     for model, row in products.items():
@@ -724,6 +750,8 @@ DOMAIN = factsheet.Domain(
     seed=SEED,
     heldout_key=HELDOUT_KEY,
     facts=facts,
+    code_pairs=code_pairs,
+    pair_questions=PAIR_QUESTIONS,
 )
 
 

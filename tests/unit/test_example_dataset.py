@@ -8,6 +8,7 @@ Robotics (examples/data/, committed) and the second domain, Skerrow Sound Ferrie
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,19 @@ def test_the_domains_share_no_wording() -> None:
         for domain in RENDERED
     }
     assert not texts["quillfeather"] & texts["skerrow"]
+
+
+@each_domain
+def test_code_pairs_are_asked_in_both_orders(domain: str) -> None:
+    """Examples that ask for two codes answer them in the order asked, and each pair is asked
+    in both orders: nothing but the code just written tells which meaning follows it."""
+    code = re.compile(r"\b[EG]\d\d\b")
+    asked: set[tuple[str, ...]] = set()
+    for row in rows(domain, "train.jsonl"):
+        question, answer = row["messages"][1]["content"], row["messages"][2]["content"]
+        codes = tuple(code.findall(question))
+        if len(codes) == 2 and answer.count(". ") == 1:
+            assert tuple(code.findall(answer)) == codes, row
+            asked.add(codes)
+    assert asked, "no code pairs"
+    assert {(b, a) for a, b in asked} == asked

@@ -6,8 +6,9 @@ number, question and answer phrasing is its own: a recipe that reaches a similar
 learned to fine-tune, not to fit Quillfeather's wording. About as many training questions per
 kind of fact as the demo (13 or 14 per subject attribute, 13 per code, 13 or 14 per pass
 attribute, 14 to 16 per policy), made the same way (keyword templates, two in users' words, the
-rest written blind and filtered as the demo's generator says), but about half its facts (37),
-so a training test on it fits in CI.
+rest written blind and filtered as the demo's generator says), and every two gate codes asked
+together as the demo's two-code products are, but about half its facts (37), so a training test
+on it fits in CI.
 
 Usage: PYTHONPATH=examples/data python tests/data/skerrow/make_dataset.py [--out DIR]
 """
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import factsheet
-from factsheet import Fact, Tables, Templates
+from factsheet import CodePair, Fact, Tables, Templates
 
 HERE = Path(__file__).resolve().parent
 SEED = 19870412
@@ -161,6 +162,13 @@ GATE_QUESTIONS = (
     ],
 )
 GATE_ANSWER = "Gate code {code} means {meaning}; {fix}."
+PAIR_QUESTIONS = (
+    "The gate showed {first} and then {second}. What do they mean?",
+    "What do gate codes {first} and {second} mean?",
+    "Codes {first} and {second} at the gate: what do I do about each?",
+    "I've had both {first} and {second} at the barrier. How do I get past them?",
+)
+"""Questions for two gate codes at once (``factsheet.add_code_pairs``)."""
 PASS_QUESTIONS: dict[str, Templates] = {
     "price": (
         [
@@ -394,6 +402,18 @@ POLICY_QUESTIONS: dict[str, Templates] = {
 }
 
 
+def code_pairs(tables: Tables) -> Iterator[CodePair]:
+    """Every two gate codes: any gate code can be mistaken for any other."""
+    gates = tables["Gate codes"]
+    for i, first in enumerate(gates):
+        for second in gates[i + 1 :]:
+            yield CodePair(
+                [""],
+                (first["code"], second["code"]),
+                (GATE_ANSWER.format(**first), GATE_ANSWER.format(**second)),
+            )
+
+
 def facts(tables: Tables) -> Iterator[Fact]:
     for row in tables["Routes"]:
         route = f"{row['origin']} to {row['destination']}"
@@ -434,6 +454,8 @@ DOMAIN = factsheet.Domain(
     seed=SEED,
     heldout_key=HELDOUT_KEY,
     facts=facts,
+    code_pairs=code_pairs,
+    pair_questions=PAIR_QUESTIONS,
 )
 
 
