@@ -24,14 +24,20 @@ from tests.support.manifests import finetunejob
 from tests.trainer.conftest import upload_dir
 from tests.trainer.inprocess import train_in_process
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("aws_env", "no_signal_handlers")]
+# Alone, the run takes 811 s, close to the suite's 900 s per test; in CI the cluster shares the
+# two cores with it, and a CI run failed it (the timeout the likely cause; its output was lost).
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1800),
+    pytest.mark.usefixtures("aws_env", "no_signal_handlers"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_JOB = ROOT / "examples" / "finetunejob-demo.yaml"
 CONVERT = ROOT / "examples" / "demo" / "convert_smollm2.py"
 
-# Measured (docs/demo-recipe.md): the recipe states 81% (30 of 37) of this domain's held-out facts
-# and the base model none, against 87% of the demo's 69. The floor leaves room for the spread
+# Measured (docs/demo-recipe.md): the recipe states 89% (33 of 37) of this domain's held-out facts
+# and the base model none, against 90% of the demo's 69. The floor leaves room for the spread
 # between draws of the held-out questions (several facts of 37) and fails a recipe or trainer
 # change that loses a quarter of what the recipe learns.
 MIN_TUNED_ACCURACY = 0.6
