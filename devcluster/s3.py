@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from devcluster import procs
+from devcluster import ports, procs
 from devcluster.settings import Settings
 
 if TYPE_CHECKING:
@@ -132,6 +132,9 @@ def wait(settings: Settings, timeout: float = 90.0) -> None:
 
 def up(settings: Settings) -> bool:
     """Start SeaweedFS unless it runs already and wait for it; True if this call started it."""
+    # Here as well as in stack.up: the S3 outage tests start a private SeaweedFS on other ports
+    # through this function alone, and its filer lost gRPC port 55888 to an outgoing connection.
+    ports.reserve(settings)
     started = start(settings)
     wait(settings)
     return started
