@@ -726,7 +726,7 @@ def facts(tables: Tables) -> Iterator[Fact]:
             ("error", row["model"], row["code"]),
             ERROR_QUESTIONS[0],
             ERROR_QUESTIONS[1],
-            ERROR_ANSWER.format(**fields),
+            error_answer(product, row),
             product_refs(product),
             fields,
             factsheet.expected_list(row["expected"]),
