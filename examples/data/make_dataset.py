@@ -252,8 +252,8 @@ PAIR_QUESTIONS = (
     "I've seen both {first} and {second} on my {ref}. How do I fix them?",
 )
 """Questions for both error codes of one product (``factsheet.add_code_pairs``). With them the
-demo states 62 of its 69 held-out facts with seed 42 and with seed 43, against 60 and 55 without
-(docs/demo-recipe.md runs 27, 28, 32, 33)."""
+demo (then LoRA r 32) stated 62 of its 69 held-out facts with seed 42 and with seed 43, against 60
+and 55 without (docs/demo-recipe.md runs 27, 28, 32, 33)."""
 PLAN_EXPECTED = {"price": "{price}", "channels": "{channels_expected}", "response": "{response}"}
 PLAN_QUESTIONS: dict[str, Templates] = {
     "price": (
