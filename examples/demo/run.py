@@ -219,7 +219,8 @@ def print_results(metrics: dict[str, Any], rows: list[dict[str, Any]], heldout: 
     row("eval loss", f"{metrics['baseEvalLoss']:.3f}", f"{metrics['evalLoss']:.3f}")
     row("held-out facts stated (accuracy)", pct("baseAnswerAccuracy"), pct("answerAccuracy"))
     row("ROUGE-L F1", pct("baseAnswerRougeL"), pct("answerRougeL"))
-    print(f"  ({len(rows)} held-out questions, greedy answers graded by the trainer)")
+    print(f"  ({len(rows)} held-out questions, greedy answers graded by the trainer;")
+    print("   every recipe tried for this demo, with its accuracy: docs/demo-recipe.md)")
     for row in shown_rows(rows, heldout):
         mark = {True: "right", False: "wrong"}
         print()
