@@ -192,7 +192,8 @@ def read_generations(client: Any, output_uri: str) -> list[dict[str, Any]]:
     """The published ``eval/generations.jsonl``: each held-out question, both answers, grades."""
     bucket, prefix = split_uri(output_uri.rstrip("/") + "/eval/generations.jsonl")
     body = client.get_object(Bucket=bucket, Key=prefix)["Body"].read().decode("utf-8")
-    return [json.loads(line) for line in body.splitlines() if line.strip()]
+    # split("\n"), not splitlines(): an answer may hold U+0085 or U+2028, which JSON leaves raw.
+    return [json.loads(line) for line in body.split("\n") if line.strip()]
 
 
 def question_of(row: dict[str, Any]) -> str:
